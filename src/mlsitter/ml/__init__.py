@@ -1,0 +1,1 @@
+"""Pure ML building blocks: typed functions on frames and models; no journal, no runtime."""

@@ -1,0 +1,1 @@
+"""The processes of the catalogue (DESIGN.md §3), grouped by phase."""

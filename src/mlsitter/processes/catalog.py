@@ -1,0 +1,6 @@
+"""Built-in processes by name -> "module:function". Importing this module imports no process."""
+
+from __future__ import annotations
+
+BUILTIN: dict[str, str] = {
+}
