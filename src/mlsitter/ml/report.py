@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from mlsitter.figures import figure_to_png as figure_png
 
 _CSS = """
 body{font:14px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2933;background:#f5f7fa}
@@ -60,16 +61,6 @@ def _records(data: Any, columns: Sequence[str] | None) -> tuple[list[str], list[
         cols = list(columns) if columns else list(dict.fromkeys(k for item in items for k in item))
         return cols, [[item.get(c, "") for c in cols] for item in items]
     return list(columns or []), [list(r) for r in items]
-
-
-def figure_png(fig: Any, dpi: int = 100) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it (frees its memory)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 @dataclass

@@ -1,0 +1,623 @@
+"""The process context: every intrinsic a process may call, each one journaled.
+
+Each intrinsic takes the next *position* (``1``, ``2``, ...; items of a map are ``5.0``, ``5.1``).
+A resumed run reads its journal once; an intrinsic whose position is already recorded returns the
+recorded outcome without doing the work again, after checking that the process asks for the same
+step (kind, name and argument hash) — otherwise :class:`NonDeterminismError`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import operator
+import os
+import shlex
+import subprocess
+import time
+import traceback
+import uuid as _uuid
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from mlsitter.errors import (
+    DataError,
+    GateFailedError,
+    MlsitterError,
+    NonDeterminismError,
+    RefineExhaustedError,
+    SpecError,
+)
+from mlsitter.runtime.artifacts import ArtifactRef, media_type_for
+from mlsitter.runtime.canonical import canonical_json
+from mlsitter.runtime.codec import Codec, args_hash
+from mlsitter.runtime.definitions import step_name, task_options
+from mlsitter.runtime.signals import Suspend
+from mlsitter.runtime.values import jsonable
+
+if TYPE_CHECKING:
+    from mlsitter.runtime.executors import Executor
+    from mlsitter.runtime.policy import ApprovalPolicy
+    from mlsitter.runtime.runner import Runner
+    from mlsitter.runtime.store import Event, JournalWriter, Store
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
+}
+ON_FAIL = ("fail", "ask", "warn")
+INLINE_SLEEP_MAX = float(os.environ.get("MLSITTER_INLINE_SLEEP", "2"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A person's (or a policy's) answer to a breakpoint."""
+
+    approved: bool
+    feedback: str = ""
+    by: str = ""
+    at: str = ""
+    option: str | None = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A recorded quality gate: the measured value against its threshold."""
+
+    name: str
+    value: Any
+    op: str
+    threshold: Any
+    passed: bool
+    on_fail: str
+    overridden: bool = False
+    by: str | None = None
+
+
+class ChildRunFailedError(MlsitterError):
+    """A child run started with ``ctx.call`` failed or was cancelled."""
+
+
+class ExternalEffectError(MlsitterError):
+    """An external effect (agent command) failed or returned a result that breaks its schema."""
+
+
+@dataclass
+class Attempt:
+    """One pass of a refine loop; call :meth:`review` once to ask for approval."""
+
+    ctx: "Context" = field(repr=False)
+    loop: str
+    number: int
+    max_attempts: int
+    feedbacks: list[str]
+    answer: Answer | None = None
+
+    @property
+    def feedback(self) -> str | None:
+        """Feedback of the last rejection (``None`` on the first attempt)."""
+        return self.feedbacks[-1] if self.feedbacks else None
+
+    def review(
+        self, question: str, *, context: Any = None, artifacts: Sequence[Any] = (), tags: Sequence[str] = ()
+    ) -> Answer:
+        info = {"refine": self.loop, "attempt": self.number, "max_attempts": self.max_attempts}
+        if context is not None:
+            info["context"] = context
+        self.answer = self.ctx.breakpoint(question, context=info, artifacts=artifacts, tags=tags)
+        return self.answer
+
+
+@dataclass
+class _Step:
+    key: str
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+    name: str
+    args_hash: str
+    attempt: int = 1
+
+
+class Context:
+    """What a process sees: the intrinsics of DESIGN §2. Built by the runner, one per execution."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        process: str,
+        inputs: dict[str, Any],
+        seed: int,
+        store: "Store",
+        writer: "JournalWriter",
+        policy: "ApprovalPolicy",
+        executor: "Executor",
+        runner: "Runner",
+        history: list["Event"],
+    ) -> None:
+        self.run_id = run_id
+        self.process = process
+        self.inputs = inputs
+        self._seed = seed
+        self._store = store
+        self._writer = writer
+        self._codec = Codec(store.artifacts)
+        self._policy = policy
+        self._executor = executor
+        self._runner = runner
+        self._counter = 0
+        self._known: dict[int, str] = {}
+        self._keep: list[Any] = []
+        self.gates: list[GateResult] = []
+        self._by_key: dict[str, dict[str, dict[str, Any]]] = {}
+        self._ident: dict[str, tuple[str, str, str | None]] = {}
+        self._attempts: dict[str, int] = {}
+        top = 0
+        for event in history:
+            key = event.data.get("key") if isinstance(event.data, dict) else None
+            if key is None:
+                continue
+            self._by_key.setdefault(key, {})[event.type] = event.data
+            if "op" in event.data and key not in self._ident:
+                self._ident[key] = (event.data["op"], event.data.get("name", ""), event.data.get("args_hash"))
+            if event.type == "step.started":
+                self._attempts[key] = max(self._attempts.get(key, 0), int(event.data.get("attempt", 1)))
+            top = max(top, int(str(key).split(".")[0]))
+        self._replay_until = top
+
+    # -- identity & journal helpers --------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        """A scratch folder of this run for task outputs (reports, fitted files)."""
+        path = self._store.run_dir(self.run_id) / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def is_replaying(self) -> bool:
+        return self._counter < self._replay_until
+
+    def _next_key(self) -> str:
+        self._counter += 1
+        return str(self._counter)
+
+    def _open(self, key: str, op: str, name: str, digest: str | None = None) -> dict[str, dict[str, Any]] | None:
+        """Recorded events at ``key`` after checking they belong to the same step, else None."""
+        recorded = self._ident.get(key)
+        if recorded is None:
+            return self._by_key.get(key)
+        if recorded != (op, name, digest):
+            old = f"{recorded[0]} {recorded[1]!r}" + (f" (arguments {recorded[2]})" if recorded[2] else "")
+            new = f"{op} {name!r}" + (f" (arguments {digest})" if digest else "")
+            raise NonDeterminismError(
+                f"run {self.run_id}, position {key}: the journal recorded {old}, but the process now asks for "
+                f"{new}. The process code or its inputs changed since this run started; start a new run, or "
+                "restore the code this run was started with to finish it."
+            )
+        return self._by_key.get(key)
+
+    def _append(self, type_: str, data: dict[str, Any]) -> None:
+        self._writer.append(type_, data)
+
+    def _register(self, value: Any, encoded: Any) -> None:
+        """Remember the identity of a task's non-JSON result so later argument hashes are cheap."""
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return
+        digest = hashlib.sha256(canonical_json(encoded).encode()).hexdigest()[:16]
+        self._known[id(value)] = digest
+        self._keep.append(value)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(v, (bool, int, float, str, type(None))):
+                    self._known[id(v)] = f"{digest}/{k}"
+                    self._keep.append(v)
+
+    # -- tasks --------------------------------------------------------------------------------------
+    def task(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """Run ``fn(**kwargs)`` once, journaled; on replay return the recorded result."""
+        key = self._next_key()
+        step = _Step(key, fn, kwargs, step_name(fn), args_hash(kwargs, self._known))
+        return self._run_steps(key, "task", step.name, step.args_hash, [step], group=False)[0]
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], /, **common: Any) -> list[Any]:
+        """``[fn(item, **common) for item in items]`` on the executor; results land as they finish."""
+        items = list(items)
+        key = self._next_key()
+        name = step_name(fn)
+        first_param = _first_param(fn)
+        steps = []
+        for i, item in enumerate(items):
+            kwargs = {first_param: item, **common}
+            steps.append(_Step(f"{key}.{i}", fn, kwargs, name, args_hash(kwargs, self._known)))
+        digest = args_hash({"n": len(items), "items": [s.args_hash for s in steps]}, {})
+        return self._run_steps(key, "map", name, digest, steps, group=True)
+
+    def parallel(self, calls: Sequence[tuple[Callable[..., Any], dict[str, Any]]], /) -> list[Any]:
+        """Run different tasks concurrently: ``ctx.parallel([(fn_a, {...}), (fn_b, {...})])``."""
+        key = self._next_key()
+        steps = [
+            _Step(f"{key}.{i}", fn, dict(kwargs), step_name(fn), args_hash(dict(kwargs), self._known))
+            for i, (fn, kwargs) in enumerate(calls)
+        ]
+        name = ",".join(s.name for s in steps)
+        digest = args_hash([s.args_hash for s in steps], {})
+        return self._run_steps(key, "parallel", name, digest, steps, group=True)
+
+    def _run_steps(self, key: str, op: str, name: str, digest: str, steps: list[_Step], group: bool) -> list[Any]:
+        recorded = self._open(key, op, name, digest)
+        if group and recorded is None:
+            self._append(f"{op}.started", {"key": key, "op": op, "name": name, "args_hash": digest, "n": len(steps)})
+        results: list[Any] = [None] * len(steps)
+        todo: list[int] = []
+        for i, step in enumerate(steps):
+            if group:
+                rec = self._open(step.key, "task", step.name, step.args_hash)
+            else:
+                rec = recorded
+            if rec and "step.completed" in rec:
+                value = self._codec.decode(rec["step.completed"]["result"])
+                self._register(value, rec["step.completed"]["result"])
+                results[i] = value
+            else:
+                step.attempt = self._attempts.get(step.key, 0) + 1
+                todo.append(i)
+        if todo:
+            self._execute(steps, todo, results)
+        return results
+
+    def _execute(self, steps: list[_Step], todo: list[int], results: list[Any]) -> None:
+        executor = self._executor
+        self._writer.append_many([
+            ("step.started", {"key": steps[i].key, "op": "task", "name": steps[i].name,
+                              "args_hash": steps[i].args_hash, "attempt": steps[i].attempt, "executor": executor.name})
+            for i in todo
+        ])
+        running: dict[Future, tuple[int, float]] = {}
+        for i in todo:
+            running[executor.submit(steps[i].fn, steps[i].kwargs)] = (i, time.perf_counter())
+        error: BaseException | None = None
+        while running:
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                i, started = running.pop(future)
+                step = steps[i]
+                exc = future.exception()
+                if exc is None:
+                    value = future.result()
+                    encoded = self._codec.encode(value)
+                    self._append("step.completed", {
+                        "key": step.key, "result": encoded, "attempt": step.attempt,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    })
+                    if _has_figure(value):
+                        value = self._codec.decode(encoded)
+                    self._register(value, encoded)
+                    results[i] = value
+                    continue
+                options = task_options(step.fn)
+                retry = error is None and step.attempt <= options.retries and not isinstance(exc, MlsitterError)
+                delay = options.delay(step.attempt) if retry else 0.0
+                self._append("step.failed", {
+                    "key": step.key, "attempt": step.attempt, "error": f"{type(exc).__name__}: {exc}",
+                    "will_retry": retry, "retry_in_s": delay,
+                    "traceback": "".join(traceback.format_exception(exc))[-4000:],
+                })
+                if not retry:
+                    error = error or exc
+                    continue
+                time.sleep(delay)
+                step.attempt += 1
+                self._append("step.retried", {"key": step.key, "op": "task", "name": step.name,
+                                              "args_hash": step.args_hash, "attempt": step.attempt})
+                running[executor.submit(step.fn, step.kwargs)] = (i, time.perf_counter())
+        if error is not None:
+            raise error
+
+    # -- gates --------------------------------------------------------------------------------------
+    def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail") -> GateResult:
+        """Record a gate on a measured ``value``; ``on_fail`` decides what a failure does."""
+        if op not in _OPS:
+            raise SpecError(f"gate {name!r}: unknown operator {op!r}; expected one of {', '.join(_OPS)}")
+        if on_fail not in ON_FAIL:
+            raise SpecError(f"gate {name!r}: on_fail must be one of {', '.join(ON_FAIL)}, got {on_fail!r}")
+        key = self._next_key()
+        rec = self._open(key, "gate", name)
+        if rec and "gate.evaluated" in rec:
+            ev = rec["gate.evaluated"]
+            result = GateResult(name, ev["value"], op, ev["threshold"], ev["passed"], on_fail)
+        else:
+            measured, limit = jsonable(value), jsonable(threshold)
+            passed = _compare(measured, op, limit)
+            result = GateResult(name, measured, op, limit, passed, on_fail)
+            self._append("gate.evaluated", {"key": key, "op": "gate", "name": name, "value": measured,
+                                            "operator": op, "threshold": limit, "passed": passed, "on_fail": on_fail})
+        self.gates.append(result)
+        if result.passed or on_fail == "warn":
+            return result
+        rule = f"measured {_show(result.value)}, required {op} {_show(result.threshold)}"
+        if on_fail == "fail":
+            raise GateFailedError(f"gate {name!r} failed: {rule}")
+        answer = self.breakpoint(
+            f"Gate {name!r} failed ({rule}). Override it and continue?",
+            context={"gate": name, "value": result.value, "operator": op, "threshold": result.threshold},
+            tags=("gate-override",),
+        )
+        if not answer.approved:
+            raise GateFailedError(f"gate {name!r} failed: {rule}; override refused by {answer.by}"
+                                  + (f": {answer.feedback}" if answer.feedback else ""))
+        if not (rec and "gate.overridden" in rec):
+            self._append("gate.overridden", {"key": key, "name": name, "by": answer.by, "feedback": answer.feedback})
+        result = GateResult(name, result.value, op, result.threshold, False, on_fail, True, answer.by)
+        self.gates[-1] = result
+        return result
+
+    @property
+    def all_gates_passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    # -- people -------------------------------------------------------------------------------------
+    def breakpoint(
+        self,
+        question: str,
+        *,
+        context: Any = None,
+        artifacts: Sequence[Any] = (),
+        options: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+    ) -> Answer:
+        """Ask a person; with no answer journaled the run suspends until one arrives."""
+        key = self._next_key()
+        rec = self._open(key, "breakpoint", question)
+        if rec and "breakpoint.answered" in rec:
+            return _answer(rec["breakpoint.answered"])
+        request = {
+            "key": key, "op": "breakpoint", "name": question, "question": question,
+            "context": jsonable(context), "artifacts": [_artifact_info(a) for a in artifacts],
+            "options": list(options) if options else None, "tags": list(tags),
+        }
+        if not rec:
+            self._append("breakpoint.requested", request)
+        if self._policy.approves(tuple(tags), self.all_gates_passed):
+            data = {"key": key, "approved": True, "feedback": "", "by": f"policy:{self._policy}",
+                    "at": _dt.datetime.now(_dt.timezone.utc).isoformat(), "option": None}
+            self._append("breakpoint.answered", data)
+            return _answer(data)
+        raise Suspend({"kind": "breakpoint", "reason": f"approval: {question}", **request})
+
+    def refine(self, name: str, max_attempts: int = 3, *, on_exhausted: str = "fail") -> Iterator[Attempt]:
+        """Attempts until one is approved; each gets the feedback of the rejections before it."""
+        if max_attempts < 1:
+            raise SpecError(f"refine {name!r}: max_attempts must be >= 1, got {max_attempts!r}")
+        if on_exhausted not in ("fail", "ask"):
+            raise SpecError(f"refine {name!r}: on_exhausted must be 'fail' or 'ask', got {on_exhausted!r}")
+        feedbacks: list[str] = []
+        for number in range(1, max_attempts + 1):
+            key = self._next_key()
+            rec = self._open(key, "refine", name)
+            if not rec:
+                self._append("refine.attempt", {"key": key, "op": "refine", "name": name, "attempt": number,
+                                                "max_attempts": max_attempts, "feedback": feedbacks[-1] if feedbacks else None})
+            attempt = Attempt(self, name, number, max_attempts, list(feedbacks))
+            yield attempt
+            if attempt.answer is None:
+                raise SpecError(f"refine loop {name!r}: attempt {number} ended without attempt.review(...)")
+            if attempt.answer.approved:
+                return
+            feedbacks.append(attempt.answer.feedback)
+        last = f" Last feedback: {feedbacks[-1]!r}." if feedbacks and feedbacks[-1] else ""
+        message = f"refine loop {name!r} used all {max_attempts} attempts without an approval.{last}"
+        if on_exhausted == "ask":
+            answer = self.breakpoint(f"{message} Accept the last attempt anyway?", context={"refine": name})
+            if answer.approved:
+                return
+        raise RefineExhaustedError(message)
+
+    # -- time, ids, randomness ------------------------------------------------------------------------
+    def _value(self, kind: str, make: Callable[[], Any]) -> Any:
+        key = self._next_key()
+        rec = self._open(key, "value", kind)
+        if rec and "value.recorded" in rec:
+            return rec["value.recorded"]["value"]
+        value = make()
+        self._append("value.recorded", {"key": key, "op": "value", "name": kind, "value": value})
+        return value
+
+    def now(self) -> _dt.datetime:
+        """The current UTC time, the same on replay."""
+        return _dt.datetime.fromtimestamp(self._value("now", time.time), _dt.timezone.utc)
+
+    def uuid(self) -> str:
+        return self._value("uuid", lambda: str(_uuid.uuid4()))
+
+    def seed(self) -> int:
+        """A seed derived from the run's seed and the position: same run seed, same seeds."""
+        position = self._counter + 1
+        return self._value("seed", lambda: int(hashlib.sha256(f"{self._seed}:{position}".encode()).hexdigest()[:8], 16) % (2**31 - 1))
+
+    def sleep(self, seconds: float) -> None:
+        """Durable sleep: a long one suspends the run until ``mlsitter resume --due``."""
+        self._timer(lambda: time.time() + float(seconds))
+
+    def sleep_until(self, when: _dt.datetime | float) -> None:
+        wake = when.timestamp() if isinstance(when, _dt.datetime) else float(when)
+        self._timer(lambda: wake)
+
+    def _timer(self, wake_at: Callable[[], float]) -> None:
+        key = self._next_key()
+        rec = self._open(key, "timer", "sleep")
+        if rec and "timer.fired" in rec:
+            return
+        if rec and "timer.started" in rec:
+            wake = rec["timer.started"]["wake_at"]
+        else:
+            wake = wake_at()
+            self._append("timer.started", {"key": key, "op": "timer", "name": "sleep", "wake_at": wake})
+        remaining = wake - time.time()
+        if remaining <= INLINE_SLEEP_MAX:
+            time.sleep(max(0.0, remaining))
+            self._append("timer.fired", {"key": key})
+            return
+        when = _dt.datetime.fromtimestamp(wake, _dt.timezone.utc).isoformat(timespec="seconds")
+        raise Suspend({"kind": "timer", "key": key, "wake_at": wake, "reason": f"timer until {when}"}, wake_at=wake)
+
+    # -- composition --------------------------------------------------------------------------------
+    def call(self, process_name: str, /, **inputs: Any) -> Any:
+        """Run another process as a child run (own journal, linked both ways); return its result."""
+        key = self._next_key()
+        rec = self._open(key, "call", process_name)
+        if rec and "child.completed" in rec:
+            return self._codec.decode(rec["child.completed"]["result"])
+        if rec and "child.failed" in rec:
+            raise ChildRunFailedError(rec["child.failed"]["error"])
+        if rec and "child.started" in rec:
+            child_id = rec["child.started"]["child_run_id"]
+        else:
+            child_id = self._runner.create_child(self, key, process_name, inputs)
+            self._append("child.started", {"key": key, "op": "call", "name": process_name, "child_run_id": child_id})
+        handle = self._runner.drive_child(child_id)
+        if handle.status == "completed":
+            run = self._store.get_run(child_id)
+            self._append("child.completed", {"key": key, "child_run_id": child_id, "result": run.result})
+            return handle.result
+        if handle.status in ("failed", "cancelled"):
+            error = f"child run {child_id} ({process_name}) {handle.status}: {handle.error}"
+            self._append("child.failed", {"key": key, "child_run_id": child_id, "error": error})
+            raise ChildRunFailedError(error)
+        reason = (handle.waiting or {}).get("reason", handle.status)
+        raise Suspend({"kind": "child", "key": key, "child_run_id": child_id,
+                       "reason": f"child run {child_id} ({process_name}) is waiting: {reason}"},
+                      wake_at=handle.wake_at)
+
+    def external(self, kind: str, spec: Any, output_schema: dict[str, Any]) -> Any:
+        """An effect performed outside the process; its result must match ``output_schema``."""
+        import jsonschema
+
+        key = self._next_key()
+        rec = self._open(key, "external", kind)
+        if rec and "external.completed" in rec:
+            return rec["external.completed"]["result"]
+        try:
+            jsonschema.Draft202012Validator.check_schema(output_schema)
+        except jsonschema.SchemaError as exc:
+            raise SpecError(f"external {kind!r}: output_schema is not a valid JSON schema: {exc.message}") from None
+        request = {"key": key, "op": "external", "name": kind, "kind": kind, "spec": jsonable(spec),
+                   "schema": output_schema}
+        if not rec:
+            self._append("external.requested", request)
+        command = os.environ.get("MLSITTER_AGENT_COMMAND")
+        if kind == "agent" and command:
+            result = run_agent(command, request, self.run_id)
+            self._append("external.completed", {"key": key, "result": result, "by": f"agent:{command}"})
+            return result
+        raise Suspend({**request, "kind": "external", "external_kind": kind,
+                       "reason": f"external {kind} result (mlsitter tasks post {self.run_id} {key} ...)"})
+
+    # -- records ------------------------------------------------------------------------------------
+    def artifact(self, name: str, obj_or_path: Any, *, media_type: str | None = None) -> ArtifactRef:
+        """Store a file, bytes, text-free JSON value or figure, content-addressed, and journal it."""
+        key = self._next_key()
+        rec = self._open(key, "artifact", name)
+        if rec and "artifact.recorded" in rec:
+            d = rec["artifact.recorded"]
+            return ArtifactRef(d["name"], d["sha256"], d["media_type"], d["size"], d["path"])
+        store = self._store.artifacts
+        if isinstance(obj_or_path, ArtifactRef):
+            ref = ArtifactRef(name, obj_or_path.sha256, obj_or_path.media_type, obj_or_path.size, obj_or_path.path)
+        elif isinstance(obj_or_path, (str, Path)):
+            path = Path(obj_or_path)
+            if not path.is_file():
+                raise DataError(f"artifact {name!r}: file {str(path)!r} does not exist")
+            ref = store.put_file(path, name)
+        elif isinstance(obj_or_path, (bytes, bytearray)):
+            ref = store.put_bytes(bytes(obj_or_path), name)
+        elif isinstance(obj_or_path, (dict, list)):
+            ref = store.put_bytes(json.dumps(jsonable(obj_or_path), indent=2).encode(), name)
+        elif type(obj_or_path).__name__ == "Figure":
+            from mlsitter.figures import figure_to_png
+
+            ref = store.put_bytes(figure_to_png(obj_or_path), name)
+        else:
+            raise TypeError(f"ctx.artifact({name!r}, ...) takes a path, bytes, a dict/list or a figure; "
+                            f"got {type(obj_or_path).__name__}")
+        if media_type:
+            ref = ArtifactRef(ref.name, ref.sha256, media_type, ref.size, ref.path)
+        elif ref.media_type == "application/octet-stream":
+            ref = ArtifactRef(ref.name, ref.sha256, media_type_for(name), ref.size, ref.path)
+        self._append("artifact.recorded", {"key": key, "op": "artifact", **asdict(ref)})
+        return ref
+
+    def log(self, level: str, message: str) -> None:
+        """A line in the journal; not repeated when the run replays."""
+        if self.is_replaying:
+            return
+        self._append("log", {"level": level, "message": str(message), "after": str(self._counter)})
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def _first_param(fn: Callable[..., Any]) -> str:
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        raise SpecError(f"ctx.map needs a function that takes the item as its first argument; {step_name(fn)} takes none")
+    return params[0].name
+
+
+def _compare(value: Any, op: str, threshold: Any) -> bool:
+    if isinstance(value, float) and math.isnan(value) or value is None:
+        return False
+    try:
+        return bool(_OPS[op](value, threshold))
+    except TypeError:
+        return False
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+def _answer(data: dict[str, Any]) -> Answer:
+    return Answer(bool(data["approved"]), data.get("feedback") or "", data.get("by") or "", data.get("at") or "",
+                  data.get("option"))
+
+
+def _artifact_info(item: Any) -> Any:
+    if isinstance(item, ArtifactRef):
+        return {"name": item.name, "sha256": item.sha256, "media_type": item.media_type}
+    return str(item)
+
+
+def _has_figure(value: Any) -> bool:
+    if type(value).__name__ == "Figure":
+        return True
+    if isinstance(value, dict):
+        return any(_has_figure(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_figure(v) for v in value)
+    return False
+
+
+def run_agent(command: str, request: dict[str, Any], run_id: str) -> Any:
+    """Perform an ``agent`` effect by running ``command`` with the request as JSON on stdin."""
+    import jsonschema
+
+    payload = json.dumps({"run_id": run_id, **request})
+    timeout = float(os.environ.get("MLSITTER_AGENT_TIMEOUT", "600"))
+    try:
+        proc = subprocess.run(shlex.split(command), input=payload, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ExternalEffectError(f"agent command {command!r} could not run: {exc}") from None
+    if proc.returncode != 0:
+        raise ExternalEffectError(f"agent command {command!r} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise ExternalEffectError(f"agent command {command!r} did not print JSON on stdout: {exc}") from None
+    try:
+        jsonschema.validate(result, request["schema"])
+    except jsonschema.ValidationError as exc:
+        raise ExternalEffectError(f"agent result does not match the output schema: {exc.message}") from None
+    return result

@@ -1,0 +1,211 @@
+"""``@process`` and ``@task``: thin decorators that register and describe, and return the function.
+
+A process is found by its registered name (the built-in catalogue is imported lazily), by
+``module:function``, or by ``path/to/file.py:function`` for a user's own file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar, overload
+
+from mlsitter.errors import UnknownProcessError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_REGISTRY: dict[str, "ProcessSpec"] = {}
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A registered process: its name, phase, description and function."""
+
+    name: str
+    fn: Callable[..., Any]
+    phase: str | None = None
+    description: str = ""
+
+    @property
+    def target(self) -> str:
+        """How a later resume finds the function again."""
+        return function_target(self.fn)
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-task retry policy: ``retries`` extra attempts, waiting ``backoff * 2**n`` seconds."""
+
+    retries: int = 0
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+
+
+DEFAULT_TASK_OPTIONS = TaskOptions()
+
+
+def process(name: str, *, phase: str | None = None, description: str | None = None) -> Callable[[F], F]:
+    """Register ``fn(ctx, **inputs)`` as the process ``name``; the function is returned unchanged."""
+
+    def decorate(fn: F) -> F:
+        check_process_shape(fn, name)
+        doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
+        spec = ProcessSpec(name, fn, phase, description or doc)
+        fn.__mlsitter_process__ = spec  # type: ignore[attr-defined]
+        _REGISTRY[name] = spec
+        return fn
+
+    return decorate
+
+
+@overload
+def task(fn: F) -> F: ...
+@overload
+def task(*, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0) -> Callable[[F], F]: ...
+def task(fn: Any = None, *, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0) -> Any:
+    """Mark a function as a task with a retry policy; it stays callable on its own."""
+    if retries < 0 or backoff < 0:
+        raise ValueError(f"@task needs retries >= 0 and backoff >= 0, got retries={retries!r}, backoff={backoff!r}")
+    options = TaskOptions(retries, backoff, max_backoff)
+
+    def decorate(f: F) -> F:
+        f.__mlsitter_task__ = options  # type: ignore[attr-defined]
+        return f
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def task_options(fn: Callable[..., Any]) -> TaskOptions:
+    return getattr(fn, "__mlsitter_task__", DEFAULT_TASK_OPTIONS)
+
+
+def step_name(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def check_process_shape(fn: Callable[..., Any], name: str) -> None:
+    """A process takes ``ctx`` first, then named inputs; no ``*args``/``**kwargs``."""
+    if not callable(fn):
+        raise TypeError(f"@process({name!r}) must decorate a function, got {fn!r}")
+    params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        raise TypeError(f"process {name!r} ({step_name(fn)}) must take the context as its first parameter")
+    bad = [p.name for p in params[1:] if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY)]
+    if bad:
+        raise TypeError(f"process {name!r} has inputs that cannot be named: {', '.join(bad)}; use plain keyword inputs")
+
+
+def function_target(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None)
+    qual = fn.__qualname__
+    mod = sys.modules.get(module or "")
+    origin = getattr(mod, "__mlsitter_file__", None)
+    if origin:
+        return f"{origin}:{qual}"
+    if module == "__main__" and getattr(mod, "__file__", None):
+        return f"{Path(mod.__file__).resolve()}:{qual}"
+    return f"{module}:{qual}"
+
+
+def registered() -> dict[str, ProcessSpec]:
+    """Every process known by name: the built-in catalogue plus those registered in this session."""
+    from mlsitter.processes.catalog import BUILTIN
+
+    specs = dict(_REGISTRY)
+    for name, target in BUILTIN.items():
+        if name not in specs:
+            try:
+                specs[name] = spec_for(load_target(target), name)
+            except Exception:  # a broken built-in must not hide the others
+                continue
+    return specs
+
+
+def builtin_names() -> list[str]:
+    from mlsitter.processes.catalog import BUILTIN
+
+    return sorted(set(BUILTIN) | set(_REGISTRY))
+
+
+def resolve(name_or_target: str | Callable[..., Any]) -> ProcessSpec:
+    """Find a process by registered name, ``module:function`` or ``file.py:function``."""
+    if callable(name_or_target):
+        return spec_for(name_or_target)
+    text = str(name_or_target)
+    if text in _REGISTRY:
+        return _REGISTRY[text]
+    from mlsitter.processes.catalog import BUILTIN
+
+    if text in BUILTIN:
+        return spec_for(load_target(BUILTIN[text]), text)
+    if ":" in text:
+        return spec_for(load_target(text))
+    known = ", ".join(builtin_names()) or "none yet"
+    raise UnknownProcessError(
+        f"unknown process {text!r}. Known processes: {known}. "
+        "For your own process pass 'path/to/file.py:function' or 'package.module:function'."
+    )
+
+
+def spec_for(fn: Callable[..., Any], name: str | None = None) -> ProcessSpec:
+    spec = getattr(fn, "__mlsitter_process__", None)
+    if spec is None:
+        label = name or fn.__name__.replace("_", "-")
+        check_process_shape(fn, label)
+        return ProcessSpec(label, fn, None, (inspect.getdoc(fn) or "").split("\n\n")[0])
+    return spec
+
+
+def load_target(target: str) -> Callable[..., Any]:
+    """Import ``module:qualname`` or ``path.py:qualname`` and return the object."""
+    location, sep, qual = target.rpartition(":")
+    if not sep or not location or not qual:
+        raise UnknownProcessError(f"{target!r} is not 'module:function' or 'path/to/file.py:function'")
+    if location.endswith(".py") or "/" in location or "\\" in location:
+        module = _load_file(Path(location))
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ImportError as exc:
+            raise UnknownProcessError(f"cannot import module {location!r} for process {target!r}: {exc}") from None
+    obj: Any = module
+    for part in qual.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UnknownProcessError(f"{location} has no function {qual!r} (looked for process {target!r})") from None
+    if not callable(obj):
+        raise UnknownProcessError(f"{target!r} is not a function")
+    return obj
+
+
+def _load_file(path: Path) -> Any:
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise UnknownProcessError(f"process file {str(path)!r} does not exist")
+    name = "mlsitter_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UnknownProcessError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    module.__mlsitter_file__ = str(path)  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UnknownProcessError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(str(path.parent))
+    return module

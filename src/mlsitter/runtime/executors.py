@@ -1,0 +1,73 @@
+"""Executors run task functions: ``inline`` (this process) or ``process`` (a local pool).
+
+The interface is one method, ``submit(fn, kwargs) -> Future``; a Ray executor plugs in here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Callable, Protocol
+
+from mlsitter.errors import InputError
+
+
+class Executor(Protocol):
+    name: str
+
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """Runs each task at once in the calling thread; the default."""
+
+    name = "inline"
+
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(**kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        return None
+
+
+class ProcessExecutor:
+    """A pool of worker processes for CPU-heavy ``map``; task functions must be importable."""
+
+    name = "process"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or int(os.environ.get("MLSITTER_WORKERS", os.cpu_count() or 2))
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future:
+        if self._pool is None:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context(method))
+        return self._pool.submit(_call, fn, kwargs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    return fn(**kwargs)
+
+
+EXECUTORS = {"inline": InlineExecutor, "process": ProcessExecutor}
+
+
+def make_executor(name: str) -> Executor:
+    try:
+        return EXECUTORS[name]()
+    except KeyError:
+        raise InputError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}") from None

@@ -1,0 +1,317 @@
+"""Start, resume, answer and cancel runs. The only code that moves a run between statuses.
+
+A run executes straight through; when it suspends (breakpoint, timer, external effect, waiting
+child) the process stops and nothing stays in memory. Resuming reads the journal once and replays.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import os
+import secrets
+import socket
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mlsitter.errors import InputError, MlsitterError, RunStateError, UserError
+from mlsitter.runtime.codec import Codec
+from mlsitter.runtime.context import Context
+from mlsitter.runtime.definitions import resolve
+from mlsitter.runtime.executors import EXECUTORS, make_executor
+from mlsitter.runtime.inputs import bind_inputs, coerce_inputs
+from mlsitter.runtime.policy import ApprovalPolicy
+from mlsitter.runtime.signals import Suspend
+from mlsitter.runtime.store import FINAL, Event, RunRecord, Store
+
+
+@dataclass
+class RunHandle:
+    """Where a run stands after a call: status, decoded result or error, what it waits for."""
+
+    run_id: str
+    process: str
+    status: str
+    result: Any = None
+    error: str | None = None
+    waiting: dict[str, Any] | None = None
+    wake_at: float | None = None
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in FINAL
+
+
+def current_user() -> str:
+    try:
+        user = os.environ.get("MLSITTER_USER") or getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class Runner:
+    """Drives runs stored in one :class:`Store`."""
+
+    def __init__(self, store: Store | None = None, *, on_event: Callable[[Event], None] | None = None) -> None:
+        self.store = store or Store()
+        self.on_event = on_event
+        self._driving: set[str] = set()
+
+    # -- starting -----------------------------------------------------------------------------------
+    def start(
+        self,
+        target: Any,
+        inputs: dict[str, Any] | None = None,
+        *,
+        approve: str = "manual",
+        executor: str | None = None,
+        seed: int | None = None,
+    ) -> RunHandle:
+        """Validate the inputs, create the run and execute it until it ends or suspends."""
+        run_id = self.create(target, inputs or {}, approve=approve, executor=executor, seed=seed)
+        return self.drive(run_id)
+
+    def create(
+        self,
+        target: Any,
+        inputs: dict[str, Any],
+        *,
+        approve: str = "manual",
+        executor: str | None = None,
+        seed: int | None = None,
+        parent: tuple[str, str] | None = None,
+    ) -> str:
+        spec = resolve(target)
+        policy = ApprovalPolicy.parse(approve)
+        executor = executor or os.environ.get("MLSITTER_EXECUTOR") or "inline"
+        if executor not in EXECUTORS:
+            raise InputError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+        coerced = coerce_inputs(spec.fn, inputs, spec.name)
+        return self.store.create_run(
+            process=spec.name, target=spec.target, inputs=coerced, policy=str(policy), executor=executor,
+            seed=seed if seed is not None else secrets.randbelow(2**31 - 1),
+            parent_run_id=parent[0] if parent else None, parent_key=parent[1] if parent else None,
+        )
+
+    def create_child(self, parent: Context, key: str, process_name: str, inputs: dict[str, Any]) -> str:
+        run = self.store.get_run(parent.run_id)
+        child_seed = parent.seed()  # journaled in the parent, so a replay gives the same child seed
+        return self.create(process_name, inputs, approve=run.policy, executor=run.executor, seed=child_seed,
+                           parent=(parent.run_id, key))
+
+    # -- executing ----------------------------------------------------------------------------------
+    def drive(self, run_id: str) -> RunHandle:
+        """Execute or resume ``run_id`` in this process until it completes, fails or suspends."""
+        handle = self._drive(run_id)
+        self._wake_parent(run_id, handle)
+        return handle
+
+    def drive_child(self, run_id: str) -> RunHandle:
+        """Used by ``ctx.call``: drive a child unless it is still waiting for something not yet there."""
+        run = self.store.get_run(run_id)
+        if run.status in FINAL:
+            return self._handle(run)
+        if run.status == "waiting" and not (run.wake_at and run.wake_at <= _now()):
+            return self._handle(run)
+        return self._drive(run_id)
+
+    def _drive(self, run_id: str) -> RunHandle:
+        run = self.store.get_run(run_id)
+        run_id = run.run_id
+        if run.status in FINAL:
+            raise RunStateError(f"run {run_id} has already {run.status}; it cannot be resumed")
+        owner = self.store.acquire(run_id)
+        self._driving.add(run_id)
+        try:
+            return self._execute(run)
+        finally:
+            self._driving.discard(run_id)
+            self.store.release(run_id, owner)
+
+    def _execute(self, run: RunRecord) -> RunHandle:
+        store = self.store
+        history = store.events(run.run_id)
+        writer = store.journal(run.run_id)
+        if self.on_event:
+            writer.listeners.append(self.on_event)
+        host = {"pid": os.getpid(), "host": socket.gethostname()}
+        if not history:
+            writer.append("run.created", {
+                "process": run.process, "target": run.target, "inputs": run.inputs, "policy": run.policy,
+                "executor": run.executor, "seed": run.seed, "parent_run_id": run.parent_run_id,
+                "parent_key": run.parent_key,
+            })
+            writer.append("run.started", host)
+        else:
+            writer.append("run.resumed", {**host, "replaying": len(history)})
+        store.update_run(run.run_id, status="running", waiting=None, wake_at=None)
+        executor = make_executor(run.executor)
+        ctx: Context | None = None
+        codec = Codec(store.artifacts)
+        try:
+            spec = resolve(run.target)
+            kwargs = bind_inputs(spec.fn, run.inputs, run.process)
+            ctx = Context(
+                run_id=run.run_id, process=run.process, inputs=dict(kwargs), seed=run.seed, store=store,
+                writer=writer, policy=ApprovalPolicy.parse(run.policy), executor=executor, runner=self,
+                history=history,
+            )
+            value = spec.fn(ctx, **kwargs)
+            encoded = codec.encode(value)
+        except Suspend as suspend:
+            writer.append("run.waiting", suspend.waiting)
+            self._finish(run.run_id, ctx, status="waiting", waiting=suspend.waiting, wake_at=suspend.wake_at)
+            return RunHandle(run.run_id, run.process, "waiting", waiting=suspend.waiting, wake_at=suspend.wake_at)
+        except KeyboardInterrupt:
+            writer.append("run.interrupted", {"reason": "interrupted by the user (Ctrl-C)"})
+            self._finish(run.run_id, ctx, status="interrupted")
+            raise
+        except Exception as exc:
+            message = error_message(exc)
+            data: dict[str, Any] = {"error": message, "type": type(exc).__name__}
+            if not isinstance(exc, MlsitterError):
+                data["traceback"] = "".join(traceback.format_exception(exc))[-8000:]
+            writer.append("run.failed", data)
+            self._finish(run.run_id, ctx, status="failed", error=message, ended=True)
+            return RunHandle(run.run_id, run.process, "failed", error=message)
+        finally:
+            executor.close()
+        writer.append("run.completed", {"result": encoded})
+        self._finish(run.run_id, ctx, status="completed", result=encoded, ended=True)
+        return RunHandle(run.run_id, run.process, "completed", result=value)
+
+    def _finish(self, run_id: str, ctx: Context | None, *, status: str, ended: bool = False, **fields: Any) -> None:
+        if ctx is not None:
+            fields["gates_passed"] = sum(1 for g in ctx.gates if g.passed)
+            fields["gates_failed"] = sum(1 for g in ctx.gates if not g.passed)
+        if ended:
+            fields["ended_at"] = _now()
+        self.store.update_run(run_id, status=status, **fields)
+
+    def _wake_parent(self, run_id: str, handle: RunHandle) -> None:
+        """A child that ended on its own resume lets its waiting parent continue."""
+        if handle.status not in FINAL:
+            return
+        run = self.store.get_run(run_id)
+        if not run.parent_run_id or run.parent_run_id in self._driving:
+            return
+        parent = self.store.get_run(run.parent_run_id)
+        waiting = parent.waiting or {}
+        if parent.status == "waiting" and waiting.get("child_run_id") == run_id:
+            self.drive(parent.run_id)
+
+    def _handle(self, run: RunRecord) -> RunHandle:
+        result = Codec(self.store.artifacts).decode(run.result) if run.status == "completed" else None
+        return RunHandle(run.run_id, run.process, run.status, result, run.error, run.waiting, run.wake_at)
+
+    def handle(self, run_id: str) -> RunHandle:
+        return self._handle(self.store.get_run(run_id))
+
+    def resume(self, run_id: str) -> RunHandle:
+        run = self.store.get_run(run_id)
+        if run.status in FINAL:
+            raise RunStateError(f"run {run.run_id} has already {run.status}; it cannot be resumed")
+        return self.drive(run.run_id)
+
+    def resume_due(self) -> list[RunHandle]:
+        """Resume every run whose timer is due or whose answer has arrived."""
+        handles = []
+        for run_id in self.store.due_runs():
+            run = self.store.get_run(run_id)
+            if run.status in FINAL or self.store.is_locked_by_live_process(run):
+                continue
+            handles.append(self.drive(run_id))
+        return handles
+
+    # -- answers ------------------------------------------------------------------------------------
+    def waiting_leaf(self, run_id: str) -> RunRecord:
+        """The run that actually waits: follows a parent's wait on its child down the chain."""
+        run = self.store.get_run(run_id)
+        while run.status == "waiting" and (run.waiting or {}).get("kind") == "child":
+            run = self.store.get_run(run.waiting["child_run_id"])
+        return run
+
+    def answer(self, run_id: str, *, approved: bool, feedback: str | None = None, by: str | None = None,
+               option: str | None = None) -> RunRecord:
+        """Journal a person's answer to the breakpoint the run waits on; the run becomes ``ready``."""
+        run = self.waiting_leaf(run_id)
+        waiting = run.waiting or {}
+        if run.status != "waiting" or waiting.get("kind") != "breakpoint":
+            what = f"waits for {waiting.get('reason')}" if run.status == "waiting" else f"is {run.status}"
+            raise RunStateError(f"run {run.run_id} {what}; there is no approval to answer")
+        if not approved and not (feedback or "").strip():
+            raise InputError("a rejection needs feedback saying what to change (--feedback \"...\")")
+        options = waiting.get("options")
+        if option is not None and options and option not in options:
+            raise InputError(f"option {option!r} is not offered; choose one of {', '.join(options)}")
+        data = {"key": waiting["key"], "approved": approved, "feedback": feedback or "", "by": by or current_user(),
+                "at": _dt.datetime.now(_dt.timezone.utc).isoformat(), "option": option}
+        self._append_while_waiting(run, "breakpoint.answered", data)
+        return self.store.get_run(run.run_id)
+
+    def post_external(self, run_id: str, key: str | None, result: Any, *, by: str | None = None) -> RunRecord:
+        """Journal the result of an external effect after validating it against its schema."""
+        import jsonschema
+
+        run = self.waiting_leaf(run_id)
+        waiting = run.waiting or {}
+        if run.status != "waiting" or waiting.get("kind") != "external":
+            raise RunStateError(f"run {run.run_id} is not waiting for an external result (status {run.status})")
+        if key is not None and str(key) != str(waiting["key"]):
+            raise InputError(f"run {run.run_id} waits for external task {waiting['key']}, not {key}")
+        try:
+            jsonschema.validate(result, waiting["schema"])
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+            raise InputError(f"result does not match the task's schema at {where}: {exc.message}") from None
+        self._append_while_waiting(run, "external.completed", {"key": waiting["key"], "result": result,
+                                                                "by": by or current_user()})
+        return self.store.get_run(run.run_id)
+
+    def _append_while_waiting(self, run: RunRecord, type_: str, data: dict[str, Any]) -> None:
+        owner = self.store.acquire(run.run_id)
+        try:
+            fresh = self.store.get_run(run.run_id)
+            if fresh.status != "waiting" or (fresh.waiting or {}).get("key") != (run.waiting or {}).get("key"):
+                raise RunStateError(f"run {run.run_id} changed while answering (now {fresh.status}); look again")
+            self.store.journal(run.run_id).append(type_, data)
+            self.store.update_run(run.run_id, status="ready")
+        finally:
+            self.store.release(run.run_id, owner)
+
+    def cancel(self, run_id: str, *, by: str | None = None, reason: str = "") -> RunRecord:
+        """Cancel a run that is not executing right now (and its unfinished children)."""
+        run = self.store.get_run(run_id)
+        if run.status in FINAL:
+            raise RunStateError(f"run {run.run_id} has already {run.status}")
+        owner = self.store.acquire(run.run_id)
+        try:
+            self.store.journal(run.run_id).append("run.cancelled", {"by": by or current_user(), "reason": reason})
+            self.store.update_run(run.run_id, status="cancelled", ended_at=_now())
+        finally:
+            self.store.release(run.run_id, owner)
+        for child in self.store.list_runs(parent=run.run_id, limit=10_000):
+            if child.status not in FINAL:
+                self.cancel(child.run_id, by=by, reason=f"parent {run.run_id} cancelled")
+        return self.store.get_run(run.run_id)
+
+    def pending(self) -> list[RunRecord]:
+        """Runs waiting on a person or an external effect (not parents waiting on a child)."""
+        runs = self.store.list_runs(status="waiting", limit=100_000)
+        return [r for r in runs if (r.waiting or {}).get("kind") in ("breakpoint", "external")]
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, UserError | MlsitterError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
