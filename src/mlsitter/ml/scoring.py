@@ -1,0 +1,139 @@
+"""Metrics for training and AutoML: one table of names, direction and what predictions each needs.
+
+Classification metrics take class probabilities (columns in ``classes`` order); regression metrics
+take predicted values. ``score`` always returns the metric in its natural units; ``loss`` turns it
+into "lower is better" so optimisers and ensembles need not care about direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from mlsitter.errors import SpecError
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric: its task, whether larger is better, and how it is computed."""
+
+    name: str
+    task: str
+    greater_is_better: bool
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+    bounded: bool = True
+
+    def loss(self, value: float) -> float:
+        """The metric as a quantity to minimise."""
+        return -value if self.greater_is_better else value
+
+    def is_better(self, a: float, b: float) -> bool:
+        """True if ``a`` is strictly better than ``b``."""
+        return a > b if self.greater_is_better else a < b
+
+
+def _labels(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    return classes[np.argmax(proba, axis=1)]
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(classes) == 2:
+        return float(roc_auc_score(y == classes[1], proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
+
+
+def _avg_precision(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    if len(classes) != 2:
+        raise SpecError("metric 'average_precision' needs a binary target; use 'roc_auc' or 'f1_macro' for multiclass")
+    return float(average_precision_score(y == classes[1], proba[:, 1]))
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y, np.clip(proba, 1e-15, 1), labels=classes))
+
+
+def _label_metric(fn_name: str, **kwargs: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
+    def compute(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+        import sklearn.metrics as skm
+
+        pred = _labels(proba, classes)
+        extra = dict(kwargs)
+        if fn_name == "f1_score" and extra.get("average") == "binary":
+            if len(classes) != 2:
+                raise SpecError("metric 'f1' needs a binary target; use 'f1_macro' for multiclass")
+            extra["pos_label"] = classes[1]
+        return float(getattr(skm, fn_name)(y, pred, **extra))
+
+    return compute
+
+
+def _reg(fn_name: str, root: bool = False) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
+    def compute(y: np.ndarray, pred: np.ndarray, _classes: np.ndarray) -> float:
+        import sklearn.metrics as skm
+
+        value = float(getattr(skm, fn_name)(y, pred))
+        return float(np.sqrt(value)) if root else value
+
+    return compute
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("roc_auc", CLASSIFICATION, True, _roc_auc),
+    Metric("average_precision", CLASSIFICATION, True, _avg_precision),
+    Metric("log_loss", CLASSIFICATION, False, _log_loss, bounded=False),
+    Metric("accuracy", CLASSIFICATION, True, _label_metric("accuracy_score")),
+    Metric("balanced_accuracy", CLASSIFICATION, True, _label_metric("balanced_accuracy_score")),
+    Metric("f1", CLASSIFICATION, True, _label_metric("f1_score", average="binary")),
+    Metric("f1_macro", CLASSIFICATION, True, _label_metric("f1_score", average="macro")),
+    Metric("r2", REGRESSION, True, _reg("r2_score")),
+    Metric("rmse", REGRESSION, False, _reg("mean_squared_error", root=True), bounded=False),
+    Metric("mae", REGRESSION, False, _reg("mean_absolute_error"), bounded=False),
+]}
+
+
+def get_metric(name: str, task: str) -> Metric:
+    """The metric called ``name`` for ``task``; unknown names or a task mismatch raise SpecError."""
+    metric = METRICS.get(str(name).strip().lower())
+    valid = sorted(m.name for m in METRICS.values() if m.task == task)
+    if metric is None:
+        raise SpecError(f"unknown metric {name!r} for {task}; expected one of: {', '.join(valid)}")
+    if metric.task != task:
+        raise SpecError(f"metric {name!r} is a {metric.task} metric but the target calls for {task}; "
+                        f"expected one of: {', '.join(valid)}")
+    return metric
+
+
+def infer_task(y: Any) -> str:
+    """Regression for a float target with many distinct values, else classification."""
+    import pandas as pd
+
+    series = pd.Series(y)
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        return CLASSIFICATION
+    distinct = series.nunique(dropna=True)
+    if pd.api.types.is_float_dtype(series) and not np.allclose(series.dropna() % 1, 0):
+        return REGRESSION
+    return CLASSIFICATION if distinct <= 20 else REGRESSION
+
+
+def default_metric(task: str, n_classes: int = 2) -> str:
+    """roc_auc for binary, log_loss for multiclass, r2 for regression."""
+    if task == REGRESSION:
+        return "r2"
+    return "roc_auc" if n_classes == 2 else "log_loss"
+
+
+def score(metric: Metric, y: np.ndarray, prediction: np.ndarray, classes: np.ndarray | None = None) -> float:
+    """Compute ``metric`` on probabilities (classification) or predicted values (regression)."""
+    return metric.compute(np.asarray(y), np.asarray(prediction), np.asarray(classes) if classes is not None else np.array([]))
