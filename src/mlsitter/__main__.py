@@ -1,0 +1,3 @@
+from mlsitter.cli import main
+
+main()

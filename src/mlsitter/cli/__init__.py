@@ -1,0 +1,553 @@
+"""The ``mlsitter`` command line. Exit codes are documented in ``EXIT_CODES`` (and the README)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NoReturn
+
+import click
+
+from mlsitter.errors import JournalCorruptError, MlsitterError, RunLockedError, UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WAITING, EXIT_VERIFY, EXIT_LOCKED, EXIT_CANCELLED, EXIT_INTERNAL = (
+    0, 1, 2, 3, 4, 5, 6, 70)
+EXIT_CODES = {
+    EXIT_OK: "completed (or the command succeeded)",
+    EXIT_FAILED: "the run failed (a gate, a task error, a refused override)",
+    EXIT_USAGE: "bad input: unknown process, missing/invalid input, wrong state, unreadable file",
+    EXIT_WAITING: "the run is waiting (approval, external result, timer or child run)",
+    EXIT_VERIFY: "verification failed or the store is corrupt",
+    EXIT_LOCKED: "another runner is executing the run",
+    EXIT_CANCELLED: "the run was cancelled",
+    EXIT_INTERNAL: "an unexpected internal error (with traceback)",
+}
+STATUS_EXIT = {"completed": EXIT_OK, "failed": EXIT_FAILED, "waiting": EXIT_WAITING, "ready": EXIT_WAITING,
+               "interrupted": EXIT_WAITING, "cancelled": EXIT_CANCELLED, "running": EXIT_OK, "created": EXIT_OK}
+
+# Commands that live in their own modules ("module:attribute"); loaded when the CLI starts.
+EXTRA_COMMANDS: list[str] = []
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns mlsitter errors into one clear line and an exit code; no traceback for user errors."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except RunLockedError as exc:
+            _fail(str(exc), EXIT_LOCKED)
+        except JournalCorruptError as exc:
+            _fail(str(exc), EXIT_VERIFY)
+        except MlsitterError as exc:
+            _fail(str(exc), EXIT_FAILED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mlsitter")
+def main() -> None:
+    """Run the ML lifecycle as durable, quality-gated, human-approvable processes.
+
+    \b
+    Exit codes: 0 completed, 1 failed, 2 bad input, 3 waiting, 4 verification failed,
+    5 run locked by another runner, 6 cancelled, 70 internal error.
+    """
+
+
+def _runner(show_progress: bool = False):
+    from mlsitter.runtime import Runner
+
+    return Runner()
+
+
+def _dump(value: Any) -> None:
+    from mlsitter.runtime.values import jsonable
+
+    click.echo(json.dumps(jsonable(value), indent=2, default=str))
+
+
+def _ts(at: float | None) -> str:
+    if not at:
+        return "—"
+    return _dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    if not start:
+        return "—"
+    secs = (end or time.time()) - start
+    if secs < 1:
+        return f"{secs * 1000:.0f} ms"
+    if secs < 120:
+        return f"{secs:.1f} s"
+    return f"{secs / 60:.1f} min"
+
+
+def _parse_inputs(pairs: tuple[str, ...], inputs_file: str | None) -> dict[str, Any]:
+    from mlsitter.errors import InputError
+
+    values: dict[str, Any] = {}
+    if inputs_file:
+        path = Path(inputs_file)
+        if not path.is_file():
+            raise InputError(f"inputs file {inputs_file!r} does not exist")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                loaded = yaml.safe_load(text)
+            else:
+                loaded = json.loads(text)
+        except Exception as exc:
+            raise InputError(f"inputs file {inputs_file!r} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise InputError(f"inputs file {inputs_file!r} must hold a mapping of input names to values")
+        values.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--input expects KEY=VALUE, got {pair!r}")
+        values[key.strip()] = value
+    return values
+
+
+def _report_handle(handle: Any, as_json: bool) -> NoReturn:
+    from mlsitter.runtime import Store
+
+    store = Store()
+    if as_json:
+        run = store.get_run(handle.run_id)
+        _dump({"run_id": handle.run_id, "process": handle.process, "status": handle.status, "error": handle.error,
+               "waiting": handle.waiting, "result": run.result})
+        sys.exit(STATUS_EXIT.get(handle.status, EXIT_OK))
+    console = _console()
+    colour = {"completed": "green", "failed": "red", "waiting": "yellow"}.get(handle.status, "white")
+    console.print(f"run [bold]{handle.run_id}[/] ({handle.process}): [{colour} bold]{handle.status}[/]")
+    if handle.status == "failed":
+        console.print(f"[red]{handle.error}[/]")
+    elif handle.status == "waiting":
+        waiting = handle.waiting or {}
+        console.print(f"waiting for: {waiting.get('reason')}")
+        if waiting.get("kind") == "breakpoint" or (waiting.get("kind") == "child"):
+            console.print(f"  answer with: mlsitter approve {handle.run_id} [--feedback ...]  |  "
+                          f"mlsitter reject {handle.run_id} --feedback \"...\"   then  mlsitter resume {handle.run_id}")
+        elif waiting.get("kind") == "external":
+            console.print(f"  see: mlsitter tasks pending; answer: mlsitter tasks post {handle.run_id} --result FILE")
+        elif waiting.get("kind") == "timer":
+            console.print("  wakes with: mlsitter resume --due (or a running `mlsitter worker`)")
+    elif handle.status == "completed" and handle.result is not None:
+        from mlsitter.runtime.values import jsonable
+
+        text = json.dumps(jsonable(handle.result), indent=2, default=str)
+        console.print(text if len(text) < 3000 else text[:3000] + "\n…", markup=False)
+    console.print(f"journal: {store.db_path}  ·  artifacts: {store.artifacts.root}", style="dim")
+    sys.exit(STATUS_EXIT.get(handle.status, EXIT_OK))
+
+
+class _Progress:
+    """A one-line live status of the current step while a run executes in a terminal."""
+
+    def __init__(self) -> None:
+        self.console = _console(stderr=True)
+        self.status = None
+        self.steps = 0
+
+    def __enter__(self) -> "_Progress":
+        if self.console.is_terminal:
+            self.status = self.console.status("starting…")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.status is not None:
+            self.status.__exit__(*exc)
+
+    def __call__(self, event: Any) -> None:
+        if self.status is None:
+            return
+        if event.type == "step.started":
+            self.steps += 1
+            self.status.update(f"step {event.data['key']}: {event.data['name'].rsplit('.', 1)[-1]} (steps run: {self.steps})")
+        elif event.type == "gate.evaluated":
+            mark = "✓" if event.data["passed"] else "✗"
+            self.console.print(f"  gate {event.data['name']}: {event.data['value']} {event.data['operator']} "
+                               f"{event.data['threshold']} {mark}", markup=False)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("process")
+@click.option("-i", "--input", "pairs", multiple=True, metavar="KEY=VALUE", help="A process input (repeatable).")
+@click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), help="YAML or JSON file of inputs.")
+@click.option("--approve", "policy", default="manual", show_default=True,
+              help="Approval policy: manual, auto, gates-passed (add '+production' to let it approve production breakpoints).")
+@click.option("--executor", type=click.Choice(["inline", "process"]), default=None, help="Where tasks run (default inline).")
+@click.option("--seed", type=int, default=None, help="Run seed (default: random, recorded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def run(process: str, pairs: tuple[str, ...], inputs_file: str | None, policy: str, executor: str | None,
+        seed: int | None, as_json: bool) -> None:
+    """Start PROCESS (a name from `mlsitter processes`, or path/to/file.py:function)."""
+    from mlsitter.runtime import Runner
+
+    inputs = _parse_inputs(pairs, inputs_file)
+    with _Progress() as progress:
+        runner = Runner(on_event=None if as_json else progress)
+        handle = runner.start(process, inputs, approve=policy, executor=executor, seed=seed)
+    _report_handle(handle, as_json)
+
+
+@main.command()
+@click.option("--status", default=None, help="Only runs with this status.")
+@click.option("--process", "process_name", default=None, help="Only runs of this process.")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def runs(status: str | None, process_name: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    from rich.table import Table
+
+    from mlsitter.runtime import Store
+
+    store = Store()
+    records = store.list_runs(status=status, process=process_name, limit=limit)
+    if as_json:
+        _dump([{"run_id": r.run_id, "process": r.process, "status": r.status, "created_at": r.created_at,
+                "ended_at": r.ended_at, "gates_passed": r.gates_passed, "gates_failed": r.gates_failed,
+                "waiting": (r.waiting or {}).get("reason"), "parent_run_id": r.parent_run_id} for r in records])
+        return
+    table = Table(title=f"runs in {store.home}")
+    table.add_column("run", no_wrap=True)
+    for col in ("process", "status", "started", "duration", "gates ✓/✗", "waiting for"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.run_id, r.process, r.status, _ts(r.created_at), _duration(r.created_at, r.ended_at),
+                      f"{r.gates_passed}/{r.gates_failed}", (r.waiting or {}).get("reason", "") or "")
+    _console().print(table)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+def status(run_id: str, as_json: bool) -> None:
+    """Show a run: status, gates with measured values, steps, approvals, children, artifacts."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from mlsitter.runtime import Store
+    from mlsitter.runtime.views import build_view
+
+    store = Store()
+    view = build_view(store, run_id)
+    r = view.run
+    if as_json:
+        _dump({"run_id": r.run_id, "process": r.process, "status": r.status, "inputs": r.inputs, "error": r.error,
+               "waiting": r.waiting, "parent_run_id": r.parent_run_id, "result": r.result,
+               "gates": [{**asdict(g), "outcome": g.outcome} for g in view.gates],
+               "steps": [asdict(s) for s in view.steps], "breakpoints": [asdict(b) for b in view.breakpoints],
+               "children": view.children, "artifacts": view.artifacts, "events": view.events})
+        sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
+    console = _console()
+    console.print(f"[bold]{r.run_id}[/]  process [bold]{r.process}[/]  status [bold]{r.status}[/]  "
+                  f"policy {r.policy}  started {_ts(r.created_at)}  duration {_duration(r.created_at, r.ended_at)}")
+    if r.parent_run_id:
+        console.print(f"parent run: {r.parent_run_id}")
+    if r.error:
+        console.print(f"[red]error: {r.error}[/]")
+    if r.waiting:
+        console.print(f"[yellow]waiting for: {r.waiting.get('reason')}[/]")
+    if view.gates:
+        table = Table(title="gates")
+        for col in ("gate", "measured", "rule", "outcome", "on fail", "overridden by"):
+            table.add_column(col)
+        for g in view.gates:
+            colour = {"pass": "green", "fail": "red", "warn": "yellow", "overridden": "magenta"}[g.outcome]
+            table.add_row(g.name, _fmt(g.value), f"{g.operator} {_fmt(g.threshold)}", f"[{colour}]{g.outcome}[/]",
+                          g.on_fail, g.overridden_by or "")
+        console.print(table)
+    if view.breakpoints:
+        table = Table(title="approvals")
+        for col in ("#", "question", "answer", "by", "feedback"):
+            table.add_column(col)
+        for b in view.breakpoints:
+            answer = "pending" if b.approved is None else ("approved" if b.approved else "rejected")
+            table.add_row(b.key, b.question, answer + (f" ({b.option})" if b.option else ""), b.by, b.feedback)
+        console.print(table)
+    done = sum(1 for s in view.steps if s.status == "completed")
+    retried = sum(1 for s in view.steps if s.attempts > 1)
+    console.print(f"steps: {done}/{len(view.steps)} completed, {retried} retried · events: {view.events} · "
+                  f"artifacts: {len(view.artifacts)} · children: {len(view.children)}")
+    for c in view.children:
+        child = store.get_run(c["child_run_id"])
+        console.print(f"  child {child.run_id} ({child.process}): {child.status}")
+    sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+def events(run_id: str, types: tuple[str, ...], as_json: bool) -> None:
+    """Print a run's journal."""
+    from mlsitter.runtime import Store
+
+    store = Store()
+    run = store.get_run(run_id)
+    evs = store.events(run.run_id, types=types or None)
+    if as_json:
+        _dump([{"seq": e.seq, "type": e.type, "at": e.at, "data": e.data, "hash": e.hash} for e in evs])
+        return
+    for e in evs:
+        data = {k: v for k, v in e.data.items() if k not in ("result", "traceback", "schema")}
+        text = json.dumps(data, default=str)
+        click.echo(f"{e.seq:>5}  {_ts(e.at)}  {e.type:<20} {text[:200]}")
+
+
+def _answer(run_id: str, approved: bool, feedback: str | None, by: str | None, option: str | None,
+            do_resume: bool, as_json: bool) -> None:
+    runner = _runner()
+    leaf = runner.answer(run_id, approved=approved, feedback=feedback, by=by, option=option)
+    if do_resume:
+        runner.resume(leaf.run_id)
+        _report_handle(runner.handle(run_id), as_json)
+    verb = "approved" if approved else "rejected"
+    _console().print(f"{verb} run {leaf.run_id} (answer journaled); continue with: mlsitter resume {leaf.run_id}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--feedback", default=None, help="Optional note journaled with the approval.")
+@click.option("--option", default=None, help="One of the options the breakpoint offers.")
+@click.option("--by", default=None, help="Who approves (default: user@host).")
+@click.option("--resume", "do_resume", is_flag=True, help="Continue the run right away.")
+@click.option("--json", "as_json", is_flag=True)
+def approve(run_id: str, feedback: str | None, option: str | None, by: str | None, do_resume: bool, as_json: bool) -> None:
+    """Approve the breakpoint RUN_ID waits on."""
+    _answer(run_id, True, feedback, by, option, do_resume, as_json)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--feedback", required=True, help="What to change; the next refine attempt receives it.")
+@click.option("--option", default=None, help="One of the options the breakpoint offers.")
+@click.option("--by", default=None)
+@click.option("--resume", "do_resume", is_flag=True, help="Continue the run right away.")
+@click.option("--json", "as_json", is_flag=True)
+def reject(run_id: str, feedback: str, option: str | None, by: str | None, do_resume: bool, as_json: bool) -> None:
+    """Reject the breakpoint RUN_ID waits on, with feedback."""
+    _answer(run_id, False, feedback, by, option, do_resume, as_json)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--due", is_flag=True, help="Resume every run whose timer is due or whose answer arrived.")
+@click.option("--json", "as_json", is_flag=True)
+def resume(run_id: str | None, due: bool, as_json: bool) -> None:
+    """Continue a waiting or interrupted run (or all due runs with --due)."""
+    from mlsitter.errors import InputError
+
+    runner = _runner()
+    if due == bool(run_id):
+        raise InputError("give either a RUN_ID or --due")
+    if due:
+        handles = runner.resume_due()
+        if as_json:
+            _dump([{"run_id": h.run_id, "status": h.status} for h in handles])
+        else:
+            for h in handles:
+                click.echo(f"{h.run_id} ({h.process}): {h.status}")
+            if not handles:
+                click.echo("no run is due")
+        return
+    with _Progress() as progress:
+        runner.on_event = None if as_json else progress
+        handle = runner.resume(run_id)
+    _report_handle(handle, as_json)
+
+
+@main.group()
+def tasks() -> None:
+    """External effects waiting for a result (and approvals), across runs."""
+
+
+@tasks.command("pending")
+@click.option("--json", "as_json", is_flag=True)
+def tasks_pending(as_json: bool) -> None:
+    """List every waiting breakpoint and external effect."""
+    runner = _runner()
+    items = []
+    for r in runner.pending():
+        w = r.waiting or {}
+        items.append({"run_id": r.run_id, "process": r.process, "kind": w.get("kind"), "key": w.get("key"),
+                      "external_kind": w.get("external_kind"), "question": w.get("question"),
+                      "spec": w.get("spec"), "schema": w.get("schema"), "options": w.get("options")})
+    if as_json:
+        _dump(items)
+        return
+    if not items:
+        click.echo("nothing is pending")
+    for it in items:
+        if it["kind"] == "external":
+            click.echo(f"{it['run_id']}  task {it['key']}  external {it['external_kind']}")
+            click.echo(f"    spec:   {json.dumps(it['spec'], default=str)}")
+            click.echo(f"    schema: {json.dumps(it['schema'])}")
+        else:
+            click.echo(f"{it['run_id']}  approval {it['key']}: {it['question']}")
+
+
+@tasks.command("post")
+@click.argument("run_id")
+@click.argument("key", required=False)
+@click.option("--result", "result_file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="JSON file with the result ('-' for stdin).")
+@click.option("--value", default=None, help="The result as inline JSON.")
+@click.option("--by", default=None)
+@click.option("--resume", "do_resume", is_flag=True, help="Continue the run right away.")
+@click.option("--json", "as_json", is_flag=True)
+def tasks_post(run_id: str, key: str | None, result_file: str | None, value: str | None, by: str | None,
+               do_resume: bool, as_json: bool) -> None:
+    """Give the result of the external effect RUN_ID waits on (validated against its schema)."""
+    from mlsitter.errors import InputError
+
+    if (result_file is None) == (value is None):
+        raise InputError("give the result with exactly one of --result FILE or --value JSON")
+    try:
+        text = value if value is not None else (sys.stdin.read() if result_file == "-" else Path(result_file).read_text())
+        result = json.loads(text)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"the result is not readable JSON: {exc}") from None
+    runner = _runner()
+    leaf = runner.post_external(run_id, key, result, by=by)
+    if do_resume:
+        runner.resume(leaf.run_id)
+        _report_handle(runner.handle(run_id), as_json)
+    click.echo(f"result accepted for run {leaf.run_id}; continue with: mlsitter resume {leaf.run_id}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+def artifacts(run_id: str, as_json: bool) -> None:
+    """List a run's artifacts with their content hashes and paths."""
+    from rich.table import Table
+
+    from mlsitter.runtime import Store
+    from mlsitter.runtime.views import build_view
+
+    view = build_view(Store(), run_id)
+    items = [{k: a[k] for k in ("name", "media_type", "size", "sha256", "path")} for a in view.artifacts]
+    if as_json:
+        _dump(items)
+        return
+    table = Table(title=f"artifacts of {view.run.run_id}")
+    for col in ("name", "type", "size", "sha256", "path"):
+        table.add_column(col, overflow="fold")
+    for a in items:
+        table.add_row(a["name"], a["media_type"], f"{a['size']:,}", a["sha256"][:12], a["path"])
+    _console().print(table)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--all", "all_runs", is_flag=True, help="Verify every run in the store.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(run_id: str | None, all_runs: bool, as_json: bool) -> None:
+    """Check a run's hash chain and every artifact's content hash."""
+    from dataclasses import asdict
+
+    from mlsitter.errors import InputError
+    from mlsitter.runtime import Store
+
+    if bool(run_id) == all_runs:
+        raise InputError("give either a RUN_ID or --all")
+    store = Store()
+    ids = [r.run_id for r in store.list_runs(limit=10**9)] if all_runs else [store.get_run(run_id).run_id]
+    reports = [store.verify(i) for i in ids]
+    if as_json:
+        _dump([asdict(r) for r in reports])
+    else:
+        for rep in reports:
+            if rep.ok:
+                click.echo(f"{rep.run_id}: OK — {rep.events} events chained, {rep.artifacts} artifacts intact")
+            else:
+                click.echo(f"{rep.run_id}: FAILED")
+                for p in rep.problems:
+                    click.echo(f"  - {p}")
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_VERIFY)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--reason", default="", help="Why (journaled).")
+def cancel(run_id: str, reason: str) -> None:
+    """Cancel a run that is not executing (its unfinished children too)."""
+    run = _runner().cancel(run_id, reason=reason)
+    click.echo(f"run {run.run_id} cancelled")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def processes(as_json: bool) -> None:
+    """List the built-in processes."""
+    from mlsitter.runtime.definitions import registered
+
+    specs = registered()
+    if as_json:
+        _dump([{"name": s.name, "phase": s.phase, "description": s.description, "target": s.target}
+               for s in specs.values()])
+        return
+    for name in sorted(specs):
+        s = specs[name]
+        click.echo(f"{name:<22} {s.phase or '':<11} {s.description}")
+
+
+@main.command()
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between looks at the store.")
+@click.option("--once", is_flag=True, help="Look once and exit.")
+def worker(interval: float, once: bool) -> None:
+    """Resume runs whose timers are due or whose answers arrived, until stopped."""
+    runner = _runner()
+    while True:
+        for h in runner.resume_due():
+            click.echo(f"{_ts(time.time())}  {h.run_id} ({h.process}): {h.status}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+def _load_extra(target: str) -> Callable[..., Any] | None:
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ImportError as exc:  # an optional extra is not installed
+        click.echo(f"note: command {target} unavailable ({exc}); install mlsitter[all]", err=True)
+        return None
+
+
+for _target in EXTRA_COMMANDS:
+    _cmd = _load_extra(_target)
+    if _cmd is not None:
+        main.add_command(_cmd)

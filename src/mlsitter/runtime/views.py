@@ -1,0 +1,142 @@
+"""Read models of a run built from its journal in one pass: steps, gates, approvals, artifacts, logs.
+
+The CLI's ``status`` and the dashboard's run page both render a :class:`RunView`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlsitter.runtime.store import Event, RunRecord, Store
+
+
+@dataclass
+class StepView:
+    key: str
+    name: str
+    kind: str
+    started_at: float
+    ended_at: float | None = None
+    duration_ms: float | None = None
+    attempts: int = 1
+    executor: str = ""
+    status: str = "running"
+    error: str | None = None
+
+
+@dataclass
+class GateView:
+    key: str
+    name: str
+    value: Any
+    operator: str
+    threshold: Any
+    passed: bool
+    on_fail: str
+    overridden_by: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        if self.passed:
+            return "pass"
+        if self.overridden_by:
+            return "overridden"
+        return "warn" if self.on_fail == "warn" else "fail"
+
+
+@dataclass
+class BreakpointView:
+    key: str
+    question: str
+    context: Any
+    artifacts: list[Any]
+    options: list[str] | None
+    tags: list[str]
+    requested_at: float
+    approved: bool | None = None
+    feedback: str = ""
+    by: str = ""
+    answered_at: str = ""
+    option: str | None = None
+
+
+@dataclass
+class RunView:
+    run: RunRecord
+    steps: list[StepView] = field(default_factory=list)
+    gates: list[GateView] = field(default_factory=list)
+    breakpoints: list[BreakpointView] = field(default_factory=list)
+    refine_attempts: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    children: list[dict[str, Any]] = field(default_factory=list)
+    externals: list[dict[str, Any]] = field(default_factory=list)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    events: int = 0
+    error_detail: str | None = None
+
+
+def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> RunView:
+    run = store.get_run(run_id)
+    events = store.events(run.run_id) if events is None else events
+    view = RunView(run=run, events=len(events))
+    steps: dict[str, StepView] = {}
+    gates: dict[str, GateView] = {}
+    bps: dict[str, BreakpointView] = {}
+    seen_artifacts: set[str] = set()
+    for ev in events:
+        d = ev.data
+        t = ev.type
+        if t == "step.started":
+            step = steps.get(d["key"])
+            if step is None:
+                step = StepView(d["key"], d["name"], "task", ev.at, executor=d.get("executor", ""))
+                steps[d["key"]] = step
+                view.steps.append(step)
+            step.attempts = d.get("attempt", 1)
+            step.status = "running"
+        elif t == "step.completed" and d["key"] in steps:
+            step = steps[d["key"]]
+            step.ended_at, step.duration_ms, step.status = ev.at, d.get("duration_ms"), "completed"
+        elif t == "step.failed" and d["key"] in steps:
+            step = steps[d["key"]]
+            step.error = d.get("error")
+            step.status = "retrying" if d.get("will_retry") else "failed"
+            step.ended_at = ev.at
+        elif t == "gate.evaluated":
+            g = GateView(d["key"], d["name"], d.get("value"), d.get("operator", ""), d.get("threshold"),
+                         bool(d.get("passed")), d.get("on_fail", "fail"))
+            gates[d["key"]] = g
+            view.gates.append(g)
+        elif t == "gate.overridden" and d["key"] in gates:
+            gates[d["key"]].overridden_by = d.get("by")
+        elif t == "breakpoint.requested":
+            bp = BreakpointView(d["key"], d.get("question", ""), d.get("context"), d.get("artifacts") or [],
+                                d.get("options"), d.get("tags") or [], ev.at)
+            bps[d["key"]] = bp
+            view.breakpoints.append(bp)
+        elif t == "breakpoint.answered" and d["key"] in bps:
+            bp = bps[d["key"]]
+            bp.approved, bp.feedback, bp.by = d.get("approved"), d.get("feedback", ""), d.get("by", "")
+            bp.answered_at, bp.option = d.get("at", ""), d.get("option")
+        elif t == "refine.attempt":
+            view.refine_attempts.append({**d, "at": ev.at})
+        elif t == "artifact.recorded":
+            view.artifacts.append({**d, "seq": ev.seq})
+            seen_artifacts.add(d["sha256"])
+        elif t == "log":
+            view.logs.append({**d, "at": ev.at})
+        elif t == "child.started":
+            view.children.append({**d, "at": ev.at})
+        elif t == "external.requested":
+            view.externals.append({**d, "at": ev.at})
+        elif t == "external.completed":
+            for x in view.externals:
+                if x["key"] == d["key"]:
+                    x["result"], x["by"] = d.get("result"), d.get("by")
+        elif t == "timer.started":
+            view.timers.append({**d, "at": ev.at})
+        elif t == "run.failed":
+            view.error_detail = d.get("traceback")
+    return view
