@@ -1,0 +1,258 @@
+"""Classification and regression metrics, each with a bootstrap confidence interval.
+
+Point values come from scikit-learn; the intervals come from the same formulas written for a whole
+matrix of Poisson bootstrap weights at once (see :mod:`mlsitter.ml.bootstrap`), so 1,000 resamples
+cost a few matrix products rather than 1,000 calls per metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn import metrics as skm
+
+from mlsitter.errors import DataError
+from mlsitter.ml.bootstrap import Estimate, bootstrap_samples, estimate, safe_divide
+
+CLASSIFICATION_METRICS = (
+    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier",
+)
+REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
+#: metrics where a larger value is worse
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mape"})
+
+
+@dataclass
+class MetricSet:
+    """Metrics of one model on one dataset: name -> estimate with CI."""
+
+    task: str
+    n_rows: int
+    n_resamples: int
+    values: dict[str, Estimate] = field(default_factory=dict)
+
+    def table(self) -> list[dict[str, float | str]]:
+        return [{"metric": k, "value": e.value, "ci_low": e.low, "ci_high": e.high} for k, e in self.values.items()]
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {k: e.as_dict() for k, e in self.values.items()}
+
+
+def _check_lengths(*arrays: np.ndarray | None) -> int:
+    lengths = {len(a) for a in arrays if a is not None}
+    if len(lengths) != 1:
+        raise DataError(f"y_true, y_pred and y_score must have the same length; got lengths {sorted(lengths)}")
+    n = lengths.pop()
+    if n == 0:
+        raise DataError("cannot compute metrics on an empty dataset (0 rows)")
+    return n
+
+
+# ---------------------------------------------------------------------------------------- binary
+def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending sort order of the scores and the end index (exclusive) of each group of equal scores."""
+    order = np.argsort(score, kind="mergesort")
+    s = score[order]
+    ends = np.flatnonzero(np.diff(s) != 0) + 1
+    return order, np.append(ends, len(s))
+
+
+def weighted_roc_auc(w: np.ndarray, positive: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """ROC AUC for each row of weights ``w``: weighted Mann-Whitney statistic with ties counted half."""
+    wp = w[:, order] * positive[order]
+    wn = w[:, order] - wp
+    cum_p = np.cumsum(wp, axis=1)[:, ends - 1]
+    cum_n = np.cumsum(wn, axis=1)[:, ends - 1]
+    pos_g = np.diff(cum_p, axis=1, prepend=0.0)
+    neg_g = np.diff(cum_n, axis=1, prepend=0.0)
+    neg_below = cum_n - neg_g
+    num = (pos_g * (neg_below + 0.5 * neg_g)).sum(axis=1)
+    return safe_divide(num, cum_p[:, -1] * cum_n[:, -1])
+
+
+def weighted_average_precision(w: np.ndarray, positive: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Average precision (sklearn's step-wise PR AUC) for each row of weights ``w``."""
+    wp = w[:, order] * positive[order]
+    wn = w[:, order] - wp
+    cum_p = np.cumsum(wp, axis=1)[:, ends - 1]
+    cum_n = np.cumsum(wn, axis=1)[:, ends - 1]
+    total_p = cum_p[:, -1:]
+    total_n = cum_n[:, -1:]
+    # predicted positive at the threshold of group g: everything in groups g..G-1
+    before_p = np.concatenate([np.zeros_like(total_p), cum_p[:, :-1]], axis=1)
+    before_n = np.concatenate([np.zeros_like(total_n), cum_n[:, :-1]], axis=1)
+    tp = total_p - before_p
+    fp = total_n - before_n
+    precision = safe_divide(tp, tp + fp)
+    gain = np.diff(cum_p, axis=1, prepend=0.0)  # tp lost when moving the threshold past group g
+    precision = np.nan_to_num(precision)
+    return safe_divide((gain * precision).sum(axis=1), total_p[:, 0])
+
+
+def _confusion_rates(w: np.ndarray, yt: np.ndarray, yp: np.ndarray) -> dict[str, np.ndarray]:
+    tp = w @ (yt & yp).astype(np.float64)
+    fp = w @ (~yt & yp).astype(np.float64)
+    fn = w @ (yt & ~yp).astype(np.float64)
+    tn = w @ (~yt & ~yp).astype(np.float64)
+    recall = safe_divide(tp, tp + fn)
+    specificity = safe_divide(tn, tn + fp)
+    return {
+        "accuracy": safe_divide(tp + tn, tp + tn + fp + fn),
+        "balanced_accuracy": (recall + specificity) / 2.0,
+        "precision": safe_divide(tp, tp + fp),
+        "recall": recall,
+        "f1": safe_divide(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def binary_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None = None, *,
+    n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+) -> MetricSet:
+    """Binary classification metrics (labels as booleans, ``y_score`` = P(positive)) with bootstrap CIs.
+
+    Without scores (e.g. a randomised fairness post-processor) only the label metrics are returned.
+    """
+    yt = np.asarray(y_true).astype(bool)
+    yp = np.asarray(y_pred).astype(bool)
+    score = None if y_score is None else np.asarray(y_score, dtype=np.float64)
+    n = _check_lengths(yt, yp, score)
+    point: dict[str, float] = {
+        "accuracy": skm.accuracy_score(yt, yp),
+        "balanced_accuracy": skm.balanced_accuracy_score(yt, yp),
+        "precision": skm.precision_score(yt, yp, zero_division=np.nan),
+        "recall": skm.recall_score(yt, yp, zero_division=np.nan),
+        "f1": skm.f1_score(yt, yp, zero_division=np.nan),
+    }
+    both_classes = 0 < yt.sum() < n
+    if score is not None:
+        if both_classes:
+            point["roc_auc"] = skm.roc_auc_score(yt, score)
+            point["pr_auc"] = skm.average_precision_score(yt, score)
+        clipped = np.clip(score, 1e-15, 1 - 1e-15)
+        point["log_loss"] = skm.log_loss(yt, np.column_stack([1 - clipped, clipped]), labels=[False, True])
+        point["brier"] = skm.brier_score_loss(yt, score)
+    names = list(point)
+    order = ends = None
+    if score is not None:
+        loss = -np.where(yt, np.log(clipped), np.log(1 - clipped))
+        sq = (score - yt) ** 2
+        if both_classes:
+            order, ends = _tie_groups(score)
+    positive = yt.astype(np.float64)
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        out = _confusion_rates(w, yt, yp)
+        if score is not None:
+            total = w.sum(axis=1)
+            if order is not None:
+                out["roc_auc"] = weighted_roc_auc(w, positive, order, ends)
+                out["pr_auc"] = weighted_average_precision(w, positive, order, ends)
+            out["log_loss"] = safe_divide(w @ loss, total)
+            out["brier"] = safe_divide(w @ sq, total)
+        return np.column_stack([out[k] for k in names])
+
+    samples = bootstrap_samples(statistic, n, n_resamples, seed) if n_resamples > 0 else np.empty((0, len(names)))
+    result = MetricSet("binary", n, n_resamples)
+    for j, name in enumerate(names):
+        result.values[name] = estimate(point[name], samples[:, j] if len(samples) else samples, level)
+    return result
+
+
+# ------------------------------------------------------------------------------------ multiclass
+def multiclass_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None, classes: np.ndarray | None = None, *,
+    n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+) -> MetricSet:
+    """Accuracy, balanced accuracy, macro precision/recall/F1 and log loss for more than two classes."""
+    yt = np.asarray(y_true)
+    yp = np.asarray(y_pred)
+    n = _check_lengths(yt, yp, proba)
+    labels = np.asarray(classes) if classes is not None else np.unique(np.concatenate([yt, yp]))
+    k = len(labels)
+    index = {c: i for i, c in enumerate(labels)}
+    ti = np.array([index.get(v, -1) for v in yt])
+    pi = np.array([index.get(v, -1) for v in yp])
+    if (ti < 0).any():
+        raise DataError(f"y_true has labels the model does not know: {sorted(set(yt[ti < 0].tolist()))[:5]}")
+    cell = np.zeros((n, k * k))
+    cell[np.arange(n), ti * k + pi] = 1.0
+    point = {
+        "accuracy": skm.accuracy_score(yt, yp),
+        "balanced_accuracy": skm.balanced_accuracy_score(yt, yp),
+        "precision_macro": skm.precision_score(yt, yp, average="macro", zero_division=0),
+        "recall_macro": skm.recall_score(yt, yp, average="macro", zero_division=0),
+        "f1_macro": skm.f1_score(yt, yp, average="macro", zero_division=0),
+    }
+    loss = None
+    if proba is not None:
+        p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1.0)
+        point["log_loss"] = skm.log_loss(yt, p / p.sum(axis=1, keepdims=True), labels=labels)
+        loss = -np.log((p / p.sum(axis=1, keepdims=True))[np.arange(n), ti])
+    names = list(point)
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        cm = (w @ cell).reshape(len(w), k, k)
+        diag = np.einsum("bii->bi", cm)
+        support = cm.sum(axis=2)
+        predicted = cm.sum(axis=1)
+        recall = safe_divide(diag, support)
+        precision = np.nan_to_num(safe_divide(diag, predicted))
+        f1 = np.nan_to_num(safe_divide(2 * diag, support + predicted))
+        present = support > 0
+        out = {
+            "accuracy": safe_divide(diag.sum(axis=1), cm.sum(axis=(1, 2))),
+            "balanced_accuracy": np.nansum(recall, axis=1) / np.maximum(present.sum(axis=1), 1),
+            "precision_macro": precision.mean(axis=1),
+            "recall_macro": np.nan_to_num(recall).mean(axis=1),
+            "f1_macro": f1.mean(axis=1),
+        }
+        if loss is not None:
+            out["log_loss"] = safe_divide(w @ loss, w.sum(axis=1))
+        return np.column_stack([out[m] for m in names])
+
+    samples = bootstrap_samples(statistic, n, n_resamples, seed) if n_resamples > 0 else np.empty((0, len(names)))
+    result = MetricSet("multiclass", n, n_resamples)
+    for j, name in enumerate(names):
+        result.values[name] = estimate(point[name], samples[:, j] if len(samples) else samples, level)
+    return result
+
+
+# ------------------------------------------------------------------------------------ regression
+def regression_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+) -> MetricSet:
+    """MAE, RMSE, R² and (where no target is zero) MAPE, with bootstrap CIs."""
+    yt = np.asarray(y_true, dtype=np.float64)
+    yp = np.asarray(y_pred, dtype=np.float64)
+    n = _check_lengths(yt, yp)
+    if not (np.isfinite(yt).all() and np.isfinite(yp).all()):
+        raise DataError("regression metrics need finite targets and predictions; found NaN or infinite values")
+    err = yp - yt
+    point = {
+        "mae": skm.mean_absolute_error(yt, yp),
+        "rmse": float(np.sqrt(skm.mean_squared_error(yt, yp))),
+        "r2": skm.r2_score(yt, yp) if n > 1 else float("nan"),
+    }
+    has_mape = bool(np.all(np.abs(yt) > 0))
+    if has_mape:
+        point["mape"] = skm.mean_absolute_percentage_error(yt, yp)
+    names = list(point)
+    abs_err, sq_err, y2 = np.abs(err), err**2, yt**2
+    ape = np.abs(err) / np.abs(yt) if has_mape else None
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        total = w.sum(axis=1)
+        sse = w @ sq_err
+        sst = w @ y2 - safe_divide((w @ yt) ** 2, total)
+        out = {"mae": safe_divide(w @ abs_err, total), "rmse": np.sqrt(safe_divide(sse, total)), "r2": 1 - safe_divide(sse, sst)}
+        if ape is not None:
+            out["mape"] = safe_divide(w @ ape, total)
+        return np.column_stack([out[m] for m in names])
+
+    samples = bootstrap_samples(statistic, n, n_resamples, seed) if n_resamples > 0 else np.empty((0, len(names)))
+    result = MetricSet("regression", n, n_resamples)
+    for j, name in enumerate(names):
+        result.values[name] = estimate(point[name], samples[:, j] if len(samples) else samples, level)
+    return result
