@@ -176,7 +176,10 @@ def load_target(target: str) -> Callable[..., Any]:
             module = importlib.import_module(location)
         except ImportError as exc:
             raise UnknownProcessError(f"cannot import module {location!r} for process {target!r}: {exc}") from None
-    obj: Any = module
+    obj: Any = _process_named(module, qual)
+    if obj is not None:
+        return obj
+    obj = module
     for part in qual.split("."):
         try:
             obj = getattr(obj, part)
@@ -185,6 +188,15 @@ def load_target(target: str) -> Callable[..., Any]:
     if not callable(obj):
         raise UnknownProcessError(f"{target!r} is not a function")
     return obj
+
+
+def _process_named(module: Any, name: str) -> Callable[..., Any] | None:
+    """A function of ``module`` registered with ``@process(name)`` (so 'file.py:my-name' works)."""
+    for value in vars(module).values():
+        spec = getattr(value, "__mlsitter_process__", None)
+        if spec is not None and spec.name == name:
+            return value
+    return None
 
 
 def _load_file(path: Path) -> Any:

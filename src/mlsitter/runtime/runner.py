@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mlsitter.errors import InputError, MlsitterError, RunStateError, UserError
+from mlsitter.errors import InputError, MlsitterError, NonDeterminismError, RunStateError, UserError
 from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.context import Context
 from mlsitter.runtime.definitions import resolve
@@ -166,6 +166,13 @@ class Runner:
             writer.append("run.waiting", suspend.waiting)
             self._finish(run.run_id, ctx, status="waiting", waiting=suspend.waiting, wake_at=suspend.wake_at)
             return RunHandle(run.run_id, run.process, "waiting", waiting=suspend.waiting, wake_at=suspend.wake_at)
+        except NonDeterminismError as exc:
+            # The code changed under a recorded run: keep the run as it was so restoring the code can
+            # finish it, and tell the caller exactly where replay diverged.
+            writer.append("run.replay_failed", {"error": str(exc)})
+            restore = run.status if run.status not in ("created", "running") else "interrupted"
+            self._finish(run.run_id, ctx, status=restore, waiting=run.waiting, wake_at=run.wake_at)
+            raise
         except KeyboardInterrupt:
             writer.append("run.interrupted", {"reason": "interrupted by the user (Ctrl-C)"})
             self._finish(run.run_id, ctx, status="interrupted")

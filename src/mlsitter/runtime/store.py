@@ -299,8 +299,8 @@ class Store:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.lock_at or 0))
         raise RunLockedError(
             f"run {run_id} is already being executed by process {run.lock_pid} on {run.lock_host} "
-            f"(since {since}); only one runner may write a run. Wait for it to finish, or stop that "
-            f"process (`mlsitter cancel {run_id}` cancels the run)."
+            f"(since {since}); only one runner may write a run at a time. Wait for it to finish or stop "
+            f"that process, then try again."
         )
 
     def release(self, run_id: str, owner: str) -> None:

@@ -1,0 +1,146 @@
+"""Small processes that exercise each runtime intrinsic; tests run them by file path."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from mlsitter import Context, process, task
+
+
+def mark(counter: str, i: int, delay: float = 0.0) -> int:
+    """Side effect: append the step index to a counter file (so tests can count executions)."""
+    if delay:
+        time.sleep(delay)
+    with open(counter, "a") as fh:
+        fh.write(f"{i}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return i * i
+
+
+@process("steps")
+def steps(ctx: Context, counter: str, n: int = 10, delay: float = 0.0) -> dict:
+    total = 0
+    for i in range(n):
+        total += ctx.task(mark, counter=counter, i=i, delay=delay)
+    return {"total": total}
+
+
+@process("wait-then-steps")
+def wait_then_steps(ctx: Context, counter: str, n: int = 3, delay: float = 0.0) -> dict:
+    ctx.breakpoint("Start the work?")
+    return {"results": [ctx.task(mark, counter=counter, i=i, delay=delay) for i in range(n)]}
+
+
+def write_report(out_dir: str, attempt: int, feedback: str | None) -> str:
+    path = Path(out_dir) / f"report-{attempt}.html"
+    path.write_text(f"<html><body><h1>Report v{attempt}</h1><p>feedback: {feedback}</p></body></html>")
+    return str(path)
+
+
+@process("review")
+def review(ctx: Context, max_attempts: int = 3) -> dict:
+    seen = []
+    for attempt in ctx.refine("report", max_attempts=max_attempts):
+        path = ctx.task(write_report, out_dir=str(ctx.workdir), attempt=attempt.number, feedback=attempt.feedback)
+        ref = ctx.artifact(f"report-{attempt.number}.html", path)
+        seen.append(attempt.feedback)
+        attempt.review("Approve the report?", artifacts=[ref])
+    return {"feedbacks": seen, "attempts": len(seen)}
+
+
+def measure(value: float) -> float:
+    return value
+
+
+@process("gated")
+def gated(ctx: Context, value: float, threshold: float = 0.5, on_fail: str = "fail") -> dict:
+    measured = ctx.task(measure, value=value)
+    result = ctx.gate("quality", measured, ">=", threshold, on_fail=on_fail)
+    return {"passed": result.passed, "overridden": result.overridden}
+
+
+@process("policy-check")
+def policy_check(ctx: Context, value: float = 1.0) -> dict:
+    ctx.gate("quality", value, ">=", 0.5, on_fail="warn")
+    first = ctx.breakpoint("Ordinary approval?")
+    second = ctx.breakpoint("Deploy to production?", tags=("production",))
+    return {"first_by": first.by, "second_by": second.by}
+
+
+@process("external")
+def external(ctx: Context, kind: str = "label") -> dict:
+    schema = {"type": "object", "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
+              "required": ["label", "score"]}
+    result = ctx.external(kind, {"question": "label this row", "row": {"x": 1}}, schema)
+    return {"got": result}
+
+
+@process("sleeper")
+def sleeper(ctx: Context, seconds: float = 3.0) -> dict:
+    before = ctx.now()
+    ctx.sleep(seconds)
+    return {"slept_from": before.isoformat()}
+
+
+@process("rt-child")
+def child(ctx: Context, value: int = 1) -> dict:
+    answer = ctx.breakpoint(f"Approve child value {value}?")
+    return {"value": value * 10, "approved_by": answer.by}
+
+
+@process("rt-parent")
+def parent(ctx: Context, value: int = 2) -> dict:
+    result = ctx.call("rt-child", value=value)
+    return {"child": result}
+
+
+_attempts: dict[str, int] = {}
+
+
+@task(retries=2, backoff=0.01)
+def flaky(state: str, fail_times: int) -> str:
+    """Fails ``fail_times`` times (counted in a file so it survives processes), then succeeds."""
+    path = Path(state)
+    count = int(path.read_text()) if path.exists() else 0
+    path.write_text(str(count + 1))
+    if count < fail_times:
+        raise RuntimeError(f"transient failure {count + 1}")
+    return "ok"
+
+
+@process("flaky")
+def flaky_process(ctx: Context, state: str, fail_times: int = 2) -> str:
+    return ctx.task(flaky, state=state, fail_times=fail_times)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+@process("mapper")
+def mapper(ctx: Context, n: int = 8) -> list:
+    return ctx.map(square, range(n))
+
+
+def frame_stats(rows: int):
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": range(rows), "b": [float(i) / 2 for i in range(rows)]})
+    return {"frame": frame, "mean": float(frame["b"].mean())}
+
+
+@process("values")
+def values(ctx: Context, rows: int = 5) -> dict:
+    out = ctx.task(frame_stats, rows=rows)
+    return {"rows": len(out["frame"]), "mean": out["mean"], "uuid": ctx.uuid(), "seed": ctx.seed(),
+            "now": ctx.now().isoformat()}
+
+
+@process("logs-json")
+def logs_json(ctx: Context) -> str:
+    ctx.log("info", "hello")
+    return json.dumps({"ok": True})

@@ -1,0 +1,109 @@
+"""Crash recovery and one-writer-per-run, with real OS processes (SIGKILL, concurrent resumes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mlsitter
+from mlsitter import Store
+
+CASES = Path(__file__).parent / "processes" / "runtime_cases.py"
+
+
+def cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mlsitter", *args], env=env or os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def lines(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path):
+    counter = tmp_path / "counter"
+    proc = cli("run", f"{CASES}:steps", "-i", f"counter={counter}", "-i", "n=12", "-i", "delay=0.15")
+    wait_for(lambda: len(lines(counter)) >= 5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store()
+    run = store.list_runs()[0]
+    assert run.status == "running"  # the killed runner never got to record an ending
+    completed_before = {e.data["key"] for e in store.events(run.run_id, types=("step.completed",))}
+    ran_before = lines(counter)
+    assert len(completed_before) >= 4
+
+    done = mlsitter.resume(run.run_id)
+    assert done.status == "completed"
+    assert done.result == {"total": sum(i * i for i in range(12))}
+    executions = lines(counter)
+    for i in range(12):
+        expected = 1
+        if str(i + 1) not in completed_before and i in ran_before:
+            expected = 2  # the step in flight at the kill ran, but its result was never journaled
+        assert executions.count(i) == expected, (i, executions)
+    assert sum(executions.count(i) == 2 for i in range(12)) <= 1  # at most the one in-flight step re-ran
+    assert store.verify(run.run_id).ok
+
+
+def test_second_concurrent_resume_is_refused(tmp_path):
+    counter = tmp_path / "counter"
+    handle = mlsitter.run(f"{CASES}:wait-then-steps", counter=str(counter), n=3, delay=1.0)
+    mlsitter.approve(handle.run_id)
+    first = cli("resume", handle.run_id)
+    wait_for(lambda: len(lines(counter)) >= 1)
+    second = cli("resume", handle.run_id)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 5
+    assert "already being executed by process" in err and "one runner" in err
+    assert "Traceback" not in err
+    first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert lines(counter) == [0, 1, 2]
+    assert Store().verify(handle.run_id).ok
+
+
+@pytest.mark.parametrize("executor", ["process"])
+def test_sigkill_during_process_pool_map_keeps_landed_results(tmp_path, executor):
+    """Results of a map land one by one; a crash loses only unfinished items."""
+    proc_file = tmp_path / "mapproc.py"
+    proc_file.write_text(
+        "import time\n"
+        "from mlsitter import process\n"
+        "def slow(i: int, counter: str) -> int:\n"
+        "    time.sleep(0.3 * (i % 3))\n"
+        "    with open(counter, 'a') as fh: fh.write(f'{i}\\n')\n"
+        "    return i\n"
+        "@process('slowmap')\n"
+        "def slowmap(ctx, counter: str, n: int = 12):\n"
+        "    return ctx.map(slow, range(n), counter=counter)\n"
+    )
+    counter = tmp_path / "counter"
+    proc = cli("run", f"{proc_file}:slowmap", "-i", f"counter={counter}", "--executor", executor)
+    wait_for(lambda: len(lines(counter)) >= 4)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store()
+    run = store.list_runs()[0]
+    landed = {e.data["key"] for e in store.events(run.run_id, types=("step.completed",))}
+    assert landed
+    done = mlsitter.resume(run.run_id)
+    assert done.status == "completed" and done.result == list(range(12))
+    resumed_at = store.events(run.run_id, types=("run.resumed",))[0].seq
+    started_after = {e.data["key"] for e in store.events(run.run_id, after=resumed_at, types=("step.started",))}
+    assert started_after and not (landed & started_after)  # nothing that had landed was started again
