@@ -229,3 +229,8 @@ def check_budget(trials: int, timeout_s: float, folds: int, patience: int) -> No
         raise SpecError(f"patience must be >= 0 (0 = off); got {patience}")
 
 
+
+
+def evaluate_asked_trial(ask: TrialAsk, **kwargs: Any) -> TrialOutcome:
+    """``evaluate_trial`` for one asked trial (the item-first shape ``ctx.map`` calls)."""
+    return evaluate_trial(params=ask.params, number=ask.number, **kwargs)

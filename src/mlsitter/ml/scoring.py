@@ -137,3 +137,14 @@ def default_metric(task: str, n_classes: int = 2) -> str:
 def score(metric: Metric, y: np.ndarray, prediction: np.ndarray, classes: np.ndarray | None = None) -> float:
     """Compute ``metric`` on probabilities (classification) or predicted values (regression)."""
     return metric.compute(np.asarray(y), np.asarray(prediction), np.asarray(classes) if classes is not None else np.array([]))
+
+
+def metric_scorer(metric: Metric, task: str) -> Callable[[Any, Any, Any], float]:
+    """A sklearn-style ``scorer(estimator, X, y)`` returning the metric in its natural units."""
+
+    def scorer(estimator: Any, X: Any, y: Any) -> float:
+        if task == CLASSIFICATION:
+            return score(metric, y, estimator.predict_proba(X), estimator.classes_)
+        return score(metric, y, estimator.predict(X))
+
+    return scorer

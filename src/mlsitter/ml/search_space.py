@@ -85,6 +85,34 @@ _EXTRA_ALLOWED: dict[str, set[str]] = {
 }
 
 
+_DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "linear": {"C": 1.0, "alpha": 1.0, "class_weight": None},
+    "knn": {"n_neighbors": 15, "weights": "distance"},
+    "random_forest": {"n_estimators": 100, "max_depth": 30, "min_samples_leaf": 1, "max_features": 0.5, "class_weight": None},
+    "extra_trees": {"n_estimators": 100, "max_depth": 30, "min_samples_leaf": 1, "max_features": 0.5, "class_weight": None},
+    "hist_gradient_boosting": {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                               "l2_regularization": 1e-6, "class_weight": None},
+    "lightgbm": {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "subsample": 1.0,
+                 "colsample_bytree": 1.0, "reg_lambda": 1e-6, "class_weight": None},
+    "xgboost": {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "min_child_weight": 1.0, "subsample": 1.0,
+                "colsample_bytree": 1.0, "reg_lambda": 1.0},
+}
+
+
+def default_params(family: str, space: Mapping[str, ParamSpec]) -> dict[str, Any]:
+    """The library-default configuration of ``family``, restricted to what ``space`` allows (tried first)."""
+    out: dict[str, Any] = {}
+    for name, value in _DEFAULT_PARAMS[check_family(family)].items():
+        spec = space.get(name)
+        if spec is None:
+            continue
+        if spec.type == "categorical" and value in spec.choices:
+            out[name] = value
+        elif spec.type != "categorical" and value is not None and spec.low <= value <= spec.high:
+            out[name] = value
+    return out
+
+
 def families() -> list[str]:
     """The model families with a default search space."""
     return list(_DEFAULT_SPACES)

@@ -3,4 +3,5 @@
 from __future__ import annotations
 
 BUILTIN: dict[str, str] = {
+    "training": "mlsitter.processes.execution.training:training",
 }

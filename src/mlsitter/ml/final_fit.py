@@ -1,0 +1,97 @@
+"""Fit the chosen configuration on the whole training split, score it on the test split and draw
+the run's plots (learning curve, confusion matrix or residuals, importance)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlsitter.ml.cross_validation import predict_scores
+from mlsitter.ml.scoring import CLASSIFICATION, METRICS, get_metric, metric_scorer, score
+from mlsitter.ml import training_plots as plots
+
+
+@dataclass
+class FinalFit:
+    """The refitted model, its test metrics, importances and plots (PNG bytes by file name)."""
+
+    model: Any
+    test_score: float
+    test_metrics: dict[str, float]
+    importances: dict[str, float]
+    importance_kind: str
+    figures: dict[str, bytes]
+    fit_seconds: float
+    learning_curve: dict[str, list[float]] = field(default_factory=dict)
+    input_example: Any = None
+
+
+def test_metrics(task: str, y_test: Any, prediction: np.ndarray, classes: list[Any]) -> dict[str, float]:
+    """Every metric of the task that applies (binary-only metrics skipped for multiclass)."""
+    out: dict[str, float] = {}
+    cls = np.asarray(classes) if classes else None
+    for name, metric in METRICS.items():
+        if metric.task != task:
+            continue
+        if task == CLASSIFICATION and len(classes) != 2 and name in ("f1", "average_precision"):
+            continue
+        out[name] = score(metric, np.asarray(y_test), prediction, cls)
+    return out
+
+
+def importances_of(model: Any, X: pd.DataFrame, y: Any, *, task: str, metric: str, seed: int,
+                   max_rows: int = 2000) -> tuple[dict[str, float], str]:
+    """Built-in importances where the model has them (trees, |coef| of linear), else permutation importance."""
+    estimator = model.named_steps["model"] if hasattr(model, "named_steps") else model
+    try:
+        names = [str(n) for n in model.named_steps["columns"].get_feature_names_out()]
+    except (AttributeError, KeyError, ValueError):
+        names = []
+    raw = getattr(estimator, "feature_importances_", None)
+    kind = "impurity / split gain"
+    if raw is None and hasattr(estimator, "coef_"):
+        raw, kind = np.abs(np.atleast_2d(estimator.coef_)).mean(axis=0), "|coefficient| (standardised inputs)"
+    if raw is not None and names and len(raw) == len(names):
+        total = float(np.sum(raw)) or 1.0
+        return {n: float(v) / total for n, v in zip(names, raw)}, kind
+    from sklearn.inspection import permutation_importance
+
+    rows = X.sample(n=min(max_rows, len(X)), random_state=seed)
+    result = permutation_importance(model, rows, np.asarray(y)[X.index.get_indexer(rows.index)],
+                                    scoring=metric_scorer(get_metric(metric, task), task), n_repeats=3,
+                                    random_state=seed)
+    return {str(c): float(v) for c, v in zip(X.columns, result.importances_mean)}, "permutation (test rows)"
+
+
+def fit_final(pipeline: Any, X_train: pd.DataFrame, y_train: Any, X_test: pd.DataFrame, y_test: Any, *, task: str,
+              metric: str, classes: list[Any], seed: int, learning_curve: bool = True) -> FinalFit:
+    """Refit on all training rows, evaluate on the test rows, and draw the plots."""
+    from sklearn.base import clone
+
+    measure = get_metric(metric, task)
+    started = time.perf_counter()
+    model = clone(pipeline).fit(X_train, np.asarray(y_train))
+    fit_seconds = time.perf_counter() - started
+    prediction = predict_scores(model, X_test, task)
+    metrics = test_metrics(task, y_test, prediction, classes)
+    figures: dict[str, bytes] = {}
+    curve: dict[str, list[float]] = {}
+    if learning_curve:
+        figures["learning_curve.png"], curve = plots.learning_curve_png(
+            clone(pipeline), X_train, np.asarray(y_train), scoring=metric_scorer(measure, task), task=task, seed=seed,
+            metric_name=metric)
+    if task == CLASSIFICATION:
+        figures["confusion_matrix.png"] = plots.confusion_matrix_png(y_test, model.predict(X_test), classes)
+    else:
+        figures["residuals.png"] = plots.residuals_png(y_test, prediction)
+    importances, kind = importances_of(model, X_test, y_test, task=task, metric=metric, seed=seed)
+    if importances:
+        figures["importance.png"] = plots.importance_png(list(importances), list(importances.values()),
+                                                         f"Feature importance ({kind})")
+    return FinalFit(model=model, test_score=metrics[metric], test_metrics=metrics, importances=importances,
+                    importance_kind=kind, figures=figures, fit_seconds=fit_seconds, learning_curve=curve,
+                    input_example=X_train.head(5))

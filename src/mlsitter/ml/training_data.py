@@ -1,0 +1,130 @@
+"""Read a table, separate the target, and split train/test for training and AutoML, with clear errors."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mlsitter.errors import DataError, SpecError
+from mlsitter.ml.scoring import CLASSIFICATION, REGRESSION, default_metric, get_metric, infer_task
+from mlsitter.ml.tracking import content_hash_of_frame
+
+
+@dataclass
+class PreparedData:
+    """Train/test features and target, the task, the metric and the dataset version they came from."""
+
+    X_train: Any
+    y_train: Any
+    X_test: Any
+    y_test: Any
+    task: str
+    classes: list[Any]
+    metric: str
+    dataset_version: str
+    source: str
+    target: str
+    n_rows: int
+    dropped_columns: list[str] = field(default_factory=list)
+    minority_share: float | None = None
+
+
+def read_frame(path: str, sample_rows: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Read CSV (separator sniffed), Parquet or JSON lines; ISO-date text columns become datetimes."""
+    p = Path(path)
+    if not str(path) or not p.is_file():
+        raise DataError(f"data file {str(path)!r} does not exist; expected a CSV, Parquet or JSON-lines file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(p)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pd.read_json(p, lines=True)
+        else:
+            with p.open("r", encoding="utf-8", errors="replace") as handle:
+                head = "".join(handle.readline() for _ in range(20))
+            try:
+                sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+            except csv.Error:
+                sep = ","
+            frame = pd.read_csv(p, sep=sep, skipinitialspace=True, na_values=["?"], low_memory=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {str(p)!r} as a table: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object and column.dropna().astype(str).str.match(r"^\d{4}-\d{2}-\d{2}([ T][\d:]+)?$").all() \
+                and column.notna().any():
+            frame[name] = pd.to_datetime(column, errors="coerce")
+    if sample_rows and len(frame) > sample_rows:
+        frame = frame.sample(n=sample_rows, random_state=seed).reset_index(drop=True)
+    return frame
+
+
+def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
+            metric: str = "auto", task: str = "auto", dataset_version: str = "", source: str = "") -> PreparedData:
+    """Check the target and drop list, infer the task, resolve the metric, and split (stratified for classes)."""
+    from sklearn.model_selection import train_test_split
+
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is not in the data; columns are: {', '.join(map(str, frame.columns))}")
+    missing = [c for c in drop if c not in frame.columns]
+    if missing:
+        raise DataError(f"columns to drop {missing} are not in the data; columns are: {', '.join(map(str, frame.columns))}")
+    if target in drop:
+        raise SpecError(f"the target {target!r} is also listed in drop; remove it from drop")
+    if not 0.05 <= test_size <= 0.5:
+        raise SpecError(f"test_size must be between 0.05 and 0.5; got {test_size}")
+    version = dataset_version or content_hash_of_frame(frame)
+    frame = frame.drop(columns=list(drop))
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    y = frame.pop(target)
+    if task == "auto":
+        task = infer_task(y)
+    if task not in (CLASSIFICATION, REGRESSION):
+        raise SpecError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
+    classes: list[Any] = []
+    minority = None
+    if task == CLASSIFICATION:
+        y = y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise DataError(f"target {target!r} has a single class {counts.index.tolist()}; expected at least two")
+        if counts.min() < 10:
+            raise DataError(f"target {target!r}: class {counts.idxmin()!r} has only {int(counts.min())} rows; "
+                            "expected at least 10 per class to cross-validate")
+        classes = sorted(counts.index.tolist())
+        minority = float(counts.min() / counts.sum())
+    else:
+        y = y.astype(float)
+    metric_name = default_metric(task, len(classes)) if metric in ("", "auto") else metric
+    get_metric(metric_name, task)
+    if len(frame) < 50:
+        raise DataError(f"only {len(frame)} labelled rows; expected at least 50 to train and test a model")
+    X_train, X_test, y_train, y_test = train_test_split(
+        frame, y, test_size=test_size, random_state=seed, stratify=y if task == CLASSIFICATION else None)
+    return PreparedData(
+        X_train=X_train.reset_index(drop=True), y_train=y_train.reset_index(drop=True),
+        X_test=X_test.reset_index(drop=True), y_test=y_test.reset_index(drop=True), task=task, classes=classes,
+        metric=metric_name, dataset_version=version, source=source, target=target, n_rows=int(len(frame)),
+        dropped_columns=list(drop), minority_share=minority,
+    )
+
+
+def load_and_prepare(data: str, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
+                     metric: str = "auto", task: str = "auto", dataset_version: str = "", sample_rows: int = 0) -> PreparedData:
+    """``read_frame`` + ``prepare`` as one task."""
+    frame = read_frame(data, sample_rows=sample_rows, seed=seed)
+    return prepare(frame, target=target, drop=drop, test_size=test_size, seed=seed, metric=metric, task=task,
+                   dataset_version=dataset_version, source=str(Path(data).resolve()))
+
+
+def class_balance(y: Any) -> dict[str, float]:
+    """Share of each class, for reports."""
+    counts = pd.Series(np.asarray(y)).value_counts(normalize=True)
+    return {str(k): float(v) for k, v in counts.items()}
