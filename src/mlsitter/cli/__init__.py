@@ -234,8 +234,11 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
         return
     table = Table(title=f"runs in {store.home}")
     table.add_column("run", no_wrap=True)
-    for col in ("process", "status", "started", "duration", "gates ✓/✗", "waiting for"):
+    table.add_column("process", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for col in ("started", "duration", "gates ✓/✗"):
         table.add_column(col)
+    table.add_column("waiting for", overflow="fold")
     for r in records:
         table.add_row(r.run_id, r.process, r.status, _ts(r.created_at), _duration(r.created_at, r.ended_at),
                       f"{r.gates_passed}/{r.gates_failed}", (r.waiting or {}).get("reason", "") or "")
