@@ -30,7 +30,9 @@ STATUS_EXIT = {"completed": EXIT_OK, "failed": EXIT_FAILED, "waiting": EXIT_WAIT
                "interrupted": EXIT_WAITING, "cancelled": EXIT_CANCELLED, "running": EXIT_OK, "created": EXIT_OK}
 
 # Commands that live in their own modules ("module:attribute"); loaded when the CLI starts.
-EXTRA_COMMANDS: list[str] = []
+EXTRA_COMMANDS: list[str] = [
+    "mlsitter.cli.lineage:lineage",
+]
 
 
 def _console(stderr: bool = False):

@@ -1,0 +1,29 @@
+"""``mlsitter lineage MODEL[@alias|/version]``: model version -> mlsitter run -> dataset version."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print the lineage as JSON.")
+def lineage(model: str, as_json: bool) -> None:
+    """Show where a registered model came from: MODEL, MODEL@ALIAS or MODEL/VERSION (no suffix: latest)."""
+    from mlsitter.ml.registry import lineage as read_lineage
+
+    info = read_lineage(model)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    m, r, d = info["model"], info["run"], info["dataset"]
+    aliases = f" [{', '.join(m['aliases'])}]" if m["aliases"] else ""
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(m["metrics"].items()))
+    click.echo(f"model    {m['name']} version {m['version']}{aliases}")
+    click.echo(f"         artifact {m['artifact_sha256']}" + (f"; {metrics}" if metrics else ""))
+    click.echo(f"  <- run      {r['mlsitter_run_id'] or '(not recorded)'} (process {r['process'] or '?'}, "
+               f"MLflow run {r['mlflow_run_id'] or '?'})")
+    click.echo(f"              code {r['code_version'] or '(not recorded)'}")
+    click.echo(f"  <- dataset  {d['dataset_version'] or '(not recorded)'}")
