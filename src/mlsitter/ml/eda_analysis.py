@@ -14,7 +14,7 @@ from mlsitter.ml.frames import as_polars, sample_rows
 from mlsitter.ml.outliers import OutlierReport, detect_outliers
 from mlsitter.ml.profiling import DatasetProfile, profile_frame
 from mlsitter.ml.quality_score import QualityScore, score_quality
-from mlsitter.ml.review_feedback import ReportOptions
+from mlsitter.ml.eda_feedback import ReportOptions
 from mlsitter.ml.target_analysis import TargetAnalysis, analyze_target
 
 

@@ -365,3 +365,13 @@ def require_columns(frame: Any, columns: Iterable[str] | str | None, option: str
         shown = ", ".join(present[:30]) + (" ..." if len(present) > 30 else "")
         raise DataError(f"{option}: column {', '.join(hints)} is not in {source}; its columns are: {shown}")
     return names
+
+
+def load_table(data: str | Sequence[Any], **options: Any) -> pd.DataFrame:
+    """Read exactly one source (for processes that analyse a single table) into a pandas frame."""
+    specs = parse_sources(data, **options)
+    if len(specs) != 1:
+        raise SpecError(f"data: expected one source, got {len(specs)} ({', '.join(s.label for s in specs)}); "
+                        "use data-validation to combine several sources")
+    frame, _ = read_source(specs[0])
+    return frame
