@@ -434,8 +434,12 @@ class Context:
 
     def seed(self) -> int:
         """A seed derived from the run's seed and the position: same run seed, same seeds."""
-        position = self._counter + 1
-        return self._value("seed", lambda: int(hashlib.sha256(f"{self._seed}:{position}".encode()).hexdigest()[:8], 16) % (2**31 - 1))
+        position = str(self._counter + 1)
+        return self._value("seed", lambda: self.derived_seed(position))
+
+    def derived_seed(self, key: str) -> int:
+        """Deterministic seed for position ``key`` (no journal entry: the run seed is journaled)."""
+        return int(hashlib.sha256(f"{self._seed}:{key}".encode()).hexdigest()[:8], 16) % (2**31 - 1)
 
     def sleep(self, seconds: float) -> None:
         """Durable sleep: a long one suspends the run until ``mlsitter resume --due``."""

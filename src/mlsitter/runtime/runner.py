@@ -99,7 +99,7 @@ class Runner:
 
     def create_child(self, parent: Context, key: str, process_name: str, inputs: dict[str, Any]) -> str:
         run = self.store.get_run(parent.run_id)
-        child_seed = parent.seed()  # journaled in the parent, so a replay gives the same child seed
+        child_seed = parent.derived_seed(key)  # same parent seed and position -> same child seed
         return self.create(process_name, inputs, approve=run.policy, executor=run.executor, seed=child_seed,
                            parent=(parent.run_id, key))
 

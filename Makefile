@@ -1,0 +1,43 @@
+# Two commands for a fresh machine with Python 3.11 and pip: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_HOME ?= .mlsitter-demo
+
+.PHONY: demo test install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-all: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[all]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-all
+
+install: $(VENV)/.installed-all
+install-dev: $(VENV)/.installed-dev
+
+## make demo: install, then run the example process end to end on bundled data (auto-approved).
+demo: $(VENV)/.installed-all
+	rm -rf $(DEMO_HOME)
+	MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter run examples/titanic_quality.py:titanic-quality \
+		--input data=examples/data/titanic.csv --approve auto
+	MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter runs
+	@echo
+	@echo "Journal:   $(DEMO_HOME)/mlsitter.db   (inspect: MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter status RUN_ID)"
+	@echo "Artifacts: $(DEMO_HOME)/artifacts/    (verify:  MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter verify --all)"
+
+## make test: install dev extras (and Chromium for browser tests where possible), run the suite.
+test: $(VENV)/.installed-dev
+	-@if [ -x scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	for script in benchmarks/*.py; do case $$script in benchmarks/_*) ;; *) $(BIN)/python $$script || exit 1;; esac; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache test-output build *.egg-info src/*.egg-info
