@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 BUILTIN: dict[str, str] = {
+    "eda": "mlsitter.processes.planning.eda:eda",
     "training": "mlsitter.processes.execution.training:training",
 }
