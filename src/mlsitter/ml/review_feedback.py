@@ -54,8 +54,9 @@ def parse_feedback(text: str | None, allowed: tuple[str, ...] = ()) -> Feedback:
         if not part.strip():
             continue
         match = _PAIR.match(part)
-        if match and (not allowed or match.group(1).lower() in allowed):
-            result.directives[match.group(1).lower().replace("-", "_")] = match.group(2)
+        key = match.group(1).lower().replace("-", "_") if match else ""
+        if match and (not allowed or key in allowed):
+            result.directives[key] = match.group(2)
         elif match and allowed:
             raise SpecError(f"feedback key {match.group(1)!r} is not understood here; use one of "
                             f"{', '.join(allowed)} (e.g. '{allowed[0]}: ...'), separated by ';' or newlines")
