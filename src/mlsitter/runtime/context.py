@@ -275,6 +275,20 @@ class Context:
                               "args_hash": steps[i].args_hash, "attempt": steps[i].attempt, "executor": executor.name})
             for i in todo
         ])
+        if executor.name == "inline":  # no futures: the common path stays cheap
+            for i in todo:
+                step = steps[i]
+                while True:
+                    started = time.perf_counter()
+                    try:
+                        value = step.fn(**step.kwargs)
+                    except Exception as exc:
+                        if self._failed(step, exc, can_retry=True):
+                            continue
+                        raise
+                    results[i] = self._landed(step, value, started)
+                    break
+            return
         running: dict[Future, tuple[int, float]] = {}
         for i in todo:
             running[executor.submit(steps[i].fn, steps[i].kwargs)] = (i, time.perf_counter())
@@ -286,35 +300,42 @@ class Context:
                 step = steps[i]
                 exc = future.exception()
                 if exc is None:
-                    value = future.result()
-                    encoded = self._codec.encode(value)
-                    self._append("step.completed", {
-                        "key": step.key, "result": encoded, "attempt": step.attempt,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    })
-                    if _has_figure(value):
-                        value = self._codec.decode(encoded)
-                    self._register(value, encoded)
-                    results[i] = value
-                    continue
-                options = task_options(step.fn)
-                retry = error is None and step.attempt <= options.retries and not isinstance(exc, MlsitterError)
-                delay = options.delay(step.attempt) if retry else 0.0
-                self._append("step.failed", {
-                    "key": step.key, "attempt": step.attempt, "error": f"{type(exc).__name__}: {exc}",
-                    "will_retry": retry, "retry_in_s": delay,
-                    "traceback": "".join(traceback.format_exception(exc))[-4000:],
-                })
-                if not retry:
+                    results[i] = self._landed(step, future.result(), started)
+                elif self._failed(step, exc, can_retry=error is None):
+                    running[executor.submit(step.fn, step.kwargs)] = (i, time.perf_counter())
+                else:
                     error = error or exc
-                    continue
-                time.sleep(delay)
-                step.attempt += 1
-                self._append("step.retried", {"key": step.key, "op": "task", "name": step.name,
-                                              "args_hash": step.args_hash, "attempt": step.attempt})
-                running[executor.submit(step.fn, step.kwargs)] = (i, time.perf_counter())
         if error is not None:
             raise error
+
+    def _landed(self, step: _Step, value: Any, started: float) -> Any:
+        """Journal a finished step's result; return the value the process sees."""
+        encoded = self._codec.encode(value)
+        self._append("step.completed", {
+            "key": step.key, "result": encoded, "attempt": step.attempt,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        })
+        if _has_figure(value):
+            value = self._codec.decode(encoded)
+        self._register(value, encoded)
+        return value
+
+    def _failed(self, step: _Step, exc: BaseException, can_retry: bool) -> bool:
+        """Journal a failed attempt; when the task's policy allows, wait the backoff and say retry."""
+        options = task_options(step.fn)
+        retry = can_retry and step.attempt <= options.retries and not isinstance(exc, MlsitterError)
+        delay = options.delay(step.attempt) if retry else 0.0
+        self._append("step.failed", {
+            "key": step.key, "attempt": step.attempt, "error": f"{type(exc).__name__}: {exc}",
+            "will_retry": retry, "retry_in_s": delay,
+            "traceback": "".join(traceback.format_exception(exc))[-4000:],
+        })
+        if retry:
+            time.sleep(delay)
+            step.attempt += 1
+            self._append("step.retried", {"key": step.key, "op": "task", "name": step.name,
+                                          "args_hash": step.args_hash, "attempt": step.attempt})
+        return retry
 
     # -- gates --------------------------------------------------------------------------------------
     def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail") -> GateResult:

@@ -203,6 +203,9 @@ def _load_file(path: Path) -> Any:
     path = path.expanduser().resolve()
     if not path.is_file():
         raise UnknownProcessError(f"process file {str(path)!r} does not exist")
+    main = sys.modules.get("__main__")
+    if getattr(main, "__file__", None) and Path(main.__file__).resolve() == path:
+        return main  # the running script itself: do not execute it a second time
     name = "mlsitter_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
