@@ -127,19 +127,56 @@ def fairness_figure(results: list[FairnessResult]) -> Any:
     return fig
 
 
+OTHER_GROUPS = "(other small groups)"
+
+
+def combined_groups(frame: pd.DataFrame, attributes: list[str]) -> pd.Series:
+    """One group label per row from several sensitive columns (intersectional groups, e.g. 'Female | Black')."""
+    parts = [frame[a].astype("string").fillna("(missing)") for a in attributes]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + " | " + p
+    return out.astype(object)
+
+
+def fit_groups(groups: pd.Series, y: np.ndarray, min_group_size: int) -> tuple[list[str], str]:
+    """Groups big enough to get their own thresholds (both labels present); the rest share one group.
+
+    Returns (kept groups, the label the rest map to): ThresholdOptimizer needs both labels in every group.
+    """
+    frame = pd.DataFrame({"g": groups.to_numpy(), "y": y.astype(int)})
+    stats = frame.groupby("g")["y"].agg(["size", "sum"])
+    ok = stats[(stats["size"] >= min_group_size) & (stats["sum"] > 0) & (stats["sum"] < stats["size"])]
+    kept = [str(g) for g in ok.index]
+    if not kept:
+        raise DataError(f"no sensitive group has >= {min_group_size} rows with both outcomes; cannot fit ThresholdOptimizer")
+    rest = stats.drop(index=ok.index)
+    if len(rest) and rest["size"].sum() >= min_group_size and 0 < rest["sum"].sum() < rest["size"].sum():
+        return kept, OTHER_GROUPS
+    largest = str(ok["size"].idxmax())
+    return kept, largest
+
+
 class MitigatedModel:
     """A fitted ThresholdOptimizer that predicts from a frame holding the sensitive columns itself."""
 
-    def __init__(self, optimizer: Any, sensitive: list[str], positive_label: Any, negative_label: Any, seed: int = 0) -> None:
+    def __init__(self, optimizer: Any, sensitive: list[str], positive_label: Any, negative_label: Any, seed: int = 0,
+                 groups: list[str] | None = None, fallback_group: str = "") -> None:
         self.optimizer = optimizer
         self.sensitive = list(sensitive)
         self.positive_label = positive_label
         self.negative_label = negative_label
         self.seed = seed
+        self.groups = list(groups or [])
+        self.fallback_group = fallback_group
         self.classes_ = np.array([negative_label, positive_label], dtype=object)
 
+    def group_of(self, X: pd.DataFrame) -> pd.Series:
+        g = combined_groups(X, self.sensitive)
+        return g.where(g.isin(self.groups), self.fallback_group)
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        flags = self.optimizer.predict(X, sensitive_features=X[self.sensitive], random_state=self.seed)
+        flags = self.optimizer.predict(X, sensitive_features=self.group_of(X).to_numpy(), random_state=self.seed)
         return np.where(np.asarray(flags).astype(bool), self.positive_label, self.negative_label)
 
 
@@ -153,13 +190,18 @@ class MitigationResult:
     n_holdout: int
     holdout_index: list[int]
     model: MitigatedModel
+    groups: list[str] = field(default_factory=list)
 
 
 def mitigate_with_threshold_optimizer(
     model: Any, X: pd.DataFrame, y_true: np.ndarray, attributes: list[str], constraint: str = "demographic_parity",
-    *, positive_label: Any = 1, seed: int = 0,
+    *, positive_label: Any = 1, seed: int = 0, min_group_size: int = 30,
 ) -> MitigationResult:
-    """Post-process the (prefit) model with group-specific thresholds under a Fairlearn constraint."""
+    """Post-process the (prefit) model with group-specific thresholds under a Fairlearn constraint.
+
+    Several attributes give intersectional groups; groups too small (or with one outcome only) in the
+    fitting half share one threshold group, because ThresholdOptimizer needs both outcomes per group.
+    """
     from fairlearn.postprocessing import ThresholdOptimizer
 
     allowed = ("demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity")
@@ -171,11 +213,12 @@ def mitigate_with_threshold_optimizer(
     yt = np.asarray(y_true).astype(int)
     perm = np.random.default_rng(seed).permutation(len(yt))
     fit_idx, hold_idx = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
+    Xf = X.iloc[fit_idx]
+    kept, fallback = fit_groups(combined_groups(Xf, attributes), yt[fit_idx], min_group_size)
+    negative = [c for c in getattr(model, "classes_", [0, 1]) if c != positive_label]
     optimizer = ThresholdOptimizer(estimator=model, constraints=constraint, objective="accuracy_score",
                                    prefit=True, predict_method="predict_proba")
-    Xf = X.iloc[fit_idx]
-    sens = Xf[attributes].astype(str)
-    optimizer.fit(Xf, yt[fit_idx], sensitive_features=sens)
-    negative = [c for c in getattr(model, "classes_", [0, 1]) if c != positive_label]
-    wrapped = MitigatedModel(optimizer, attributes, positive_label, negative[0] if negative else 0, seed)
-    return MitigationResult(constraint, list(attributes), len(fit_idx), len(hold_idx), hold_idx.tolist(), wrapped)
+    wrapped = MitigatedModel(optimizer, attributes, positive_label, negative[0] if negative else 0, seed, kept, fallback)
+    optimizer.fit(Xf, yt[fit_idx], sensitive_features=wrapped.group_of(Xf).to_numpy())
+    return MitigationResult(constraint, list(attributes), len(fit_idx), len(hold_idx), hold_idx.tolist(), wrapped,
+                            kept + ([fallback] if fallback == OTHER_GROUPS else []))

@@ -5,4 +5,5 @@ from __future__ import annotations
 BUILTIN: dict[str, str] = {
     "eda": "mlsitter.processes.planning.eda:eda",
     "training": "mlsitter.processes.execution.training:training",
+    "evaluation": "mlsitter.processes.validation.evaluation:evaluation",
 }
