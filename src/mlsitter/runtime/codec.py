@@ -1,8 +1,9 @@
 """Encode task results into journal JSON, moving large values into the artifact store.
 
 JSON values stay inline. Frames go to Parquet, arrays to ``.npy``, figures to PNG (returned as an
-:class:`ArtifactRef`), dataclasses, tuples, paths and datetimes are tagged, and anything else is
-pickled into a content-addressed artifact that is loaded only after its hash verifies. Decoding
+:class:`ArtifactRef`), scikit-learn estimators to skops (a format that loads only the recorded types),
+dataclasses, tuples, paths and datetimes are tagged, and anything else is pickled into a
+content-addressed artifact that is loaded only after its hash verifies. Decoding
 gives back the same types, so a replayed process sees what the live one saw.
 """
 
@@ -45,6 +46,10 @@ def _is_figure(obj: Any) -> bool:
     return _type_name(obj) == "matplotlib.figure.Figure"
 
 
+def _is_estimator(obj: Any) -> bool:
+    return any(c.__module__.startswith("sklearn.") and c.__name__ == "BaseEstimator" for c in type(obj).__mro__)
+
+
 def _numpy_scalar(obj: Any) -> Any:
     if type(obj).__module__ == "numpy" and hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
         return obj.item()
@@ -62,7 +67,7 @@ class Codec:
         if value is None or isinstance(value, (bool, int, str)):
             return value
         if isinstance(value, float):
-            return value if math.isfinite(value) else {TAG: "float", "v": repr(value)}
+            return float(value) if math.isfinite(value) else {TAG: "float", "v": repr(float(value))}
         if isinstance(value, list):
             return [self.encode(v) for v in value]
         if isinstance(value, tuple) and not hasattr(value, "_fields"):
@@ -108,7 +113,23 @@ class Codec:
 
             ref = self.artifacts.put_bytes(figure_to_png(value), "figure.png")
             return {TAG: "ref", **dataclasses.asdict(ref)}
+        if _is_estimator(value):
+            encoded = self._encode_skops(value)
+            if encoded is not None:
+                return encoded
         return self._encode_pickle(value)
+
+    def _encode_skops(self, value: Any) -> dict[str, Any] | None:
+        """Estimators go to the skops format, which loads without executing pickle opcodes."""
+        try:
+            import skops.io as sio
+
+            data = sio.dumps(value)
+            types = sio.get_untrusted_types(data=data)
+        except Exception:  # skops missing or the object holds something it cannot write
+            return None
+        ref = self.artifacts.put_bytes(data, "model.skops")
+        return {TAG: "skops", "sha256": ref.sha256, "type": _type_name(value), "types": types}
 
     def _encode_frame(self, value: Any) -> dict[str, Any]:
         import pandas as pd
@@ -179,6 +200,11 @@ class Codec:
             import numpy as np
 
             return np.load(io.BytesIO(self.artifacts.read_verified(value["sha256"])), allow_pickle=False)
+        if tag == "skops":
+            import skops.io as sio
+
+            # Only the types recorded (in the hash-chained journal) when the model was written are allowed.
+            return sio.loads(self.artifacts.read_verified(value["sha256"]), trusted=value["types"])
         if tag == "pickle":
             # Only files this store wrote and whose hash still matches are ever unpickled.
             return pickle.loads(self.artifacts.read_verified(value["sha256"]))
