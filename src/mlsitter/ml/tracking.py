@@ -34,9 +34,16 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{mlsitter_home() / 'mlflow.db'}"
 
 
+_SET_BY_US: set[str] = set()
+
+
 def tracking_uri() -> str:
-    """The tracking URI in effect: ``MLFLOW_TRACKING_URI`` if the user set one, else the embedded one."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    """The tracking URI in effect: ``MLFLOW_TRACKING_URI`` if the user set one, else the embedded one.
+
+    ``mlflow.set_tracking_uri`` also exports the variable, so a value this module set is not taken as the user's.
+    """
+    user = os.environ.get("MLFLOW_TRACKING_URI")
+    return user if user and user not in _SET_BY_US else default_tracking_uri()
 
 
 def artifact_root() -> str:
@@ -60,6 +67,8 @@ def configure(experiment: str = EXPERIMENT_DEFAULT) -> str:
     uri = tracking_uri()
     if uri == default_tracking_uri():
         mlsitter_home().mkdir(parents=True, exist_ok=True)
+    if os.environ.get("MLFLOW_TRACKING_URI") != uri:
+        _SET_BY_US.add(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     with warnings.catch_warnings():
