@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 BUILTIN: dict[str, str] = {
+    "data-validation": "mlsitter.processes.execution.data_validation:data_validation",
     "eda": "mlsitter.processes.planning.eda:eda",
     "training": "mlsitter.processes.execution.training:training",
     "evaluation": "mlsitter.processes.validation.evaluation:evaluation",
