@@ -27,6 +27,8 @@ SECTIONS = (
     "Ethical considerations",
     "Caveats and recommendations",
 )
+FAIRNESS_COLUMNS = ["attribute", "dp_ratio", "dp_ratio_low", "dp_ratio_high", "dp_difference", "eo_difference",
+                    "eo_difference_low", "eo_difference_high", "eo_ratio"]
 _ALIASES = {
     "details": "Model details", "model": "Model details", "intended": "Intended use", "use": "Intended use",
     "factors": "Factors", "metrics": "Metrics", "evaluation": "Evaluation data", "training": "Training data",
@@ -41,7 +43,7 @@ class CardSection:
 
     text: list[str] = field(default_factory=list)
     bullets: list[str] = field(default_factory=list)
-    tables: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    tables: list[tuple[str, list[dict[str, Any]], list[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,14 +86,14 @@ def build_model_card(
     s["Factors"].bullets = [f"{f}" for f in factors]
     s["Metrics"].text = ["Point estimates with 95% bootstrap confidence intervals on the evaluation data; "
                          "fairness as demographic parity and equalized odds (difference and ratio, Fairlearn)."]
-    s["Metrics"].tables = [("Performance", metrics)] if metrics else []
+    s["Metrics"].tables = [("Performance", metrics, ["metric", "value", "ci_low", "ci_high"])] if metrics else []
     s["Evaluation data"].bullets = [f"{k}: {v}" for k, v in evaluation_data.items()]
     s["Training data"].text = [training_data]
     quant = s["Quantitative analyses"]
     if fairness:
-        quant.tables.append(("Fairness by sensitive attribute", fairness))
+        quant.tables.append(("Fairness by sensitive attribute", fairness, FAIRNESS_COLUMNS))
     if importance:
-        quant.tables.append(("Global feature importance (mean |SHAP|)", importance))
+        quant.tables.append(("Global feature importance (mean |SHAP|)", importance, ["feature", "mean |SHAP|"]))
     if stability:
         quant.bullets.append(
             f"Importance ranking stability over {stability.get('n_resamples')} bootstrap resamples: mean Spearman "
@@ -137,9 +139,9 @@ def render_model_card(card: ModelCard, out_dir: str | Path, stem: str = "model-c
                 report.text(t)
         if sec.bullets:
             report.bullets(sec.bullets)
-        for caption, rows in sec.tables:
+        for caption, rows, columns in sec.tables:
             report.heading(caption)
-            report.table(rows)
+            report.table(rows, columns=columns)
         if not (sec.text or sec.bullets or sec.tables):
             report.note("Nothing was recorded for this section.", "warn")
     report.json_block("version", card.version)

@@ -7,4 +7,6 @@ BUILTIN: dict[str, str] = {
     "eda": "mlsitter.processes.planning.eda:eda",
     "training": "mlsitter.processes.execution.training:training",
     "evaluation": "mlsitter.processes.validation.evaluation:evaluation",
+    "explain": "mlsitter.processes.validation.explain:explain",
+    "scoping": "mlsitter.processes.planning.scoping:scoping",
 }
