@@ -26,6 +26,7 @@ Every problem found is reported at once, each naming the field and what was expe
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -225,3 +226,55 @@ def parse_brief(raw: Any, source: str = "brief") -> ProjectBrief:
         constraints=constraints, time_column=time_column, id_columns=id_columns,
         post_outcome_columns=post_outcome,
     )
+
+
+SCOPING_FEEDBACK_KEYS = ("metric", "threshold", "sensitive", "not_sensitive", "exclude", "include",
+                         "positive_class", "interpretability", "max_latency_ms", "max_model_size_mb")
+
+
+def revise_brief(brief: ProjectBrief, feedbacks: list[str]) -> tuple[ProjectBrief, dict[str, list[str]], list[str]]:
+    """Apply every rejection's directives in order; returns the revised brief, column overrides
+    (``exclude``/``include``/``sensitive``/``not_sensitive``) and a note per change.
+
+    Directives: ``metric: f1``, ``threshold: 0.7``, ``sensitive: age, sex``, ``not_sensitive: age``,
+    ``exclude: col``, ``include: col`` (un-exclude), ``positive_class: yes``,
+    ``interpretability: required``, ``max_latency_ms: 20``, ``max_model_size_mb: 5``."""
+    from mlsitter.ml.review_feedback import parse_feedback
+
+    raw = brief.to_dict()
+    overrides: dict[str, list[str]] = {"exclude": [], "include": [], "sensitive": [], "not_sensitive": []}
+    notes: list[str] = []
+    for text in feedbacks:
+        fb = parse_feedback(text, allowed=SCOPING_FEEDBACK_KEYS)
+        for key in ("exclude", "include", "sensitive", "not_sensitive"):
+            for column in fb.get_list(key):
+                overrides[key].append(column)
+                notes.append(f"{key}: {column}")
+        if "metric" in fb.directives:
+            raw["metric"] = fb.directives["metric"].strip().lower()
+            metric_info(raw["metric"])
+            notes.append(f"metric -> {raw['metric']}")
+        if "threshold" in fb.directives:
+            raw["threshold"] = fb.get_float("threshold")
+            notes.append(f"threshold -> {raw['threshold']}")
+        if "positive_class" in fb.directives:
+            raw["positive_class"] = fb.directives["positive_class"].strip()
+            notes.append(f"positive class -> {raw['positive_class']}")
+        for key in ("max_latency_ms", "max_model_size_mb"):
+            if key in fb.directives:
+                raw["constraints"][key] = fb.get_float(key)
+                notes.append(f"{key} -> {raw['constraints'][key]}")
+        if "interpretability" in fb.directives:
+            raw["constraints"]["interpretability"] = fb.directives["interpretability"].strip().lower()
+            notes.append(f"interpretability -> {raw['constraints']['interpretability']}")
+    if not notes:
+        return copy.deepcopy(brief), overrides, notes
+    revised = parse_brief({
+        "name": raw["name"], "objective": raw["objective"], "decision": raw["decision"], "target": raw["target"],
+        "task": raw["task"], "positive_class": raw["positive_class"],
+        "success_metric": {"name": raw["metric"], "threshold": raw["threshold"]},
+        "constraints": {k: v for k, v in raw["constraints"].items() if v not in (None, "", [])},
+        "data": {"time_column": raw["time_column"], "id_columns": raw["id_columns"],
+                 "post_outcome_columns": raw["post_outcome_columns"]},
+    }, source="brief revised by feedback")
+    return revised, overrides, notes
