@@ -203,8 +203,12 @@ def detect_encoding(head: bytes) -> str:
             return "utf-8"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(head).best()
-    return best.encoding if best is not None else "latin-1"
+    matches = list(from_bytes(head))
+    if not matches:
+        return "latin-1"
+    top = (matches[0].chaos, matches[0].coherence)
+    tied = [m.encoding for m in matches if (m.chaos, m.coherence) == top]
+    return "cp1252" if "cp1252" in tied else tied[0]  # on a tie, the most common Western legacy encoding
 
 
 def detect_delimiter(text: str) -> str:
