@@ -1,0 +1,104 @@
+"""What the dashboard changes: answers, external results and resumes, shared by pages and the API.
+
+Answers go through :class:`Runner` (journaled, with who answered); the resume that may follow runs in
+a background thread with its own database connection, so the request returns at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlsitter.errors import InputError, MlsitterError, RunStateError
+from mlsitter.runtime.runner import Runner
+from mlsitter.runtime.store import FINAL, RunRecord, Store
+
+log = logging.getLogger("mlsitter.dashboard")
+
+
+@dataclass
+class Resumer:
+    """Resumes runs in daemon threads; remembers the threads so a test or shutdown can wait for them."""
+
+    home: Path
+    threads: list[threading.Thread] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def start(self, run_id: str) -> threading.Thread:
+        thread = threading.Thread(target=self._resume, args=(run_id,), name=f"resume-{run_id}", daemon=True)
+        self.threads = [t for t in self.threads if t.is_alive()]
+        self.threads.append(thread)
+        thread.start()
+        return thread
+
+    def _resume(self, run_id: str) -> None:
+        store = Store(self.home)
+        try:
+            run = store.get_run(run_id)
+            if run.status in FINAL or store.is_locked_by_live_process(run):
+                return
+            Runner(store).resume(run_id)
+            self.errors.pop(run_id, None)
+        except MlsitterError as exc:
+            self.errors[run_id] = str(exc)
+            log.warning("resuming run %s failed: %s", run_id, exc)
+        except Exception as exc:  # a background thread must not die silently
+            self.errors[run_id] = f"{type(exc).__name__}: {exc}"
+            log.exception("resuming run %s failed", run_id)
+        finally:
+            store.close()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        for thread in list(self.threads):
+            thread.join(timeout)
+
+
+def _expect_key(run: RunRecord, key: str | None) -> None:
+    """Refuse an answer meant for an earlier question than the one the run waits on now."""
+    waiting = run.waiting or {}
+    if key and str(waiting.get("key")) != str(key):
+        raise RunStateError(
+            f"run {run.run_id} no longer waits on question #{key} (it is {run.status}"
+            + (f", waiting on #{waiting.get('key')}" if waiting.get("key") else "") + "); reload and answer again"
+        )
+
+
+def answer(store: Store, run_id: str, *, approved: bool, feedback: str | None, by: str, key: str | None = None,
+           option: str | None = None) -> RunRecord:
+    """Journal an approval or a rejection (which needs feedback) on the breakpoint the run waits on."""
+    runner = Runner(store)
+    leaf = runner.waiting_leaf(run_id)
+    _expect_key(leaf, key)
+    feedback = (feedback or "").strip() or None
+    return runner.answer(leaf.run_id, approved=approved, feedback=feedback, by=by, option=option or None)
+
+
+def post_external(store: Store, run_id: str, *, result: Any, by: str, key: str | None = None) -> RunRecord:
+    """Journal the result of the external effect the run waits on (checked against its schema)."""
+    runner = Runner(store)
+    leaf = runner.waiting_leaf(run_id)
+    _expect_key(leaf, key)
+    return runner.post_external(leaf.run_id, None, result, by=by)
+
+
+def parse_json_result(text: str) -> Any:
+    """The result typed into the inbox form, as JSON."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the result is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def resumable(store: Store, run_id: str) -> RunRecord:
+    """The run, if a resume makes sense now (ready, or waiting on a timer that is due, or interrupted)."""
+    run = store.get_run(run_id)
+    if run.status in FINAL:
+        raise RunStateError(f"run {run.run_id} has already {run.status}; it cannot be resumed")
+    if store.is_locked_by_live_process(run):
+        raise RunStateError(f"run {run.run_id} is executing right now")
+    return run

@@ -1,0 +1,196 @@
+"""Server-rendered HTML pages: runs list, run page, artifacts, inbox and review, and the answer forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from mlsitter.dashboard import actions, queries
+from mlsitter.dashboard.app import Dashboard, dashboard
+from mlsitter.dashboard.guards import require_csrf
+from mlsitter.dashboard.links import file_url, is_sha, run_url
+from mlsitter.dashboard.previews import build_preview, preview_kind
+from mlsitter.dashboard.run_page import build_run_page
+from mlsitter.dashboard.security import ARTIFACT_CSP, safe_next
+from mlsitter.errors import InputError
+from mlsitter.runtime.artifacts import media_type_for
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(cfg: Dashboard, request: Request, template: str, **context: Any) -> Response:
+    context.setdefault("inbox_count", _inbox_count(cfg))
+    context.setdefault("answered", request.query_params.get("answered"))
+    return cfg.templates.TemplateResponse(request, template, context)
+
+
+def _inbox_count(cfg: Dashboard) -> int:
+    row = cfg.store.conn.execute(
+        "SELECT COUNT(*) FROM runs WHERE status='waiting' AND json_extract(waiting, '$.kind') IN ('breakpoint','external')"
+    ).fetchone()
+    return int(row[0])
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/runs")
+def runs_list(
+    request: Request,
+    status: str = "",
+    process: str = "",
+    q: str = "",
+    page: int = Query(1, ge=1),
+    per: int = 50,
+    cfg: Dashboard = Depends(dashboard),
+) -> Response:
+    if status and status not in queries.STATUSES:
+        raise InputError(f"unknown status {status!r}; expected one of {', '.join(queries.STATUSES)}")
+    if per not in queries.PAGE_SIZES:
+        raise InputError(f"page size {per} is not offered; choose one of {', '.join(map(str, queries.PAGE_SIZES))}")
+    data = queries.runs_page(cfg.store, status=status, process=process, search=q.strip(), page=page, per_page=per)
+    filters = {"status": status, "process": process, "q": q, "per": per}
+    return _page(cfg, request, "runs.html", data=data, filters=filters, statuses=queries.STATUSES,
+                 page_sizes=queries.PAGE_SIZES, stamp=queries.runs_stamp(cfg.store), stamp_url="/api/stamps/runs")
+
+
+@router.get("/runs/{run_id}")
+def run_detail(request: Request, run_id: str, cfg: Dashboard = Depends(dashboard)) -> Response:
+    run = cfg.store.get_run(run_id)
+    if run.run_id != run_id:  # a unique prefix: go to the full id
+        return RedirectResponse(run_url(run.run_id), status_code=303)
+    page = build_run_page(cfg.store, run.run_id)
+    return _page(cfg, request, "run.html", p=page, run=page.view.run, view=page.view,
+                 resume_on_answer=cfg.resume_on_answer, resume_error=cfg.resumer.errors.get(run.run_id),
+                 stamp=queries.run_stamp(cfg.store, run.run_id) if page.is_live else "",
+                 stamp_url=f"/api/runs/{run.run_id}/stamp" if page.is_live else "")
+
+
+@router.get("/inbox")
+def inbox(request: Request, cfg: Dashboard = Depends(dashboard)) -> Response:
+    items = queries.pending_items(cfg.store)
+    return _page(cfg, request, "inbox.html", items=items, links=_item_links(cfg, items),
+                 resume_on_answer=cfg.resume_on_answer, stamp=queries.inbox_stamp(cfg.store),
+                 stamp_url="/api/stamps/inbox", inbox_count=len(items))
+
+
+def _item_links(cfg: Dashboard, items: list[queries.PendingItem]) -> dict[str, str | None]:
+    return {a["sha256"]: file_url(cfg.store, a["sha256"], a.get("name", "")) for it in items for a in it.artifacts}
+
+
+@router.get("/runs/{run_id}/review")
+def review(request: Request, run_id: str, cfg: Dashboard = Depends(dashboard)) -> Response:
+    """One waiting question with its artifacts shown inline and the answer form."""
+    from mlsitter.runtime.runner import Runner
+
+    leaf = Runner(cfg.store).waiting_leaf(run_id)
+    item = None
+    if leaf.status == "waiting" and (leaf.waiting or {}).get("kind") in ("breakpoint", "external"):
+        item = queries.pending_item(cfg.store, leaf)
+    previews = {}
+    if item:
+        for a in item.artifacts:
+            path = cfg.store.artifacts.find(a["sha256"])
+            previews[a["sha256"]] = build_preview(path, a.get("media_type", "")) if path else None
+    links = _item_links(cfg, [item]) if item else {}
+    return _page(cfg, request, "review.html", item=item, run=leaf, previews=previews, links=links,
+                 resume_on_answer=cfg.resume_on_answer)
+
+
+@router.get("/runs/{run_id}/artifacts/{sha256}")
+def artifact_page(request: Request, run_id: str, sha256: str, cfg: Dashboard = Depends(dashboard)) -> Response:
+    run = cfg.store.get_run(run_id)
+    record = queries.artifact_record(cfg.store, run.run_id, sha256)
+    if record is None:
+        raise HTTPException(404, f"run {run.run_id} recorded no artifact with sha256 {sha256}")
+    path = cfg.store.artifacts.find(sha256)
+    preview = build_preview(path, record.get("media_type", "")) if path else None
+    return _page(cfg, request, "artifact.html", run=run, artifact=record, preview=preview,
+                 url=file_url(cfg.store, sha256, record["name"]),
+                 download=file_url(cfg.store, sha256, record["name"], download=True))
+
+
+@router.get("/artifacts/{sha256}/lineage")
+def lineage(request: Request, sha256: str, cfg: Dashboard = Depends(dashboard)) -> Response:
+    """Every run whose journal records or refers to this artifact, oldest first, with their parents."""
+    if not is_sha(sha256):
+        raise InputError(f"{sha256!r} is not an artifact id (a 64-character lowercase SHA-256)")
+    runs = queries.artifact_runs(cfg.store, sha256)
+    return _page(cfg, request, "lineage.html", sha256=sha256, runs=runs,
+                 problem=cfg.store.artifacts.check(sha256))
+
+
+@router.get("/files/{rel:path}")
+def artifact_file(rel: str, name: str = "", download: bool = False, cfg: Dashboard = Depends(dashboard)) -> Response:
+    """An artifact's bytes; paths are resolved inside the artifact store and nothing outside it is served."""
+    try:
+        path = cfg.store.artifacts.resolve_inside(rel)
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from None
+    if not path.is_file() or path.name.startswith("."):
+        raise HTTPException(404, f"no artifact file {rel!r} in the store")
+    shown = name or path.name
+    media = media_type_for(shown if "." in shown else path.name)
+    if preview_kind(media) == "html" or media.startswith("text/"):
+        media += "; charset=utf-8"
+    disposition = "attachment" if download else "inline"
+    return FileResponse(path, media_type=media, content_disposition_type=disposition,
+                        filename=_header_safe(shown) if download else None,
+                        headers={"Content-Security-Policy": ARTIFACT_CSP, "X-Frame-Options": "SAMEORIGIN"})
+
+
+def _header_safe(name: str) -> str:
+    return "".join(c for c in name if c.isprintable() and c not in '"\\/;') or "artifact"
+
+
+# -- state-changing forms -------------------------------------------------------------------------------
+@router.post("/runs/{run_id}/answer", dependencies=[Depends(require_csrf)])
+def answer_form(
+    run_id: str,
+    decision: str = Form(...),
+    feedback: str = Form(""),
+    option: str = Form(""),
+    key: str = Form(""),
+    next: str = Form(""),
+    cfg: Dashboard = Depends(dashboard),
+) -> Response:
+    if decision not in ("approve", "reject"):
+        raise InputError(f"decision must be 'approve' or 'reject', got {decision!r}")
+    leaf = actions.answer(cfg.store, run_id, approved=decision == "approve", feedback=feedback, by=cfg.by,
+                          key=key or None, option=option or None)
+    if cfg.resume_on_answer:
+        cfg.resumer.start(leaf.run_id)
+    return _back(next, run_id, leaf.run_id)
+
+
+@router.post("/runs/{run_id}/external", dependencies=[Depends(require_csrf)])
+def external_form(
+    run_id: str,
+    result: str = Form(...),
+    key: str = Form(""),
+    next: str = Form(""),
+    cfg: Dashboard = Depends(dashboard),
+) -> Response:
+    leaf = actions.post_external(cfg.store, run_id, result=actions.parse_json_result(result), by=cfg.by,
+                                 key=key or None)
+    if cfg.resume_on_answer:
+        cfg.resumer.start(leaf.run_id)
+    return _back(next, run_id, leaf.run_id)
+
+
+@router.post("/runs/{run_id}/resume", dependencies=[Depends(require_csrf)])
+def resume_form(run_id: str, next: str = Form(""), cfg: Dashboard = Depends(dashboard)) -> Response:
+    run = actions.resumable(cfg.store, run_id)
+    cfg.resumer.start(run.run_id)
+    return RedirectResponse(safe_next(next, run_url(run.run_id)), status_code=303)
+
+
+def _back(next_url: str, run_id: str, answered: str) -> RedirectResponse:
+    target = safe_next(next_url, run_url(run_id))
+    target += ("&" if "?" in target else "?") + f"answered={answered}"
+    return RedirectResponse(target, status_code=303)
+

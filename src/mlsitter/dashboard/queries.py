@@ -1,0 +1,185 @@
+"""Read helpers the dashboard needs beyond :class:`Store`'s API: pages of runs, the inbox, change stamps.
+
+They only read (plain SQL on ``store.conn``), so the runtime's behaviour is untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlsitter.runtime.store import Event, RunRecord, Store
+from mlsitter.runtime.views import GateView, build_view
+
+STATUSES = ("created", "running", "waiting", "ready", "interrupted", "completed", "failed", "cancelled")
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+@dataclass
+class RunsPage:
+    """One page of the runs list and what the filter bar needs."""
+
+    items: list[RunRecord]
+    total: int
+    page: int
+    per_page: int
+    processes: list[str]
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+@dataclass
+class PendingItem:
+    """A breakpoint or external effect some run waits on, with the gates and artifacts around it."""
+
+    run: RunRecord
+    kind: str
+    key: str
+    question: str
+    context: Any
+    options: list[str] | None
+    artifacts: list[dict[str, Any]]
+    gates: list[GateView] = field(default_factory=list)
+    spec: Any = None
+    schema: Any = None
+    external_kind: str | None = None
+    refine: dict[str, Any] | None = None
+    waiting_parents: list[RunRecord] = field(default_factory=list)
+
+
+def runs_page(store: Store, *, status: str | None, process: str | None, search: str | None, page: int,
+              per_page: int) -> RunsPage:
+    """Newest runs first, filtered; ``page`` is 1-based and clamped to the pages that exist."""
+    filters = {"status": status or None, "process": process or None, "search": search or None}
+    total = store.count_runs(**filters)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    items = store.list_runs(**filters, limit=per_page, offset=(page - 1) * per_page)
+    return RunsPage(items, total, page, per_page, store.processes())
+
+
+def runs_stamp(store: Store) -> str:
+    """Changes whenever any run is created or changes status (for live updates of the runs list)."""
+    count, last = store.conn.execute("SELECT COUNT(*), MAX(updated_at) FROM runs").fetchone()
+    return f"{count}:{last or 0}"
+
+
+def run_stamp(store: Store, run_id: str) -> str:
+    """Changes whenever the run journals an event or changes status."""
+    row = store.conn.execute(
+        "SELECT status, updated_at, (SELECT MAX(seq) FROM events WHERE run_id=?) FROM runs WHERE run_id=?",
+        (run_id, run_id),
+    ).fetchone()
+    if row is None:
+        return "missing"
+    return f"{row[0]}:{row[2] or 0}:{row[1]}"
+
+
+def events_page(store: Store, run_id: str, *, after: int, limit: int) -> list[Event]:
+    """Up to ``limit`` events of a run after sequence number ``after``."""
+    rows = store.conn.execute(
+        "SELECT run_id, seq, type, at, data, prev_hash, hash FROM events WHERE run_id=? AND seq>? ORDER BY seq LIMIT ?",
+        (run_id, after, limit),
+    ).fetchall()
+    return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+
+def waiting_runs(store: Store) -> list[RunRecord]:
+    """Runs waiting on a person or an external effect (not parents that wait on a child)."""
+    runs = store.list_runs(status="waiting", limit=100_000)
+    return [r for r in runs if (r.waiting or {}).get("kind") in ("breakpoint", "external")]
+
+
+def inbox_stamp(store: Store) -> str:
+    """Changes whenever the set of pending questions changes or a run moves."""
+    rows = store.conn.execute(
+        "SELECT run_id, status, updated_at FROM runs WHERE status IN ('waiting','ready','running') ORDER BY run_id"
+    ).fetchall()
+    digest = hashlib.sha256("|".join(f"{r[0]}:{r[1]}:{r[2]}" for r in rows).encode()).hexdigest()[:16]
+    return f"{len(rows)}:{digest}"
+
+
+def pending_item(store: Store, run: RunRecord) -> PendingItem:
+    """What a person needs to answer ``run``'s wait: the question, its context, gates and artifacts."""
+    w = run.waiting or {}
+    view = build_view(store, run.run_id)
+    context = w.get("context")
+    refine = None
+    if isinstance(context, dict) and "refine" in context and "attempt" in context:
+        refine = {k: context.get(k) for k in ("refine", "attempt", "max_attempts")}
+        refine["feedbacks"] = [a.get("feedback") for a in view.refine_attempts
+                               if a.get("name") == refine["refine"] and a.get("feedback")]
+        context = context.get("context")
+    artifacts = [a for a in (w.get("artifacts") or []) if isinstance(a, dict) and a.get("sha256")]
+    return PendingItem(
+        run=run, kind=w.get("kind", ""), key=str(w.get("key", "")), question=w.get("question") or w.get("reason", ""),
+        context=context, options=w.get("options"), artifacts=artifacts, gates=view.gates, spec=w.get("spec"),
+        schema=w.get("schema"), external_kind=w.get("external_kind"), refine=refine,
+        waiting_parents=parents_of(store, run),
+    )
+
+
+def pending_items(store: Store) -> list[PendingItem]:
+    return [pending_item(store, r) for r in waiting_runs(store)]
+
+
+def parents_of(store: Store, run: RunRecord) -> list[RunRecord]:
+    """The chain of parent runs above ``run``, nearest first."""
+    chain: list[RunRecord] = []
+    seen = {run.run_id}
+    current = run
+    while current.parent_run_id and current.parent_run_id not in seen:
+        current = store.get_run(current.parent_run_id)
+        seen.add(current.run_id)
+        chain.append(current)
+    return chain
+
+
+def children_of(store: Store, run_id: str) -> list[RunRecord]:
+    return store.list_runs(parent=run_id, limit=10_000)
+
+
+def artifact_record(store: Store, run_id: str, sha256: str) -> dict[str, Any] | None:
+    """How the run's journal describes an artifact it records or refers to (name, media type), or None."""
+    rows = store.conn.execute(
+        "SELECT data FROM events WHERE run_id=? AND instr(data, ?) > 0 ORDER BY seq", (run_id, sha256)
+    ).fetchall()
+    for (data,) in rows:
+        found = _find_ref(json.loads(data), sha256)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_ref(value: Any, sha256: str) -> dict[str, Any] | None:
+    if isinstance(value, dict):
+        if value.get("sha256") == sha256 and "name" in value:
+            return value
+        items = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _find_ref(item, sha256)
+        if found is not None:
+            return found
+    return None
+
+
+def artifact_runs(store: Store, sha256: str, limit: int = 200) -> list[tuple[RunRecord, str]]:
+    """Runs whose journal mentions the artifact, with the first event type that mentions it (lineage)."""
+    rows = store.conn.execute(
+        "SELECT run_id, MIN(seq), type FROM events WHERE instr(data, ?) > 0 GROUP BY run_id LIMIT ?",
+        (sha256, limit),
+    ).fetchall()
+    found = []
+    for run_id, _seq, type_ in rows:
+        found.append((store.get_run(run_id), type_))
+    found.sort(key=lambda pair: pair[0].created_at)
+    return found

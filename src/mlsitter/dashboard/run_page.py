@@ -1,0 +1,117 @@
+"""Everything the run page shows, gathered from the journal in one pass (plus parent, children, verify)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlsitter.dashboard import queries
+from mlsitter.dashboard.links import file_url
+from mlsitter.runtime.store import FINAL, RunRecord, Store, VerifyReport
+from mlsitter.runtime.views import BreakpointView, RunView, StepView, build_view
+
+
+@dataclass
+class TimelineRow:
+    step: StepView
+    left: float
+    width: float
+
+
+@dataclass
+class RefineRow:
+    """One refine attempt with the review that ended it."""
+
+    name: str
+    attempt: int
+    max_attempts: int
+    feedback_in: str | None
+    review: BreakpointView | None
+
+
+@dataclass
+class RunPage:
+    view: RunView
+    parents: list[RunRecord]
+    children: list[tuple[dict[str, Any], RunRecord | None]]
+    timeline: list[TimelineRow]
+    refines: list[RefineRow]
+    artifacts: list[dict[str, Any]]
+    verify: VerifyReport
+    pending: queries.PendingItem | None
+    leaf: RunRecord | None = None
+    result_refs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_live(self) -> bool:
+        return self.view.run.status not in FINAL
+
+
+def _timeline(run: RunRecord, steps: list[StepView]) -> list[TimelineRow]:
+    """Bars positioned on the run's time axis (percent of the span from its start to its last step)."""
+    start = run.created_at
+    ends = [s.ended_at or time.time() for s in steps]
+    end = max([run.ended_at or 0.0, *ends, start + 1e-3])
+    total = end - start
+    rows = []
+    for step, stop in zip(steps, ends):
+        left = max(0.0, (step.started_at - start) / total * 100)
+        width = max(0.3, (stop - step.started_at) / total * 100)
+        rows.append(TimelineRow(step, round(left, 2), round(min(width, 100 - left), 2)))
+    return rows
+
+
+def _refines(view: RunView) -> list[RefineRow]:
+    reviews: dict[tuple[str, int], BreakpointView] = {}
+    for bp in view.breakpoints:
+        ctx = bp.context if isinstance(bp.context, dict) else {}
+        if "refine" in ctx and "attempt" in ctx:
+            reviews[(ctx["refine"], int(ctx["attempt"]))] = bp
+    return [RefineRow(a.get("name", ""), int(a.get("attempt", 0)), int(a.get("max_attempts", 0)), a.get("feedback"),
+                      reviews.get((a.get("name", ""), int(a.get("attempt", 0)))))
+            for a in view.refine_attempts]
+
+
+def artifact_refs(value: Any) -> list[dict[str, Any]]:
+    """Artifact references (``{"$t": "ref", sha256, name, ...}``) inside an encoded result."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        if isinstance(value.get("sha256"), str) and len(value["sha256"]) == 64:
+            found.append(value)
+        for v in value.values():
+            found += artifact_refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += artifact_refs(v)
+    return found
+
+
+def build_run_page(store: Store, run_id: str) -> RunPage:
+    view = build_view(store, run_id)
+    run = view.run
+    children = []
+    known = set()
+    for c in view.children:
+        try:
+            children.append((c, store.get_run(c["child_run_id"])))
+        except Exception:
+            children.append((c, None))
+        known.add(c["child_run_id"])
+    for child in queries.children_of(store, run.run_id):  # children recorded only in the runs table
+        if child.run_id not in known:
+            children.append(({"key": child.parent_key, "name": child.process, "child_run_id": child.run_id}, child))
+    artifacts = [{**a, "url": file_url(store, a["sha256"], a["name"]),
+                  "download": file_url(store, a["sha256"], a["name"], download=True)} for a in view.artifacts]
+    pending = leaf = None
+    if run.status == "waiting":
+        from mlsitter.runtime.runner import Runner
+
+        leaf = Runner(store).waiting_leaf(run.run_id)
+        if leaf.status == "waiting" and (leaf.waiting or {}).get("kind") in ("breakpoint", "external"):
+            pending = queries.pending_item(store, leaf)
+    return RunPage(
+        view=view, parents=queries.parents_of(store, run), children=children, timeline=_timeline(run, view.steps),
+        refines=_refines(view), artifacts=artifacts, verify=store.verify(run.run_id), pending=pending, leaf=leaf,
+        result_refs=artifact_refs(run.result),
+    )

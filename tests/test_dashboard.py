@@ -1,0 +1,405 @@
+"""The web dashboard over HTTP (no browser): token, CSRF, artifact paths, pages, filters, the JSON API."""
+
+from __future__ import annotations
+
+import html
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import mlsitter  # noqa: E402
+from mlsitter.dashboard import create_app  # noqa: E402
+from mlsitter.dashboard.security import csrf_token_for  # noqa: E402
+from mlsitter.runtime import Store  # noqa: E402
+
+TOKEN = "test-token-0123456789"
+
+PROCESS_SOURCE = textwrap.dedent('''
+    from pathlib import Path
+    from mlsitter import Context
+
+
+    def write_report(attempt: int, feedback, out_dir: str) -> str:
+        path = Path(out_dir) / f"report-{attempt}.html"
+        applied = feedback or "none yet"
+        path.write_text(
+            "<!doctype html><html><head><title>report</title></head><body>"
+            f"<h1>Report attempt {attempt}</h1><p id='fb'>Feedback applied: {applied}</p>"
+            "<script>parent.document.title = 'hacked'</script></body></html>"
+        )
+        return str(path)
+
+
+    def measure(x: int) -> float:
+        return 0.5 + x / 10
+
+
+    def report_loop(ctx: Context, n: int = 3) -> dict:
+        acc = ctx.task(measure, x=n)
+        ctx.gate("accuracy", acc, ">=", 0.6)
+        ctx.gate("latency-ms", 12.0, "<=", 50.0, on_fail="warn")
+        ctx.log("info", "measured accuracy")
+        for attempt in ctx.refine("report", max_attempts=3):
+            path = ctx.task(write_report, attempt=attempt.number, feedback=attempt.feedback, out_dir=str(ctx.workdir))
+            ref = ctx.artifact("report.html", path)
+            attempt.review("Approve the report?", artifacts=[ref])
+        return {"accuracy": acc, "attempts": attempt.number}
+
+
+    def child(ctx: Context, x: int = 1) -> int:
+        return ctx.task(measure, x=x) > 0
+
+
+    def parent(ctx: Context) -> dict:
+        ok = ctx.call(__file__ + ":child", x=2)
+        return {"child_ok": ok}
+
+
+    def label_task(ctx: Context) -> dict:
+        return ctx.external("person", {"what": "label 3 rows"},
+                            {"type": "object", "properties": {"labels": {"type": "array"}}, "required": ["labels"]})
+''')
+
+
+@pytest.fixture()
+def procs(tmp_path: Path) -> Path:
+    path = tmp_path / "dash_procs.py"
+    path.write_text(PROCESS_SOURCE)
+    return path
+
+
+@pytest.fixture()
+def store(mlsitter_home: Path) -> Store:
+    s = Store()
+    yield s
+    s.close()
+
+
+def make_client(store: Store, *, resume_on_answer: bool = False, login: bool = True) -> TestClient:
+    app = create_app(store, TOKEN, resume_on_answer=resume_on_answer, user="tester")
+    client = TestClient(app, base_url="http://127.0.0.1:8765")
+    if login:
+        client.cookies.set("mlsitter_token", TOKEN)
+    return client
+
+
+def start_report_run(procs: Path) -> str:
+    handle = mlsitter.run(f"{procs}:report_loop", n=3)
+    assert handle.status == "waiting"
+    return handle.run_id
+
+
+def text(response) -> str:
+    """The response body with HTML entities decoded (messages are escaped in pages)."""
+    return html.unescape(response.text)
+
+
+def form(**fields: str) -> dict[str, str]:
+    return {"csrf_token": csrf_token_for(TOKEN), **fields}
+
+
+# -- access token ------------------------------------------------------------------------------------
+def test_every_page_and_api_call_needs_the_token(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store, login=False)
+    for url in ("/runs", f"/runs/{run_id}", "/inbox", "/api/runs", f"/api/runs/{run_id}", "/api/pending",
+                f"/api/runs/{run_id}/events", "/api/openapi.json", "/static/dashboard.css"):
+        r = client.get(url)
+        assert r.status_code == 401, url
+        assert "token" in text(r)
+    assert client.get("/api/runs", headers={"Authorization": "Bearer wrong-token-xyz"}).status_code == 401
+    assert client.get("/runs", params={"token": "wrong-token-xyz"}).status_code == 401
+    assert client.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_token_in_the_url_becomes_an_httponly_cookie_and_leaves_the_url(store: Store) -> None:
+    client = make_client(store, login=False)
+    r = client.get(f"/runs?status=waiting&token={TOKEN}", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/runs?status=waiting"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert client.get("/runs").status_code == 200  # the cookie now authenticates
+
+
+def test_pages_forbid_framing_and_foreign_scripts(store: Store) -> None:
+    r = make_client(store).get("/runs")
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+# -- CSRF ------------------------------------------------------------------------------------------------
+def test_forged_posts_without_the_csrf_token_are_refused(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    forged = {"decision": "approve", "feedback": "", "key": ""}
+    r = client.post(f"/runs/{run_id}/answer", data=forged, follow_redirects=False)
+    assert r.status_code == 403 and "CSRF" in text(r)
+    r = client.post(f"/runs/{run_id}/answer", data={**forged, "csrf_token": "0" * 64}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(f"/api/runs/{run_id}/answer", json={"approved": True})
+    assert r.status_code == 403  # cookie-authenticated JSON call without X-CSRF-Token
+    r = client.post(f"/runs/{run_id}/answer", data=form(**forged), headers={"Origin": "http://evil.example"},
+                    follow_redirects=False)
+    assert r.status_code == 403 and "cross-origin" in text(r)
+    assert client.post(f"/runs/{run_id}/resume", data={}).status_code == 403
+    assert store.get_run(run_id).status == "waiting"
+    assert not store.events(run_id, types=("breakpoint.answered",))
+
+
+def test_answer_form_with_csrf_token_is_journaled_with_who_answered(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    r = client.post(f"/runs/{run_id}/answer", data=form(decision="reject", feedback="add a calibration plot",
+                                                         next="/inbox"), follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/inbox?answered={run_id}"
+    answered = store.events(run_id, types=("breakpoint.answered",))[-1].data
+    assert answered["approved"] is False
+    assert answered["feedback"] == "add a calibration plot"
+    assert answered["by"] == "dashboard:tester"
+    assert store.get_run(run_id).status == "ready"  # resume_on_answer off: it waits for `resume`
+
+
+def test_open_redirects_are_refused(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    r = make_client(store).post(f"/runs/{run_id}/answer", data=form(decision="approve", next="//evil.example/x"),
+                                follow_redirects=False)
+    assert r.headers["location"].startswith(f"/runs/{run_id}")
+
+
+def test_bad_answers_get_clear_errors(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    r = client.post(f"/runs/{run_id}/answer", data=form(decision="reject", feedback="  "))
+    assert r.status_code == 400 and "rejection needs feedback" in text(r)
+    r = client.post(f"/runs/{run_id}/answer", data=form(decision="maybe"))
+    assert r.status_code == 400 and "'approve' or 'reject'" in text(r)
+    r = client.post(f"/runs/{run_id}/answer", data=form(decision="approve", key="999"))
+    assert r.status_code == 409 and "no longer waits on question #999" in text(r)
+    client.post(f"/runs/{run_id}/answer", data=form(decision="approve"))
+    r = client.post(f"/runs/{run_id}/answer", data=form(decision="approve"))
+    assert r.status_code == 409 and "no approval to answer" in text(r)
+    assert client.get("/runs/no-such-run").status_code == 404
+
+
+# -- artifact paths ------------------------------------------------------------------------------------
+def _report_file_url(client: TestClient, run_id: str) -> str:
+    page = client.get(f"/runs/{run_id}/review").text
+    match = re.search(r'<iframe class="report" sandbox="" referrerpolicy="no-referrer" src="([^"]+)"', page)
+    assert match, "the review page shows the report in a sandboxed iframe"
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_report_is_served_sandboxed(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    r = client.get(_report_file_url(client, run_id))
+    assert r.status_code == 200
+    assert "Report attempt 1" in text(r)
+    assert r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "allow-" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    download = client.get(_report_file_url(client, run_id) + "&download=1")
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+@pytest.mark.parametrize("path", [
+    "/files/..%2Fmlsitter.db",
+    "/files/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/files/ab%2F..%2F..%2Fmlsitter.db",
+    "/files/%2Fetc%2Fpasswd",
+])
+def test_artifact_paths_cannot_escape_the_store(store: Store, procs: Path, path: str) -> None:
+    start_report_run(procs)
+    r = make_client(store).get(path)
+    assert r.status_code == 403
+    assert "outside the artifact store" in text(r)
+    assert "SQLite" not in text(r) and "root:" not in text(r)
+
+
+def test_a_link_inside_the_store_pointing_outside_is_refused(store: Store, procs: Path) -> None:
+    start_report_run(procs)
+    (store.artifacts.root / "zz").mkdir(parents=True, exist_ok=True)
+    (store.artifacts.root / "zz" / "escape.txt").symlink_to(store.db_path)
+    assert make_client(store).get("/files/zz/escape.txt").status_code == 403
+
+
+# -- pages -------------------------------------------------------------------------------------------------
+def test_run_page_shows_timeline_gates_approvals_refines_logs_inputs_result_and_verification(
+        store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    mlsitter.reject(run_id, "bigger fonts please", by="dashboard:alice", resume=True)
+    mlsitter.approve(run_id, by="dashboard:bob", resume=True)
+    assert store.get_run(run_id).status == "completed"
+    page = text(make_client(store).get(f"/runs/{run_id}"))
+    assert "completed" in page
+    assert "verified</span> — " in page
+    assert "measure" in page and "write_report" in page and 'class="bar"' in page  # timeline
+    assert "accuracy" in page and ">= 0.6" in page and "latency-ms" in page  # gates with rules
+    assert "bigger fonts please" in page and "dashboard:alice" in page and "dashboard:bob" in page
+    assert page.count('class="refine-attempt"') == 2
+    assert "measured accuracy" in page  # logs
+    assert '"n": 3' in page  # inputs
+    assert '"attempts": 2' in page  # result
+    assert "report.html" in page
+
+
+def test_child_runs_are_linked_both_ways(store: Store, procs: Path) -> None:
+    handle = mlsitter.run(f"{procs}:parent")
+    assert handle.status == "completed"
+    child = store.list_runs(parent=handle.run_id)[0]
+    client = make_client(store)
+    assert f'href="/runs/{child.run_id}"' in client.get(f"/runs/{handle.run_id}").text
+    assert f'href="/runs/{handle.run_id}"' in client.get(f"/runs/{child.run_id}").text
+
+
+def test_artifact_page_and_lineage(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    sha = store.events(run_id, types=("artifact.recorded",))[0].data["sha256"]
+    client = make_client(store)
+    page = client.get(f"/runs/{run_id}/artifacts/{sha}").text
+    assert "<iframe" in page and 'sandbox=""' in page and "Download" in page
+    lineage = client.get(f"/artifacts/{sha}/lineage").text
+    assert run_id in lineage and "content matches its hash" in lineage
+    assert client.get("/artifacts/not-a-sha/lineage").status_code == 400
+    assert client.get(f"/runs/{run_id}/artifacts/{'0' * 64}").status_code == 404
+
+
+def test_inbox_lists_questions_with_gates_and_artifacts_and_external_effects(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    ext = mlsitter.run(f"{procs}:label_task")
+    assert ext.status == "waiting"
+    client = make_client(store)
+    page = text(client.get("/inbox"))
+    assert "2 waiting" in page
+    assert "Approve the report?" in page and "report.html" in page and "accuracy" in page
+    assert "label 3 rows" in page and '"labels"' in page
+    r = client.post(f"/runs/{ext.run_id}/external", data=form(result="{not json"))
+    assert r.status_code == 400 and "not valid JSON" in text(r)
+    r = client.post(f"/runs/{ext.run_id}/external", data=form(result='{"labels": "x"}'))
+    assert r.status_code == 400 and "schema" in text(r)
+    r = client.post(f"/runs/{ext.run_id}/external", data=form(result='{"labels": [1, 0, 1]}'), follow_redirects=False)
+    assert r.status_code == 303
+    assert mlsitter.resume(ext.run_id).result == {"labels": [1, 0, 1]}
+    assert run_id in client.get("/inbox").text
+
+
+def test_answering_resumes_the_run_in_the_background(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store, resume_on_answer=True)
+    resumer = client.app.state.dashboard.resumer
+    client.post(f"/runs/{run_id}/answer", data=form(decision="reject", feedback="mention the data source"))
+    resumer.wait()
+    run = store.get_run(run_id)
+    assert run.status == "waiting" and run.waiting["context"]["attempt"] == 2
+    review = client.get(f"/runs/{run_id}/review").text
+    assert '<b class="attempt">2</b>' in review and "mention the data source" in review
+    client.post(f"/runs/{run_id}/answer", data=form(decision="approve", key=run.waiting["key"]))
+    resumer.wait()
+    assert store.get_run(run_id).status == "completed"
+    assert "Nothing waits for an answer" in client.get("/inbox").text
+
+
+def test_runs_list_filters_search_and_pagination(store: Store) -> None:
+    ids = []
+    for i in range(120):
+        run_id = store.create_run(process="train" if i % 3 else "eda", target="x:y", inputs={}, policy="manual",
+                                  executor="inline", seed=i, run_id=f"r{i:04d}")
+        store.update_run(run_id, status="failed" if i % 10 == 0 else "completed", created_at=1000.0 + i)
+        ids.append(run_id)
+    client = make_client(store)
+    first = client.get("/runs").text
+    assert "120" in first and "page 1 of 3" in first
+    assert first.count('<td class="mono"><a href="/runs/') == 50
+    assert "r0119" in first and "r0069" not in first  # newest first
+    last = client.get("/runs?page=3").text
+    assert last.count('<td class="mono"><a href="/runs/') == 20 and "r0000" in last
+    failed = client.get("/runs?status=failed").text
+    assert failed.count('<td class="mono"><a href="/runs/') == 12
+    eda = client.get("/runs?process=eda&per=100").text
+    assert eda.count('<td class="mono"><a href="/runs/') == 40
+    found = client.get("/runs?q=r011").text
+    assert found.count('<td class="mono"><a href="/runs/') == 10
+    r = client.get("/runs?status=bogus")
+    assert r.status_code == 400 and "unknown status 'bogus'" in text(r)
+    assert client.get("/runs?per=7").status_code == 400
+    assert client.get("/runs?page=0").status_code == 422
+    api = client.get("/api/runs", params={"status": "failed", "limit": 5, "offset": 10}).json()
+    assert api["total"] == 12 and [i["run_id"] for i in api["items"]] == ["r0010", "r0000"]
+
+
+# -- JSON API ----------------------------------------------------------------------------------------------
+def test_json_api_runs_run_events_pending_answer(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store, login=False)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    runs = client.get("/api/runs", headers=auth).json()
+    assert runs["total"] == 1 and runs["items"][0]["waiting_reason"] == "approval: Approve the report?"
+    run = client.get(f"/api/runs/{run_id}", headers=auth).json()
+    assert run["status"] == "waiting" and run["gates"][0]["outcome"] == "pass"
+    assert [s["name"].rsplit(".", 1)[-1] for s in run["steps"]] == ["measure", "write_report"]
+    events = client.get(f"/api/runs/{run_id}/events", params={"after": 2}, headers=auth).json()
+    assert events[0]["seq"] == 3 and events[-1]["type"] == "run.waiting"
+    pending = client.get("/api/pending", headers=auth).json()
+    assert pending[0]["run_id"] == run_id and pending[0]["refine"]["attempt"] == 1
+    assert pending[0]["artifacts"][0]["name"] == "report.html"
+    r = client.post(f"/api/runs/{run_id}/answer", json={"approved": False}, headers=auth)
+    assert r.status_code == 400 and "feedback" in r.json()["detail"]
+    r = client.post(f"/api/runs/{run_id}/answer", json={"approved": False, "feedback": "shorter"}, headers=auth)
+    assert r.status_code == 200 and r.json()["by"] == "dashboard:tester" and r.json()["status"] == "ready"
+    assert client.get(f"/api/runs/{run_id}/verify", headers=auth).json()["ok"] is True
+    assert client.get("/api/runs/nope", headers=auth).status_code == 404
+
+
+def test_cookie_api_calls_may_change_state_with_the_csrf_header(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    r = make_client(store).post(f"/api/runs/{run_id}/answer", json={"approved": True},
+                                headers={"X-CSRF-Token": csrf_token_for(TOKEN)})
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_openapi_schema_documents_the_api(store: Store) -> None:
+    schema = make_client(store).get("/api/openapi.json").json()
+    for path in ("/api/runs", "/api/runs/{run_id}", "/api/runs/{run_id}/events", "/api/pending",
+                 "/api/runs/{run_id}/answer"):
+        assert path in schema["paths"], path
+    assert not any(p.startswith("/runs") for p in schema["paths"])  # HTML pages stay out of the API
+
+
+def test_live_stamps_change_when_a_run_moves(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    before = {u: client.get(u).json()["stamp"] for u in ("/api/stamps/runs", "/api/stamps/inbox",
+                                                          f"/api/runs/{run_id}/stamp")}
+    assert f'data-stamp-url="/api/runs/{run_id}/stamp"' in client.get(f"/runs/{run_id}").text
+    mlsitter.approve(run_id, resume=True)
+    after = {u: client.get(u).json()["stamp"] for u in before}
+    assert all(before[u] != after[u] for u in before)
+    assert "data-stamp-url" not in client.get(f"/runs/{run_id}").text  # a finished run stops polling
+
+
+def test_create_app_refuses_a_short_token(store: Store) -> None:
+    with pytest.raises(ValueError, match="at least 8"):
+        create_app(store, "short")
+
+
+def test_ui_command_is_registered_and_checks_its_token() -> None:
+    from click.testing import CliRunner
+
+    from mlsitter.cli import main
+
+    runner = CliRunner()
+    help_text = runner.invoke(main, ["ui", "--help"]).output
+    for option in ("--host", "--port", "--token", "--resume-on-answer / --no-resume-on-answer"):
+        assert option in help_text
+    result = runner.invoke(main, ["ui", "--token", "abc"])
+    assert result.exit_code == 2 and "at least 8 characters" in result.output
