@@ -8,5 +8,6 @@ BUILTIN: dict[str, str] = {
     "training": "mlsitter.processes.execution.training:training",
     "evaluation": "mlsitter.processes.validation.evaluation:evaluation",
     "explain": "mlsitter.processes.validation.explain:explain",
+    "ab-test": "mlsitter.processes.validation.ab_test:ab_test",
     "scoping": "mlsitter.processes.planning.scoping:scoping",
 }
