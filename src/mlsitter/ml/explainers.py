@@ -96,6 +96,9 @@ def original_column_groups(feature_names: list[str], columns: list[str]) -> dict
 
 
 def _positive_output(values: np.ndarray, base: Any) -> tuple[np.ndarray, float]:
+    if isinstance(values, list):  # older SHAP: one array per class
+        values = values[-1]
+        base = np.ravel(np.asarray(base, dtype=np.float64))[-1:]
     values = np.asarray(values)
     base = np.asarray(base, dtype=np.float64)
     if values.ndim == 3:  # (rows, features, classes): explain the positive (last) class
