@@ -41,7 +41,7 @@ from sklearn.preprocessing import (MinMaxScaler, OneHotEncoder, OrdinalEncoder, 
                                    TargetEncoder)
 
 from mlsitter.errors import SpecError
-from mlsitter.ml.feature_transformers import ColumnArithmetic, DatetimeParts, TextHashing
+from mlsitter.ml.feature_transformers import ColumnArithmetic, DatetimeParts, MissingAsNaN, TextHashing
 
 _LIST_KEYS = ("numeric", "categorical", "ordinal", "target_encode", "datetime", "ratios", "interactions",
               "text", "drop", "keep")
@@ -223,17 +223,17 @@ def build_feature_pipeline(roles: ColumnRoles, spec: FeatureSpec, task: str = "c
         steps.append(("num", make_pipeline(impute, _scaler(spec.scale)), roles.numeric))
     if roles.categorical:
         steps.append(("cat", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="missing"),
+            MissingAsNaN(), SimpleImputer(strategy="constant", fill_value="missing"),
             OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=spec.max_onehot_categories,
                           sparse_output=False)), roles.categorical))
     if roles.ordinal:
         steps.append(("ord", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="missing"),
+            MissingAsNaN(), SimpleImputer(strategy="constant", fill_value="missing"),
             OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)), roles.ordinal))
     if roles.target_encode:
         target_type = "continuous" if task == "regression" else "auto"
         steps.append(("te", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="missing"),
+            MissingAsNaN(), SimpleImputer(strategy="constant", fill_value="missing"),
             TargetEncoder(target_type=target_type, cv=KFold(5, shuffle=True, random_state=seed))), roles.target_encode))
     if roles.datetime:
         steps.append(("dt", make_pipeline(DatetimeParts(), SimpleImputer(strategy="median",
@@ -331,3 +331,47 @@ def fit_feature_pipeline(frame: pd.DataFrame, y: np.ndarray, target: str, spec: 
     fitted = FittedFeaturePipeline(transformer, inputs, dtypes, [str(n) for n in transformer.get_feature_names_out()],
                                    feature_sources(transformer), roles, target, task)
     return fitted, train_features
+
+
+FEATURE_FEEDBACK_KEYS = ("drop", "keep", "ratio", "interaction", "target_encode", "onehot", "ordinal", "text",
+                         "scale")
+
+
+def revise_spec(spec: FeatureSpec, feedbacks: list[str]) -> tuple[FeatureSpec, list[str]]:
+    """Apply reviewers' directives in order: ``drop: a, b`` / ``keep: a`` (pin) / ``ratio: a/b`` /
+    ``interaction: a*b`` / ``target_encode: c`` / ``onehot: c`` / ``ordinal: c`` / ``text: c`` /
+    ``scale: robust``. A column moved to a new role leaves its old one. Returns the spec and notes."""
+    from mlsitter.ml.review_feedback import parse_feedback
+
+    raw = {k: list(v) if isinstance(v, list) else v for k, v in spec.__dict__.items()}
+    notes: list[str] = []
+    roles = {"target_encode": "target_encode", "onehot": "categorical", "ordinal": "ordinal", "text": "text"}
+    for text in feedbacks:
+        fb = parse_feedback(text, allowed=FEATURE_FEEDBACK_KEYS)
+        for column in fb.get_list("drop"):
+            raw["keep"] = [c for c in raw["keep"] if c != column]
+            for key in _ROLE_KEYS:
+                raw[key] = [c for c in raw[key] if c != column]
+            if column not in raw["drop"]:
+                raw["drop"].append(column)
+            notes.append(f"drop {column}")
+        for column in fb.get_list("keep"):
+            raw["drop"] = [c for c in raw["drop"] if c != column]
+            if column not in raw["keep"]:
+                raw["keep"].append(column)
+            notes.append(f"keep (pin) {column}")
+        for key, role in roles.items():
+            for column in fb.get_list(key):
+                for other in _ROLE_KEYS + ("drop",):
+                    raw[other] = [c for c in raw[other] if c != column]
+                raw[role].append(column)
+                notes.append(f"{column} -> {role}")
+        for key, target in (("ratio", "ratios"), ("interaction", "interactions")):
+            for expr in fb.get_list(key):
+                if expr not in raw[target]:
+                    raw[target].append(expr)
+                notes.append(f"add {key} {expr}")
+        if "scale" in fb.directives:
+            raw["scale"] = fb.directives["scale"].strip().lower()
+            notes.append(f"scale -> {raw['scale']}")
+    return parse_feature_spec(raw), notes

@@ -35,8 +35,8 @@ def model_pipeline(frame: pd.DataFrame, target: str, spec: FeatureSpec, problem:
     restricted.ratios = [r for r in spec.ratios if all(p.strip() in columns for p in r.split("/"))]
     restricted.interactions = [r for r in spec.interactions if all(p.strip() in columns for p in r.split("*"))]
     roles = infer_roles(frame, target, restricted)
-    model = (HistGradientBoostingClassifier(max_iter=100, random_state=seed) if problem.task == "classification"
-             else HistGradientBoostingRegressor(max_iter=100, random_state=seed))
+    model = (HistGradientBoostingClassifier(max_iter=60, random_state=seed) if problem.task == "classification"
+             else HistGradientBoostingRegressor(max_iter=60, random_state=seed))
     return Pipeline([("features", build_feature_pipeline(roles, restricted, problem.task, seed)), ("model", model)])
 
 
@@ -143,6 +143,9 @@ def select_features(frame: pd.DataFrame, y: np.ndarray, target: str, spec: Featu
             break
         previous = quality
         current = [c for c in current if c not in removed]
-    final = rounds[-1] if rounds[-1].columns == current else next(r for r in rounds if r.columns == current)
+    if not converged:
+        # out of iterations: the last removals were never scored, so keep the last scored column set
+        current = list(rounds[-1].columns)
+    final = next(r for r in reversed(rounds) if r.columns == current)
     return SelectionResult(selected=current, quality=final.quality, converged=converged, rounds=rounds,
                            mutual_information=mi, correlated=corr)

@@ -90,3 +90,22 @@ class TextHashing(BaseEstimator, TransformerMixin):
     def get_feature_names_out(self, input_features=None):
         return np.asarray([f"{c}_hash{i}" for c in self.feature_names_in_ for i in range(self.n_features)],
                           dtype=object)
+
+
+class MissingAsNaN(BaseEstimator, TransformerMixin):
+    """Treat ``None`` (and pandas NA) in text columns as NaN, so the imputer sees them as missing.
+
+    Frames read from CSV hold NaN but the same frame through Parquet or JSON holds ``None``;
+    SimpleImputer would keep ``None`` as a category of its own and train and serve would disagree."""
+
+    def fit(self, X, y=None):
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object) if isinstance(X, pd.DataFrame) else None
+        return self
+
+    def transform(self, X):
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        out = frame.astype(object)
+        return out.where(out.notna(), np.nan)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features if input_features is not None else self.feature_names_in_, dtype=object)

@@ -89,7 +89,8 @@ def _score_name(problem: ProblemType) -> str:
 
 def single_feature_scores(frame: pd.DataFrame, y: np.ndarray, problem: ProblemType, columns: list[str],
                           folds: int = 3, seed: int = 0) -> dict[str, float]:
-    """Cross-validated score of a shallow tree on each column alone (ROC AUC, balanced accuracy or R²)."""
+    """Cross-validated score of a shallow tree on each column alone (ROC AUC, balanced accuracy or R²);
+    for a complete numeric column and a binary target, at least the column's own ranking AUC."""
     scoring = _score_name(problem)
     cv = _splitter(problem, folds, seed)
     model = (DecisionTreeClassifier(max_depth=4, min_samples_leaf=20, random_state=seed)
@@ -99,6 +100,10 @@ def single_feature_scores(frame: pd.DataFrame, y: np.ndarray, problem: ProblemTy
     for column in columns:
         x = _codes(frame[column]).reshape(-1, 1)
         scores[column] = float(np.mean(cross_val_score(model, x, y, cv=cv, scoring=scoring)))
+        if problem.is_binary and pd.api.types.is_numeric_dtype(frame[column]) and frame[column].notna().all():
+            # a numeric column is itself a ranking score: its AUC (either direction) needs no fitting
+            auc = float(roc_auc_score(y, frame[column].astype(float)))
+            scores[column] = max(scores[column], auc, 1.0 - auc)
     return scores
 
 
@@ -108,7 +113,10 @@ def _as_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].astype("int64").where(out[column].notna()).astype(float)
         elif not (pd.api.types.is_numeric_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column])):
-            out[column] = out[column].astype("category")
+            if out[column].nunique() > 250:  # beyond what HistGradientBoosting takes as categorical
+                out[column] = _codes(out[column])
+            else:
+                out[column] = out[column].astype("category")
     return out
 
 

@@ -88,3 +88,32 @@ def compare_offline_serving(artifact_path: str | Path, frame: pd.DataFrame, rows
         report.skewed.append(FeatureSkew(name, trained.sources.get(name, []), int(bad[:, j].sum()),
                                          float(diff[:, j].max()), i, float(batch[i, j]), float(online[i, j])))
     return report
+
+
+def load_serving_transform(reference: str) -> ServingTransform:
+    """A team's own serving code, ``path/to/file.py:function`` or ``module:function``, taking
+    ``(pipeline, record)`` and returning the feature row."""
+    import importlib
+    import importlib.util
+
+    from mlsitter.errors import SpecError
+
+    if ":" not in reference:
+        raise SpecError(f"serving code {reference!r} must look like 'path/to/file.py:function' or 'module:function'")
+    location, name = reference.rsplit(":", 1)
+    if location.endswith(".py"):
+        path = Path(location)
+        if not path.exists():
+            raise SpecError(f"serving code file {location!r} does not exist")
+        spec = importlib.util.spec_from_file_location(f"mlsitter_serving_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ImportError as exc:
+            raise SpecError(f"serving code module {location!r} cannot be imported: {exc}") from exc
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise SpecError(f"serving code {reference!r}: {name!r} is not a function in {location!r}")
+    return fn

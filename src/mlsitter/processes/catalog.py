@@ -6,8 +6,10 @@ BUILTIN: dict[str, str] = {
     "data-validation": "mlsitter.processes.execution.data_validation:data_validation",
     "eda": "mlsitter.processes.planning.eda:eda",
     "training": "mlsitter.processes.execution.training:training",
+    "automl": "mlsitter.processes.execution.automl:automl",
     "evaluation": "mlsitter.processes.validation.evaluation:evaluation",
     "explain": "mlsitter.processes.validation.explain:explain",
     "ab-test": "mlsitter.processes.validation.ab_test:ab_test",
     "scoping": "mlsitter.processes.planning.scoping:scoping",
+    "features": "mlsitter.processes.planning.features:features",
 }
