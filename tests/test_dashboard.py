@@ -22,7 +22,7 @@ TOKEN = "test-token-0123456789"
 
 PROCESS_SOURCE = textwrap.dedent('''
     from pathlib import Path
-    from mlsitter import Context
+    from mlsitter import Context, task
 
 
     def write_report(attempt: int, feedback, out_dir: str) -> str:
@@ -50,6 +50,25 @@ PROCESS_SOURCE = textwrap.dedent('''
             ref = ctx.artifact("report.html", path)
             attempt.review("Approve the report?", artifacts=[ref])
         return {"accuracy": acc, "attempts": attempt.number}
+
+
+    @task(retries=2, backoff=0)
+    def flaky(marker: str) -> str:
+        path = Path(marker)
+        if not path.exists():
+            path.write_text("failed once")
+            raise RuntimeError("first attempt fails")
+        return "ok"
+
+
+    def boom() -> None:
+        raise ValueError("this step always fails")
+
+
+    def retrying(ctx: Context, marker: str) -> str:
+        value = ctx.task(flaky, marker=marker)
+        ctx.task(boom)
+        return value
 
 
     def child(ctx: Context, x: int = 1) -> int:
@@ -242,7 +261,8 @@ def test_run_page_shows_timeline_gates_approvals_refines_logs_inputs_result_and_
     assert store.get_run(run_id).status == "completed"
     page = text(make_client(store).get(f"/runs/{run_id}"))
     assert "completed" in page
-    assert "verified</span> — " in page
+    assert f'data-verify-url="/api/runs/{run_id}/verify"' in page  # filled in by the page's script
+    assert "9 events" not in page and f"{store.count_events(run_id)} events" in page
     assert "measure" in page and "write_report" in page and 'class="bar"' in page  # timeline
     assert "accuracy" in page and ">= 0.6" in page and "latency-ms" in page  # gates with rules
     assert "bigger fonts please" in page and "dashboard:alice" in page and "dashboard:bob" in page
@@ -251,6 +271,28 @@ def test_run_page_shows_timeline_gates_approvals_refines_logs_inputs_result_and_
     assert '"n": 3' in page  # inputs
     assert '"attempts": 2' in page  # result
     assert "report.html" in page
+
+
+def test_fast_run_view_reads_steps_like_the_runtime_and_counts_retries(store: Store, procs: Path, tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from mlsitter.dashboard.queries import run_view
+    from mlsitter.runtime.views import build_view
+
+    failed = mlsitter.run(f"{procs}:retrying", marker=str(tmp_path / "marker"))
+    assert failed.status == "failed"
+    done = start_report_run(procs)
+    mlsitter.approve(done, resume=True)
+    for run_id in (failed.run_id, done):
+        fast, full = run_view(store, run_id), build_view(store, run_id)
+        # build_view leaves out step.retried; the dashboard counts those attempts, all else is the same.
+        assert [{**asdict(s), "attempts": 0} for s in fast.steps] == [{**asdict(s), "attempts": 0} for s in full.steps]
+        assert (fast.gates, fast.breakpoints, fast.refine_attempts, fast.logs, fast.events, fast.error_detail) == (
+            full.gates, full.breakpoints, full.refine_attempts, full.logs, full.events, full.error_detail)
+    steps = run_view(store, failed.run_id).steps
+    assert [(s.status, s.attempts) for s in steps] == [("completed", 2), ("failed", 1)]
+    page = text(make_client(store).get(f"/runs/{failed.run_id}"))
+    assert "this step always fails" in page and "step-failed" in page
 
 
 def test_child_runs_are_linked_both_ways(store: Store, procs: Path) -> None:

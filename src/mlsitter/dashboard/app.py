@@ -135,7 +135,7 @@ def _unauthorized(request: Request) -> Response:
 def _secure_headers(request: Request, response: Response) -> None:
     h = response.headers
     h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("Referrer-Policy", "same-origin")
     h.setdefault("Content-Security-Policy", PAGE_CSP)
     h.setdefault("X-Frame-Options", "DENY")
     if not request.url.path.startswith("/static/"):

@@ -12,7 +12,7 @@ from mlsitter.dashboard.app import Dashboard, dashboard
 from mlsitter.dashboard.guards import require_csrf
 from mlsitter.dashboard.links import file_url, is_sha, run_url
 from mlsitter.dashboard.previews import build_preview, preview_kind
-from mlsitter.dashboard.run_page import build_run_page
+from mlsitter.dashboard.run_page import build_run_page, timeline_html
 from mlsitter.dashboard.security import ARTIFACT_CSP, safe_next
 from mlsitter.errors import InputError
 from mlsitter.runtime.artifacts import media_type_for
@@ -64,7 +64,7 @@ def run_detail(request: Request, run_id: str, cfg: Dashboard = Depends(dashboard
     if run.run_id != run_id:  # a unique prefix: go to the full id
         return RedirectResponse(run_url(run.run_id), status_code=303)
     page = build_run_page(cfg.store, run.run_id)
-    return _page(cfg, request, "run.html", p=page, run=page.view.run, view=page.view,
+    return _page(cfg, request, "run.html", p=page, run=page.view.run, view=page.view, timeline_html=timeline_html,
                  resume_on_answer=cfg.resume_on_answer, resume_error=cfg.resumer.errors.get(run.run_id),
                  stamp=queries.run_stamp(cfg.store, run.run_id) if page.is_live else "",
                  stamp_url=f"/api/runs/{run.run_id}/stamp" if page.is_live else "")

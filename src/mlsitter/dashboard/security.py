@@ -57,10 +57,13 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:
-    """True when a request's ``Origin`` (if the browser sent one) names this server's host:port."""
-    if not origin:
+    """False when the request's ``Origin`` names another site than this server's host:port.
+
+    No Origin, or the opaque ``null`` (privacy settings), proves nothing either way: the CSRF token decides.
+    """
+    if not origin or origin == "null":
         return True
-    if origin == "null" or not host:
+    if not host:
         return False
     return urlsplit(origin).netloc.lower() == host.lower()
 

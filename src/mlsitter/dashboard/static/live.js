@@ -4,6 +4,26 @@
   "use strict";
   var body = document.body;
   var url = body.getAttribute("data-stamp-url");
+
+  // The run page asks for its journal's verification after it has rendered (it hashes every event).
+  function checkJournal() {
+    var slot = document.getElementById("verify");
+    if (!slot || !slot.getAttribute("data-verify-url")) return;
+    fetch(slot.getAttribute("data-verify-url"), {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (rep) {
+        slot.textContent = "";
+        var mark = document.createElement("span");
+        mark.className = rep.ok ? "pass" : "fail";
+        mark.textContent = rep.ok ? "verified" : "verification FAILED";
+        slot.appendChild(mark);
+        slot.appendChild(document.createTextNode(rep.ok
+          ? " \u2014 " + rep.events + " events chained, " + rep.artifacts + " artifacts intact"
+          : ": " + (rep.problems || [rep.detail]).join("; ")));
+      })
+      .catch(function () { slot.textContent = "verification could not be fetched"; });
+  }
+  checkJournal();
   if (!url) return;
   var stamp = body.getAttribute("data-stamp");
   var busy = false;
@@ -26,6 +46,7 @@
       return;
     }
     main.innerHTML = fresh.innerHTML;
+    checkJournal();
     var count = doc.getElementById("inbox-count");
     var mine = document.getElementById("inbox-count");
     if (mine && count) mine.textContent = count.textContent;
