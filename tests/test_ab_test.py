@@ -1,0 +1,127 @@
+"""The ``ab-test`` process end to end: numbers equal scipy/statsmodels on the same data, the SRM gate
+blocks the readout, pre-registration, early stop and decision breakpoints, bad tables, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+from statsmodels.stats.proportion import proportions_ztest
+
+import mlsitter
+from mlsitter.cli import main
+from validation_fixtures import ab_table
+
+TOL = 1e-6
+
+
+@pytest.fixture
+def table(tmp_path):
+    frame = ab_table()
+    # 20 repeated rows: units seen again in the other variant, which cleaning must remove
+    dupes = frame.iloc[:20].assign(variant=lambda f: np.where(f["variant"] == "control", "treatment", "control"))
+    path = tmp_path / "ab.csv"
+    pd.concat([frame, dupes]).to_csv(path, index=False)
+    return path, frame.iloc[20:]
+
+
+def test_readout_matches_scipy_and_statsmodels(table, tmp_path):
+    path, clean = table
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"hypothesis": {"primary_metric": "revenue", "direction": "increase"},
+                                "analysis": {"alpha": 0.05, "mde": 0.8}, "variants": ["control", "treatment"],
+                                "guardrails": [{"metric": "latency_ms", "direction": "increase"}]}))
+    h = mlsitter.run("ab-test", approve="auto", data=str(path), plan=str(plan), covariate="pre_revenue", timestamp="ts",
+                     segments=["country"], n_resamples=300)
+    assert h.status == "completed", h.error
+    r = h.result
+    assert r.cleaning["unit_in_several_variants"] == 40  # both rows of each of the 20 units
+    assert (r.n_control + r.n_treatment) == len(clean)
+    a = clean.loc[clean["variant"] == "control", "revenue"].to_numpy()
+    b = clean.loc[clean["variant"] == "treatment", "revenue"].to_numpy()
+    welch = stats.ttest_ind(b, a, equal_var=False)
+    assert r.tests["welch"]["statistic"] == pytest.approx(welch.statistic, abs=TOL)
+    assert r.tests["welch"]["p_value"] == pytest.approx(welch.pvalue, abs=TOL)
+    assert r.tests["welch"]["ci_low"] == pytest.approx(welch.confidence_interval().low, abs=TOL)
+    mw = stats.mannwhitneyu(b, a, alternative="two-sided")
+    assert r.tests["mann_whitney"]["statistic"] == pytest.approx(mw.statistic, abs=TOL)
+    assert r.tests["mann_whitney"]["p_value"] == pytest.approx(mw.pvalue, abs=TOL)
+    x = clean["pre_revenue"].to_numpy()
+    y = clean["revenue"].to_numpy()
+    theta = np.cov(x, y)[0, 1] / np.var(x, ddof=1)
+    xa = clean.loc[clean["variant"] == "control", "pre_revenue"].to_numpy()
+    xb = clean.loc[clean["variant"] == "treatment", "pre_revenue"].to_numpy()
+    cuped = stats.ttest_ind(b - theta * (xb - x.mean()), a - theta * (xa - x.mean()), equal_var=False)
+    assert r.tests["cuped"]["statistic"] == pytest.approx(cuped.statistic, abs=TOL)
+    assert r.tests["cuped"]["p_value"] == pytest.approx(cuped.pvalue, abs=TOL)
+    assert r.cuped["variance_reduction"] > 0.5  # the covariate explains most of the variance
+    assert r.lift == pytest.approx(b.mean() / a.mean() - 1, abs=TOL)
+    # decision: a real +1.0 lift, guardrail unchanged
+    assert r.recommended == "ship" == r.decision and r.prob_treatment_better > 0.99
+    assert r.guardrails[0]["metric"] == "latency_ms" and not r.guardrails[0]["breached"]
+    assert {s["value"] for s in r.segments} == {"US", "DE", "FR"} and all("p_adjusted" in s for s in r.segments)
+    assert "primary_metric" in r.plan_fields and "guardrails" in r.plan_fields
+    html = open(r.report, encoding="utf-8").read()
+    assert "Sample ratio mismatch" in html and "Sequential monitoring" in html and "CUPED" in html
+
+
+def test_binary_metric_matches_statsmodels_ztest(table):
+    path, clean = table
+    h = mlsitter.run("ab-test", approve="auto", data=str(path), metric="converted", n_resamples=100)
+    assert h.status == "completed", h.error
+    counts = clean.groupby("variant")["converted"].agg(["sum", "count"])
+    z, p = proportions_ztest([counts.loc["treatment", "sum"], counts.loc["control", "sum"]],
+                             [counts.loc["treatment", "count"], counts.loc["control", "count"]])
+    assert h.result.tests["z"]["statistic"] == pytest.approx(z, abs=TOL)
+    assert h.result.p_value == pytest.approx(p, abs=TOL)
+
+
+def test_srm_blocks_the_readout(tmp_path):
+    frame = ab_table(n=6000, treatment_share=0.55)
+    frame.to_csv(tmp_path / "srm.csv", index=False)
+    h = mlsitter.run("ab-test", approve="auto", data=str(tmp_path / "srm.csv"), metric="revenue", n_resamples=50)
+    assert h.status == "failed" and "sample-ratio-mismatch" in h.error
+
+
+def test_early_stop_and_decision_breakpoints(table, tmp_path):
+    path, _ = table
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"primary_metric": "revenue", "n_control": 20000, "n_treatment": 20000}))
+    h = mlsitter.run("ab-test", data=str(path), plan=str(plan), covariate="pre_revenue", n_resamples=50)
+    assert h.status == "waiting" and h.waiting["options"] == ["stop", "continue"]
+    assert "planned units" in h.waiting["question"]
+    cont = mlsitter.approve(h.run_id, option="continue", resume=True)
+    assert cont.status == "completed" and cont.result.decision == "continue"
+
+    h = mlsitter.run("ab-test", data=str(path), metric="revenue", n_resamples=50)
+    assert h.status == "waiting" and h.waiting["options"] == ["ship", "dont-ship", "inconclusive"]
+    done = mlsitter.approve(h.run_id, option="dont-ship", feedback="wait for the holiday period", by="pm", resume=True)
+    assert done.result.recommended == "ship" and done.result.decision == "dont-ship" and done.result.decided_by == "pm"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.rename(columns={"variant": "arm"}), "lacks column(s) ['variant']"),
+    (lambda f: f.assign(variant="control"), "only one variant"),
+    (lambda f: f.assign(converted=f["converted"] - 2 * (f.index % 50 == 0)), "negative counts"),
+])
+def test_bad_tables_fail_with_clear_messages(tmp_path, change, message):
+    change(ab_table(n=1000)).to_csv(tmp_path / "bad.csv", index=False)
+    h = mlsitter.run("ab-test", approve="auto", data=str(tmp_path / "bad.csv"), metric="converted", n_resamples=20)
+    assert h.status == "failed" and message in h.error
+
+
+def test_ab_test_from_the_cli(table):
+    path, _ = table
+    res = CliRunner().invoke(main, ["run", "ab-test", "-i", f"data={path}", "-i", "metric=revenue", "-i", "covariate=pre_revenue",
+                                    "-i", "guardrails=latency_ms:higher", "-i", "n_resamples=50", "--approve", "auto", "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["status"] == "completed"
+    bad = CliRunner().invoke(main, ["run", "ab-test", "-i", f"data={path}", "-i", "metric=no_such_metric", "--approve", "auto"],
+                             catch_exceptions=False)
+    assert bad.exit_code != 0 and "no_such_metric" in bad.output
