@@ -71,6 +71,20 @@ PROCESS_SOURCE = textwrap.dedent('''
         return value
 
 
+    def wait_for(flag: str) -> str:
+        import time
+
+        deadline = time.monotonic() + 60
+        while not Path(flag).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return "released"
+
+
+    def slow(ctx: Context, flag: str) -> str:
+        ctx.log("info", "waiting for the flag")
+        return ctx.task(wait_for, flag=flag)
+
+
     def child(ctx: Context, x: int = 1) -> int:
         return ctx.task(measure, x=x) > 0
 

@@ -102,6 +102,7 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     item.locator("a.review-link").click()
     report = page.frame_locator("iframe.report")
     expect(report.locator("h1")).to_have_text("Report attempt 1")
+    page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
     assert page.locator("iframe.report").get_attribute("sandbox") == ""
     assert page.title() != "hacked"
 
@@ -125,6 +126,28 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     expect(page.locator("#verify")).to_contain_text("verified")
     page.screenshot(path=str(SCREENSHOTS / "run.png"), full_page=True)
     assert Store().get_run(run_id).status == "completed"
+
+
+def test_run_page_updates_live_while_the_run_executes(dashboard_url: str, page, procs: Path, tmp_path: Path) -> None:
+    expect = playwright_api.expect
+    flag = tmp_path / "release"
+    worker = threading.Thread(target=mlsitter.run, args=(f"{procs}:slow",), kwargs={"flag": str(flag)}, daemon=True)
+    worker.start()
+    store = Store()
+    deadline = time.monotonic() + 20
+    while not store.list_runs(status="running", process="slow"):
+        assert time.monotonic() < deadline, "the slow run did not start"
+        time.sleep(0.05)
+    run_id = store.list_runs(process="slow")[0].run_id
+    page.goto(f"{dashboard_url}/runs/{run_id}?token={TOKEN}")
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    expect(page.locator("table.timeline tr.step-running")).to_have_count(1)
+    flag.write_text("go")
+    worker.join(30)
+    expect(page.locator("h1 .badge")).to_have_text("completed")  # no reload: the page polls and swaps
+    expect(page.locator("table.timeline tr.step-completed")).to_have_count(1)
+    expect(page.locator("pre.result")).to_contain_text("released")
+    store.close()
 
 
 def test_page_without_token_is_refused_in_the_browser(dashboard_url: str, page) -> None:
