@@ -64,7 +64,9 @@ def analyze_dataset(
     kinds = profile.kinds
     kept = df.drop(exclude) if exclude else df
     associations = compute_associations(kept, kinds, seed=seed)
-    outliers = detect_outliers(kept, profile.names("numeric"), seed=seed)
+    quartiles = {c.name: (c.quantiles["p25"], c.quantiles["p50"], c.quantiles["p75"]) for c in profile.columns
+                 if c.kind == "numeric" and c.quantiles}
+    outliers = detect_outliers(kept, profile.names("numeric"), seed=seed, quartiles=quartiles)
     target_result = analyze_target(kept, target, kinds, seed=seed) if target else None
     quality = score_quality(profile, associations, outliers, target_result)
     return EdaAnalysis(profile, associations, outliers, target_result, quality, options, rows_total, problems)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -41,16 +41,26 @@ class OutlierReport:
     rows: RowOutliers | None
 
 
-def column_outliers(frame: Any, columns: Sequence[str], *, iqr_k: float = 1.5, z_max: float = 3.5, examples: int = 5) -> list[ColumnOutliers]:
-    """IQR fences (q1 - k*IQR, q3 + k*IQR) and |robust z| > z_max with z = 0.6745 (x - median) / MAD."""
+def column_outliers(frame: Any, columns: Sequence[str], *, iqr_k: float = 1.5, z_max: float = 3.5, examples: int = 5,
+                    quartiles: Mapping[str, tuple[float, float, float]] | None = None) -> list[ColumnOutliers]:
+    """IQR fences (q1 - k*IQR, q3 + k*IQR) and |robust z| > z_max with z = 0.6745 (x - median) / MAD.
+
+    ``quartiles`` ({column: (q1, median, q3)}, e.g. from a profile) saves recomputing them.
+    """
     df = as_polars(frame)
     if not columns:
         return []
-    exprs = []
-    for c in columns:
-        x = pl.col(c).cast(pl.Float64)
-        exprs += [x.quantile(0.25).alias(f"{c}\x00q1"), x.quantile(0.75).alias(f"{c}\x00q3"), x.median().alias(f"{c}\x00med")]
-    bounds = df.select(exprs).row(0, named=True)
+    if quartiles is not None and all(c in quartiles for c in columns):
+        bounds = {}
+        for c in columns:
+            q1, med, q3 = quartiles[c]
+            bounds.update({f"{c}\x00q1": q1, f"{c}\x00med": med, f"{c}\x00q3": q3})
+    else:
+        exprs = []
+        for c in columns:
+            x = pl.col(c).cast(pl.Float64)
+            exprs += [x.quantile(0.25).alias(f"{c}\x00q1"), x.quantile(0.75).alias(f"{c}\x00q3"), x.median().alias(f"{c}\x00med")]
+        bounds = df.select(exprs).row(0, named=True)
     mad_exprs = [(pl.col(c).cast(pl.Float64) - bounds[f"{c}\x00med"]).abs().median().alias(c) for c in columns if bounds[f"{c}\x00med"] is not None]
     mads = df.select(mad_exprs).row(0, named=True) if mad_exprs else {}
     count_exprs = []
@@ -103,6 +113,7 @@ def row_outliers(frame: Any, columns: Sequence[str], *, max_rows: int = 50_000, 
     return RowOutliers(rows_scored=int(x.shape[0]), flagged=flagged, pct=100.0 * flagged / x.shape[0], contamination="auto", top_rows=top_rows)
 
 
-def detect_outliers(frame: Any, columns: Sequence[str], *, max_rows: int = 50_000, seed: int = 0) -> OutlierReport:
+def detect_outliers(frame: Any, columns: Sequence[str], *, max_rows: int = 50_000, seed: int = 0,
+                    quartiles: Mapping[str, tuple[float, float, float]] | None = None) -> OutlierReport:
     """Both column rules on all rows and Isolation Forest on a sample."""
-    return OutlierReport(column_outliers(frame, columns), row_outliers(frame, columns, max_rows=max_rows, seed=seed))
+    return OutlierReport(column_outliers(frame, columns, quartiles=quartiles), row_outliers(frame, columns, max_rows=max_rows, seed=seed))

@@ -1,4 +1,5 @@
-"""Column profiles computed with polars: one ``select`` evaluates every statistic of every column.
+"""Column profiles computed with polars: one ``select`` evaluates the moments and counts of every column
+(quantiles and histograms come from one numpy pass over each numeric column).
 
 Kinds: numeric, boolean, categorical, datetime, text, id. Statistics per kind: counts, missing,
 distinct, top values, mean/std/quantiles/min/max, skew/kurtosis, zeros, negatives, histogram,
@@ -177,7 +178,6 @@ def profile_frame(
                 c.skew().alias(f"{name}\x00skew"), c.kurtosis().alias(f"{name}\x00kurtosis"),
                 (c == 0).sum().alias(f"{name}\x00zeros"), (c < 0).sum().alias(f"{name}\x00negatives"),
             ]
-            exprs += [c.quantile(q, interpolation="linear").alias(f"{name}\x00q{q}") for q in QUANTILES]
         elif isinstance(dtype, (pl.Datetime, pl.Date)):
             exprs += [col.min().cast(pl.String).alias(f"{name}\x00first"), col.max().cast(pl.String).alias(f"{name}\x00last")]
         elif dtype == pl.String:
@@ -200,9 +200,11 @@ def profile_frame(
             prof.mean, prof.std, prof.min, prof.max = _f(get("mean")), _f(get("std")), _f(get("min")), _f(get("max"))
             prof.skew, prof.kurtosis = _f(get("skew")), _f(get("kurtosis"))
             prof.zeros, prof.negatives = int(get("zeros") or 0), int(get("negatives") or 0)
-            prof.quantiles = {f"p{int(q * 100)}": _f(get(f"q{q}")) for q in QUANTILES}
-            if kind in ("numeric", "id") and non_null and prof.min is not None and prof.max is not None:
-                prof.histogram = _histogram(df[name], prof.min, prof.max, bins)
+            values = _finite(df[name])
+            if values.size:
+                prof.quantiles = {f"p{int(q * 100)}": float(v) for q, v in zip(QUANTILES, np.quantile(values, QUANTILES))}
+            if kind in ("numeric", "id") and values.size and prof.min is not None and prof.max is not None:
+                prof.histogram = _histogram(values, prof.min, prof.max, bins)
         if f"{name}\x00first" in stats:
             prof.first, prof.last = get("first"), get("last")
             if kind == "datetime" and non_null > 2:
@@ -224,9 +226,13 @@ def profile_frame(
     )
 
 
-def _histogram(series: pl.Series, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]]:
+def _finite(series: pl.Series) -> np.ndarray:
+    """The column's finite values as float64 (one conversion shared by quantiles and histogram)."""
     values = series.drop_nulls().cast(pl.Float64).to_numpy()
-    values = values[np.isfinite(values)]
+    return values[np.isfinite(values)]
+
+
+def _histogram(values: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]]:
     if lo == hi:
         return [int(values.size)], [lo, hi]
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
