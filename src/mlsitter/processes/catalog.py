@@ -12,4 +12,5 @@ BUILTIN: dict[str, str] = {
     "ab-test": "mlsitter.processes.validation.ab_test:ab_test",
     "scoping": "mlsitter.processes.planning.scoping:scoping",
     "features": "mlsitter.processes.planning.features:features",
+    "model-selection": "mlsitter.processes.planning.model_selection:model_selection",
 }
