@@ -23,6 +23,7 @@ class CVResult:
     oof: np.ndarray
     fit_seconds: float
     stopped_early: bool = False
+    size_bytes: int = 0
     rows_scored: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
@@ -69,6 +70,7 @@ def cross_validate(
     scores: list[float] = []
     started = time.perf_counter()
     stopped = False
+    model = None
     for i, (fit_idx, val_idx) in enumerate(splits):
         model = clone(pipeline).fit(X.iloc[fit_idx], y_arr[fit_idx])
         pred = predict_scores(model, X.iloc[val_idx], task)
@@ -82,7 +84,10 @@ def cross_validate(
         if on_fold is not None and on_fold(i, scores[-1], list(scores)) and i < len(splits) - 1:
             stopped = True
             break
+    import pickle
+
+    size = len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) if model is not None else 0
     return CVResult(
         fold_scores=scores, mean=float(np.mean(scores)), std=float(np.std(scores)), oof=oof,
-        fit_seconds=time.perf_counter() - started, stopped_early=stopped, rows_scored=scored,
+        fit_seconds=time.perf_counter() - started, stopped_early=stopped, size_bytes=size, rows_scored=scored,
     )

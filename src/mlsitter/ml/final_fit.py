@@ -44,7 +44,7 @@ def test_metrics(task: str, y_test: Any, prediction: np.ndarray, classes: list[A
 
 
 def importances_of(model: Any, X: pd.DataFrame, y: Any, *, task: str, metric: str, seed: int,
-                   max_rows: int = 2000) -> tuple[dict[str, float], str]:
+                   max_rows: int = 1000) -> tuple[dict[str, float], str]:
     """Built-in importances where the model has them (trees, |coef| of linear), else permutation importance."""
     estimator = model.named_steps["model"] if hasattr(model, "named_steps") else model
     try:
@@ -60,16 +60,26 @@ def importances_of(model: Any, X: pd.DataFrame, y: Any, *, task: str, metric: st
         return {n: float(v) / total for n, v in zip(names, raw)}, kind
     from sklearn.inspection import permutation_importance
 
-    rows = X.sample(n=min(max_rows, len(X)), random_state=seed)
+    heavy = hasattr(estimator, "estimators_") and not hasattr(estimator, "feature_importances_")  # an ensemble
+    rows = X.sample(n=min(max_rows // 2 if heavy else max_rows, len(X)), random_state=seed)
     result = permutation_importance(model, rows, np.asarray(y)[X.index.get_indexer(rows.index)],
-                                    scoring=metric_scorer(get_metric(metric, task), task), n_repeats=3,
+                                    scoring=metric_scorer(get_metric(metric, task), task), n_repeats=2 if heavy else 3,
                                     random_state=seed)
     return {str(c): float(v) for c, v in zip(X.columns, result.importances_mean)}, "permutation (test rows)"
 
 
 def fit_final(pipeline: Any, X_train: pd.DataFrame, y_train: Any, X_test: pd.DataFrame, y_test: Any, *, task: str,
-              metric: str, classes: list[Any], seed: int, learning_curve: bool = True) -> FinalFit:
-    """Refit on all training rows, evaluate on the test rows, and draw the plots."""
+              metric: str, classes: list[Any], seed: int, learning_curve: bool = True, threads: int = 1) -> FinalFit:
+    """Refit on all training rows, evaluate on the test rows, and draw the plots (OpenMP/BLAS capped at ``threads``)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(max(1, threads)):
+        return _fit_final(pipeline, X_train, y_train, X_test, y_test, task=task, metric=metric, classes=classes,
+                          seed=seed, learning_curve=learning_curve)
+
+
+def _fit_final(pipeline: Any, X_train: pd.DataFrame, y_train: Any, X_test: pd.DataFrame, y_test: Any, *, task: str,
+               metric: str, classes: list[Any], seed: int, learning_curve: bool) -> FinalFit:
     from sklearn.base import clone
 
     measure = get_metric(metric, task)

@@ -33,7 +33,17 @@ def study_name_for(run_id: str, attempt: int = 1, suffix: str = "") -> str:
     return f"mlsitter-{run_id}-a{attempt}" + (f"-{suffix}" if suffix else "")
 
 
+_STORAGES: dict[str, Any] = {}
+
+
 def _storage(url: str) -> Any:
+    """One RDBStorage per URL and process (creating one checks the schema, which is slow)."""
+    if url not in _STORAGES:
+        _STORAGES[url] = _new_storage(url)
+    return _STORAGES[url]
+
+
+def _new_storage(url: str) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,8 +72,9 @@ def load_study(storage: str, study_name: str, direction: str, seed: int = 0, n_s
 
 
 def space_from_dict(raw: Mapping[str, Any]) -> dict[str, ParamSpec]:
-    """Rebuild a validated space from its JSON form (task arguments are plain data)."""
-    return {k: _validate_one(k, v, "search space") for k, v in raw.items()}
+    """Rebuild a validated space from its JSON form, in sorted name order (the journal stores dicts with sorted
+    keys, so a resumed run must draw parameters in the same order as the original)."""
+    return {k: _validate_one(k, raw[k], "search space") for k in sorted(raw)}
 
 
 @dataclass
@@ -103,6 +114,7 @@ class TrialOutcome:
     family: str = ""
     oof: Any = None
     std: float | None = None
+    size_bytes: int = 0
 
 
 def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, metric: str, params: Mapping[str, Any],
@@ -123,11 +135,14 @@ def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, met
             trial.report(float(np.mean(scores)), step=i)
         return trial.should_prune()
 
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
     pipeline = build_pipeline(family, task, params, column_kinds(X), seed, n_jobs=n_jobs)
     try:
-        result = cross_validate(pipeline, X, y, task=task, metric=measure, classes=classes,
-                                splits=split_indices(y, task, folds, seed, holdout), on_fold=on_fold)
+        with threadpool_limits(max(1, n_jobs)):  # OpenMP/BLAS threads beyond n_jobs only contend on shared cores
+            result = cross_validate(pipeline, X, y, task=task, metric=measure, classes=classes,
+                                    splits=split_indices(y, task, folds, seed, holdout), on_fold=on_fold)
     except (ValueError, TypeError) as exc:
         return TrialOutcome(number, dict(params), "failed", None, [], time.perf_counter() - started,
                             error=f"{type(exc).__name__}: {exc}".strip()[:500], family=family)
@@ -138,7 +153,7 @@ def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, met
     state = "pruned" if result.stopped_early else "complete"
     oof = result.oof.astype(np.float32) if keep_oof and state == "complete" else None
     return TrialOutcome(number, dict(params), state, value, result.fold_scores, time.perf_counter() - started,
-                        family=family, oof=oof, std=result.std)
+                        family=family, oof=oof, std=result.std, size_bytes=result.size_bytes)
 
 
 @dataclass

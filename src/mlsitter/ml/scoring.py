@@ -45,8 +45,21 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     if len(classes) == 2:
-        return float(roc_auc_score(y == classes[1], proba[:, 1]))
+        return _binary_auc(y == classes[1], proba[:, 1])
     return float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
+
+
+def _binary_auc(positive: np.ndarray, score_: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic on average ranks (equal to sklearn's, much faster in loops)."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise SpecError("ROC AUC needs both classes among the scored rows")
+    ranks = rankdata(score_)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _avg_precision(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:

@@ -144,12 +144,10 @@ def _pip_requirements(model: Any) -> list[str]:
     """Requirements of the model's libraries, pinned to the installed versions (skips slow inference)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    import sys
+
     wanted = ["scikit-learn", "pandas", "numpy", "cloudpickle"]
-    text = repr(model)
-    if "LGBM" in text:
-        wanted.append("lightgbm")
-    if "XGB" in text:
-        wanted.append("xgboost")
+    wanted += [name for name in ("lightgbm", "xgboost") if name in sys.modules]  # loaded = possibly used by the model
     pins = []
     for name in wanted:
         try:
@@ -200,9 +198,11 @@ def log_model_run(
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
     exp_id = configure(experiment)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
         with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags)) as active:
             mlflow.log_params({k: _param_text(v) for k, v in params.items()})

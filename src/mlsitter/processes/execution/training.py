@@ -152,15 +152,19 @@ def fit_best(prep: Any, family: str, params: dict[str, Any], seed: int, metric: 
 
     pipeline = build_pipeline(family, prep.task, params, column_kinds(prep.X_train), seed, n_jobs=n_jobs)
     return fit_final(pipeline, prep.X_train, prep.y_train, prep.X_test, prep.y_test, task=prep.task, metric=metric,
-                     classes=prep.classes, seed=seed)
+                     classes=prep.classes, seed=seed, threads=n_jobs)
 
 
 def log_to_mlflow(*, mlsitter_run_id: str, step: str, final: Any, prep: Any, hpo: HpoOutcome, settings: TrainingSettings,
                   code_version: str, gates: list[dict[str, Any]], report_files: dict[str, str], model_name: str,
                   process_name: str = "training") -> Any:
     """Log params, per-fold / per-trial / final metrics, tags, plots, report and model to MLflow (once per step)."""
+    import dataclasses
+    import time
+
     from mlsitter.ml import tracking
 
+    started = time.perf_counter()  # the whole task counts as logging overhead (store setup included)
     existing = tracking.find_logged_run(mlsitter_run_id, step)
     if existing:
         import mlflow
@@ -191,7 +195,7 @@ def log_to_mlflow(*, mlsitter_run_id: str, step: str, final: Any, prep: Any, hpo
     import mlflow
 
     mlflow.MlflowClient().set_tag(logged.mlflow_run_id, "mlsitter.model_uri", logged.model_uri)
-    return logged
+    return dataclasses.replace(logged, logging_seconds=time.perf_counter() - started)
 
 
 def _std(values: list[float]) -> float:

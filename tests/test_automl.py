@@ -1,0 +1,110 @@
+"""The `automl` process on real data (tiny budgets) and its ensemble / elimination building blocks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlsitter
+from mlsitter.errors import SpecError
+
+import realdata
+
+
+@pytest.fixture(scope="module")
+def adult_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "adult.csv"
+    realdata.adult().sample(1500, random_state=1).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bike_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "bike_hour.csv"
+    realdata.bike_hour().sample(1500, random_state=1).to_csv(path, index=False)
+    return path
+
+
+def test_ensemble_is_kept_only_when_it_wins_on_held_out_rows():
+    from mlsitter.ml.automl import select_ensemble
+    from mlsitter.ml.scoring import get_metric
+
+    rng = np.random.RandomState(0)
+    y = rng.normal(size=600)
+    mse = get_metric("rmse", "regression")
+    # two models with independent errors: their average is better than either
+    a, b = y + rng.normal(scale=1.0, size=600), y + rng.normal(scale=1.0, size=600)
+    choice = select_ensemble([a, b], y, mse, None, seed=0)
+    assert choice.keep and choice.members == 2 and choice.ensemble_score < choice.best_single_score
+    assert sum(choice.weights) == pytest.approx(1.0)
+    # one good model and pure noise: the ensemble adds nothing, so the single model stays
+    noise = rng.normal(scale=5.0, size=600)
+    choice = select_ensemble([a, noise], y, mse, None, seed=0)
+    assert not choice.keep and choice.weights[0] > 0.9
+
+
+def test_early_elimination_and_portfolio_validation():
+    from mlsitter.ml.automl import check_portfolio, families_to_eliminate
+    from mlsitter.ml.scoring import get_metric
+
+    auc = get_metric("roc_auc", "classification")
+    best = {"lightgbm": 0.91, "xgboost": 0.905, "linear": 0.89, "knn": 0.80}
+    assert set(families_to_eliminate(best, auc, round_number=1)) == {"knn"}
+    assert set(families_to_eliminate(best, auc, round_number=2)) == {"linear", "knn"}
+    assert families_to_eliminate({"a": 0.9, "b": 0.1}, auc, 3) == {}  # always keeps the top two
+    assert check_portfolio(None)[0] == "lightgbm" and len(check_portfolio(None)) == 7
+    with pytest.raises(SpecError, match="unknown model family 'svm'"):
+        check_portfolio(["lightgbm", "svm"])
+
+
+def test_automl_on_adult_needs_a_human_even_with_auto_approval(adult_csv):
+    from mlsitter.ml.registry import lineage, load_registered_model
+
+    run = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", time_budget_s=8, folds=3,
+                       model_name="adult-automl")
+    assert run.status == "waiting"  # the winner's check is tagged 'production': never auto-approved
+    assert "production" in str(run.waiting)
+    done = mlsitter.approve(run.run_id, resume=True)
+    assert done.status == "completed", done.error
+    r = done.result
+    assert r.accepted and r.version == 1 and r.task == "classification" and r.metric == "roc_auc"
+    assert r.test_score > 0.8 and r.trials_run >= 2 and len(r.families_tried) >= 2
+    if r.ensemble_kept:
+        assert r.ensemble_heldout_score > r.best_single_heldout_score and r.winner.startswith("ensemble")
+    rows = list(csv.DictReader(open(r.leaderboard_csv)))
+    assert len(rows) == r.trials_run
+    assert {"rank", "family", "cv_roc_auc", "seconds", "size_kb"} <= set(rows[0])
+    card = Path(r.model_card).read_text()
+    assert "Intended use" in card and "Training data" in card and r.dataset_version in card
+    assert lineage("adult-automl@challenger")["run"]["process"] == "automl"
+    model = load_registered_model("adult-automl@challenger")
+    proba = model.predict_proba(realdata.adult().head(4).drop(columns=["class"]))
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_automl_regression_on_bike_sharing_and_rejection_registers_nothing(bike_csv):
+    from mlsitter.ml.registry import resolve_model
+    from mlsitter.errors import InputError
+
+    run = mlsitter.run("automl", data=str(bike_csv), target="cnt", drop=["casual", "registered"], time_budget_s=5,
+                       families=["lightgbm", "linear", "knn"], folds=3, model_name="bike-automl")
+    assert run.status == "waiting"
+    done = mlsitter.reject(run.run_id, feedback="not this one", resume=True)
+    assert done.status == "completed", done.error
+    r = done.result
+    assert not r.accepted and r.version is None and r.feedback == "not this one"
+    assert r.task == "regression" and r.metric == "r2" and r.test_score > 0.5
+    with pytest.raises(InputError):
+        resolve_model("bike-automl")
+
+
+def test_automl_bad_inputs_fail_clearly(adult_csv):
+    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", metric="gini")
+    assert bad.status == "failed" and "unknown metric 'gini'" in bad.error
+    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", families=["lightgbm", "svm"])
+    assert bad.status == "failed" and "unknown model family 'svm'" in bad.error
+    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", time_budget_s=0)
+    assert bad.status == "failed" and "time_budget_s must be > 0" in bad.error
