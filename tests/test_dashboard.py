@@ -85,6 +85,14 @@ PROCESS_SOURCE = textwrap.dedent('''
         return ctx.task(wait_for, flag=flag)
 
 
+    def make_dataset(ctx: Context) -> dict:
+        return {"dataset_version": "ds-abc123", "rows": 10}
+
+
+    def train(ctx: Context, dataset_version: str) -> dict:
+        return {"model_name": "churn", "version": 2, "dataset_version": dataset_version}
+
+
     def child(ctx: Context, x: int = 1) -> int:
         return ctx.task(measure, x=x) > 0
 
@@ -328,6 +336,21 @@ def test_artifact_page_and_lineage(store: Store, procs: Path) -> None:
     assert run_id in lineage and "content matches its hash" in lineage
     assert client.get("/artifacts/not-a-sha/lineage").status_code == 400
     assert client.get(f"/runs/{run_id}/artifacts/{'0' * 64}").status_code == 404
+
+
+def test_model_and_dataset_versions_link_to_their_lineage(store: Store, procs: Path) -> None:
+    made = mlsitter.run(f"{procs}:make_dataset")
+    trained = mlsitter.run(f"{procs}:train", dataset_version="ds-abc123")
+    client = make_client(store)
+    page = client.get(f"/runs/{trained.run_id}").text
+    assert 'href="/lineage/dataset/ds-abc123"' in page and 'href="/lineage/model/churn/2"' in page
+    dataset = client.get("/lineage/dataset/ds-abc123").text
+    assert made.run_id in dataset and trained.run_id in dataset
+    model = text(client.get("/lineage/model/churn/2"))
+    assert trained.run_id in model and made.run_id not in model
+    assert "no model registry" in model  # nothing registered in this store's MLflow registry
+    assert client.get("/lineage/dataset/ds-other").status_code == 200
+    assert client.get("/lineage/widget/x").status_code == 404
 
 
 def test_inbox_lists_questions_with_gates_and_artifacts_and_external_effects(store: Store, procs: Path) -> None:

@@ -124,6 +124,18 @@ def lineage(request: Request, sha256: str, cfg: Dashboard = Depends(dashboard)) 
                  problem=cfg.store.artifacts.check(sha256))
 
 
+@router.get("/lineage/{kind}/{value:path}")
+def version_lineage(request: Request, kind: str, value: str, cfg: Dashboard = Depends(dashboard)) -> Response:
+    """Which run made a dataset or model version and which runs used it."""
+    from mlsitter.dashboard.lineage import build_lineage
+
+    if kind not in ("dataset", "model"):
+        raise HTTPException(404, f"no lineage of kind {kind!r}; expected 'dataset' or 'model'")
+    if not value.strip():
+        raise InputError(f"give the {kind} version to trace")
+    return _page(cfg, request, "version_lineage.html", lin=build_lineage(cfg.store, kind, value))
+
+
 @router.get("/files/{rel:path}")
 def artifact_file(rel: str, name: str = "", download: bool = False, cfg: Dashboard = Depends(dashboard)) -> Response:
     """An artifact's bytes; paths are resolved inside the artifact store and nothing outside it is served."""

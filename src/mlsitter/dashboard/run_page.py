@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from mlsitter.dashboard import queries
+from mlsitter.dashboard.lineage import VersionLink, versions_in
 from mlsitter.dashboard.links import file_url
 from mlsitter.dashboard.formatting import seconds
 from mlsitter.runtime.store import FINAL, RunRecord, Store
@@ -50,6 +51,7 @@ class RunPage:
     pending: queries.PendingItem | None
     leaf: RunRecord | None = None
     result_refs: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[VersionLink] = field(default_factory=list)
 
     @property
     def is_live(self) -> bool:
@@ -140,5 +142,5 @@ def build_run_page(store: Store, run_id: str) -> RunPage:
     return RunPage(
         view=view, parents=queries.parents_of(store, run), children=children, timeline=_timeline(run, view.steps),
         refines=_refines(view), artifacts=artifacts, pending=pending, leaf=leaf,
-        result_refs=artifact_refs(run.result),
+        result_refs=artifact_refs(run.result), versions=versions_in(run.inputs, run.result),
     )
