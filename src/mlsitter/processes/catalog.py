@@ -13,4 +13,5 @@ BUILTIN: dict[str, str] = {
     "scoping": "mlsitter.processes.planning.scoping:scoping",
     "features": "mlsitter.processes.planning.features:features",
     "model-selection": "mlsitter.processes.planning.model_selection:model_selection",
+    "experiment-plan": "mlsitter.processes.planning.experiment_plan:experiment_plan",
 }
