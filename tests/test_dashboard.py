@@ -93,6 +93,14 @@ PROCESS_SOURCE = textwrap.dedent('''
         return {"model_name": "churn", "version": 2, "dataset_version": dataset_version}
 
 
+    def artifacts_demo(ctx: Context) -> dict:
+        table = ctx.artifact("scores.csv", b"model,auc\\nlogreg,0.81\\ngbm,0.86\\n")
+        rows = ctx.artifact("slices.json", [{"slice": "age<30", "n": 120}, {"slice": "age>=30", "n": 300}])
+        plot = ctx.artifact("roc.png", bytes.fromhex("89504e470d0a1a0a") + b"not really a png")
+        notes = ctx.artifact("notes.md", b"# Notes\\n<script>alert(1)</script>")
+        return {"refs": [table.sha256, rows.sha256, plot.sha256, notes.sha256]}
+
+
     def child(ctx: Context, x: int = 1) -> int:
         return ctx.task(measure, x=x) > 0
 
@@ -126,7 +134,7 @@ def make_client(store: Store, *, resume_on_answer: bool = False, login: bool = T
     app = create_app(store, TOKEN, resume_on_answer=resume_on_answer, user="tester")
     client = TestClient(app, base_url="http://127.0.0.1:8765")
     if login:
-        client.cookies.set("mlsitter_token", TOKEN)
+        client.cookies.set("mlsitter_token_8765", TOKEN)
     return client
 
 
@@ -165,7 +173,7 @@ def test_token_in_the_url_becomes_an_httponly_cookie_and_leaves_the_url(store: S
     assert r.status_code == 303
     assert r.headers["location"] == "/runs?status=waiting"
     cookie = r.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert cookie.startswith("mlsitter_token_8765=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert client.get("/runs").status_code == 200  # the cookie now authenticates
 
 
@@ -336,6 +344,26 @@ def test_artifact_page_and_lineage(store: Store, procs: Path) -> None:
     assert run_id in lineage and "content matches its hash" in lineage
     assert client.get("/artifacts/not-a-sha/lineage").status_code == 400
     assert client.get(f"/runs/{run_id}/artifacts/{'0' * 64}").status_code == 404
+
+
+def test_artifacts_show_as_tables_images_and_text_and_download(store: Store, procs: Path) -> None:
+    handle = mlsitter.run(f"{procs}:artifacts_demo")
+    table, rows, plot, notes = handle.result["refs"]
+    client = make_client(store)
+    page = text(client.get(f"/runs/{handle.run_id}/artifacts/{table}"))
+    assert "<th>model</th><th>auc</th>" in page and "<td>gbm</td><td>0.86</td>" in page
+    page = text(client.get(f"/runs/{handle.run_id}/artifacts/{rows}"))
+    assert "<th>slice</th><th>n</th>" in page
+    assert "<td>age&gt;=30</td>" in client.get(f"/runs/{handle.run_id}/artifacts/{rows}").text  # escaped
+    page = client.get(f"/runs/{handle.run_id}/artifacts/{plot}").text
+    assert '<img class="plot" src="/files/' in page
+    page = client.get(f"/runs/{handle.run_id}/artifacts/{notes}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    run_page = client.get(f"/runs/{handle.run_id}").text
+    downloads = re.findall(r'href="(/files/[^"]+download=1)"', run_page)
+    assert len(downloads) == 4
+    r = client.get(downloads[0].replace("&amp;", "&"))
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
 
 
 def test_model_and_dataset_versions_link_to_their_lineage(store: Store, procs: Path) -> None:

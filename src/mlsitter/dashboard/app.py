@@ -20,8 +20,8 @@ from mlsitter.dashboard.formatting import FILTERS
 from mlsitter.dashboard.links import artifact_page_url, run_url
 from mlsitter.dashboard.security import (
     PAGE_CSP,
-    TOKEN_COOKIE,
     bearer_token,
+    cookie_name,
     csrf_token_for,
     token_matches,
 )
@@ -104,7 +104,7 @@ def _install_guard(app: FastAPI) -> None:
             request.state.auth = method
             response = await call_next(request)
         if method == "query":
-            response.set_cookie(TOKEN_COOKIE, cfg.token, httponly=True, samesite="strict", path="/")
+            response.set_cookie(cookie_name(request.url.port), cfg.token, httponly=True, samesite="strict", path="/")
         _secure_headers(request, response)
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         return response
@@ -118,7 +118,7 @@ def _authenticate(request: Request, token: str) -> str | None:
     query = request.query_params.get("token")
     if query is not None:
         return "query" if token_matches(query, token) else None
-    return "cookie" if token_matches(request.cookies.get(TOKEN_COOKIE), token) else None
+    return "cookie" if token_matches(request.cookies.get(cookie_name(request.url.port)), token) else None
 
 
 def _unauthorized(request: Request) -> Response:

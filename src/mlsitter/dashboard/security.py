@@ -29,6 +29,11 @@ ARTIFACT_CSP = (
 )
 
 
+def cookie_name(port: int | None) -> str:
+    """Cookies ignore ports, so each dashboard port gets its own cookie (two dashboards do not clash)."""
+    return f"{TOKEN_COOKIE}_{port or 80}"
+
+
 def new_token() -> str:
     """A random access token, printed by ``mlsitter ui`` when the user gives none."""
     return secrets.token_urlsafe(24)
