@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import socket
 import textwrap
 from pathlib import Path
 
@@ -416,6 +417,15 @@ def test_answering_resumes_the_run_in_the_background(store: Store, procs: Path) 
     assert "Nothing waits for an answer" in client.get("/inbox").text
 
 
+def test_runs_answered_elsewhere_are_resumed_by_the_dashboard(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    mlsitter.approve(run_id)  # answered from the CLI / Python: the run is ready, nobody resumed it
+    resumer = make_client(store).app.state.dashboard.resumer
+    assert resumer.resume_due() == [run_id]
+    assert store.get_run(run_id).status == "completed"
+    assert resumer.resume_due() == []
+
+
 def test_runs_list_filters_search_and_pagination(store: Store) -> None:
     ids = []
     for i in range(120):
@@ -510,3 +520,9 @@ def test_ui_command_is_registered_and_checks_its_token() -> None:
         assert option in help_text
     result = runner.invoke(main, ["ui", "--token", "abc"])
     assert result.exit_code == 2 and "at least 8 characters" in result.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = runner.invoke(main, ["ui", "--port", str(port), "--token", TOKEN])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import click
 
@@ -16,7 +17,10 @@ import click
 @click.option("--resume-on-answer/--no-resume-on-answer", default=True, show_default=True,
               help="Continue a run in the background as soon as its question is answered in the dashboard.")
 @click.option("--user", default=None, help="Name journaled with answers as dashboard:<user> (default: user@host).")
-def ui(host: str, port: int, token: str | None, resume_on_answer: bool, user: str | None) -> None:
+@click.option("--due-interval", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --resume-on-answer: seconds between looks for runs answered elsewhere or whose timer "
+                   "is due, which the dashboard then resumes (0: never).")
+def ui(host: str, port: int, token: str | None, resume_on_answer: bool, user: str | None, due_interval: float) -> None:
     """Start the web dashboard: runs, run timelines, reports and the approval inbox."""
     from mlsitter.errors import InputError
 
@@ -41,9 +45,16 @@ def ui(host: str, port: int, token: str | None, resume_on_answer: bool, user: st
     click.echo(f"  open: http://{shown}:{bound}/?token={token}")
     click.echo("  answers continue runs " + ("in the background" if resume_on_answer else
                                               "only on `mlsitter resume` (--no-resume-on-answer)"))
+    stop = threading.Event()
+    if resume_on_answer and due_interval > 0:
+        app.state.dashboard.resumer.watch(due_interval, stop)
+        click.echo(f"  every {due_interval:g} s it also resumes runs answered elsewhere and timers that are due")
     click.echo("  stop with Ctrl-C")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        stop.set()
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -55,6 +55,35 @@ class Resumer:
         for thread in list(self.threads):
             thread.join(timeout)
 
+    def resume_due(self) -> list[str]:
+        """Resume, one after the other, runs whose answer arrived (e.g. from the CLI) or whose timer is due."""
+        store = Store(self.home)
+        try:
+            due = store.due_runs()
+        finally:
+            store.close()
+        busy = {t.name.removeprefix("resume-") for t in self.threads if t.is_alive()}
+        resumed = []
+        for run_id in due:
+            if run_id not in busy:
+                self._resume(run_id)
+                resumed.append(run_id)
+        return resumed
+
+    def watch(self, interval: float, stop: threading.Event) -> threading.Thread:
+        """A daemon thread calling :meth:`resume_due` every ``interval`` seconds until ``stop`` is set."""
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.resume_due()
+                except Exception:  # the store may be busy; look again next time
+                    log.exception("looking for due runs failed")
+
+        thread = threading.Thread(target=loop, name="resume-due", daemon=True)
+        thread.start()
+        return thread
+
 
 def _expect_key(run: RunRecord, key: str | None) -> None:
     """Refuse an answer meant for an earlier question than the one the run waits on now."""
