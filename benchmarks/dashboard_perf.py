@@ -193,6 +193,7 @@ def main() -> None:
         print(f"big run {big_id}: {report.events:,} events, chain ok={report.ok} "
               f"(verify {1000 * (time.perf_counter() - t0):.0f} ms)")
         client = TestClient(create_app(store, TOKEN, resume_on_answer=False))
+        n_waiting = store.count_runs(status="waiting")
         pages = {
             "runs list, page 1": "/runs",
             "runs list, page 150 (deep offset)": "/runs?page=150",
@@ -200,10 +201,10 @@ def main() -> None:
             "runs list, process=training, 200/page": "/runs?process=training&per=200",
             "runs list, run id search": f"/runs?q={big_id[:13]}",
             f"run page, {args.steps:,} steps": f"/runs/{big_id}",
-            "inbox (every waiting run)": "/inbox",
+            f"inbox, first 50 of {n_waiting} waiting": "/inbox",
             "API /api/runs": "/api/runs?limit=50",
             f"API /api/runs/{{id}}, {args.steps:,} steps": f"/api/runs/{big_id}",
-            "API /api/pending": "/api/pending",
+            f"API /api/pending (all {n_waiting})": "/api/pending",
             f"API verify (hash chain), {args.steps:,} steps": f"/api/runs/{big_id}/verify",
             "live stamp of the runs list": "/api/stamps/runs",
         }

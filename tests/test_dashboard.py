@@ -417,6 +417,22 @@ def test_answering_resumes_the_run_in_the_background(store: Store, procs: Path) 
     assert "Nothing waits for an answer" in client.get("/inbox").text
 
 
+def test_inbox_pages_through_many_waiting_runs(store: Store) -> None:
+    for i in range(60):
+        run_id = store.create_run(process="eda", target="x:y", inputs={}, policy="manual", executor="inline",
+                                  seed=i, run_id=f"w{i:03d}")
+        store.update_run(run_id, status="waiting", created_at=1000.0 + i,
+                         waiting={"kind": "breakpoint", "key": "1", "question": f"question {i}?",
+                                  "reason": f"approval: question {i}?"})
+    client = make_client(store)
+    first = text(client.get("/inbox"))
+    assert "60 waiting" in first and "page 1 of 2" in first
+    assert first.count('<section class="item"') == 50 and "question 0?" in first and "question 55?" not in first
+    second = text(client.get("/inbox?page=2"))
+    assert second.count('<section class="item"') == 10 and "question 59?" in second
+    assert len(client.get("/api/pending", params={"limit": 5, "offset": 58}).json()) == 2
+
+
 def test_runs_answered_elsewhere_are_resumed_by_the_dashboard(store: Store, procs: Path) -> None:
     run_id = start_report_run(procs)
     mlsitter.approve(run_id)  # answered from the CLI / Python: the run is ready, nobody resumed it

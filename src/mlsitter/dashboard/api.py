@@ -184,10 +184,15 @@ def inbox_stamp(cfg: Dashboard = Depends(dashboard)) -> dict[str, str]:
     return {"stamp": queries.inbox_stamp(cfg.store)}
 
 
-@router.get("/pending", response_model=list[PendingOut], summary="Every waiting approval and external effect")
-def pending(cfg: Dashboard = Depends(dashboard)) -> list[dict[str, Any]]:
+@router.get("/pending", response_model=list[PendingOut],
+            summary="Every waiting approval and external effect, oldest run first")
+def pending(
+    limit: int = Query(1000, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+    cfg: Dashboard = Depends(dashboard),
+) -> list[dict[str, Any]]:
     out = []
-    for it in queries.pending_items(cfg.store):
+    for it in queries.pending_items(cfg.store, limit=limit, offset=offset)[1]:
         out.append({
             "run_id": it.run.run_id, "process": it.run.process, "kind": it.kind, "key": it.key,
             "question": it.question, "context": it.context, "options": it.options, "artifacts": it.artifacts,

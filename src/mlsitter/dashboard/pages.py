@@ -18,6 +18,7 @@ from mlsitter.errors import InputError
 from mlsitter.runtime.artifacts import media_type_for
 
 router = APIRouter(include_in_schema=False)
+INBOX_PAGE = 50
 
 
 def _page(cfg: Dashboard, request: Request, template: str, **context: Any) -> Response:
@@ -71,11 +72,12 @@ def run_detail(request: Request, run_id: str, cfg: Dashboard = Depends(dashboard
 
 
 @router.get("/inbox")
-def inbox(request: Request, cfg: Dashboard = Depends(dashboard)) -> Response:
-    items = queries.pending_items(cfg.store)
-    return _page(cfg, request, "inbox.html", items=items, links=_item_links(cfg, items),
-                 resume_on_answer=cfg.resume_on_answer, stamp=queries.inbox_stamp(cfg.store),
-                 stamp_url="/api/stamps/inbox", inbox_count=len(items))
+def inbox(request: Request, page: int = Query(1, ge=1), cfg: Dashboard = Depends(dashboard)) -> Response:
+    total, items = queries.pending_items(cfg.store, limit=INBOX_PAGE, offset=(page - 1) * INBOX_PAGE)
+    pages = max(1, -(-total // INBOX_PAGE))
+    return _page(cfg, request, "inbox.html", items=items, total=total, page=page, pages=pages,
+                 links=_item_links(cfg, items), resume_on_answer=cfg.resume_on_answer,
+                 stamp=queries.inbox_stamp(cfg.store), stamp_url="/api/stamps/inbox", inbox_count=total)
 
 
 def _item_links(cfg: Dashboard, items: list[queries.PendingItem]) -> dict[str, str | None]:

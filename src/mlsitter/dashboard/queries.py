@@ -185,8 +185,11 @@ def pending_item(store: Store, run: RunRecord) -> PendingItem:
     )
 
 
-def pending_items(store: Store) -> list[PendingItem]:
-    return [pending_item(store, r) for r in waiting_runs(store)]
+def pending_items(store: Store, *, limit: int | None = None, offset: int = 0) -> tuple[int, list[PendingItem]]:
+    """How many questions wait in all, and the details of those from ``offset`` on (oldest run first)."""
+    runs = sorted(waiting_runs(store), key=lambda r: r.created_at)
+    chosen = runs[offset:] if limit is None else runs[offset:offset + limit]
+    return len(runs), [pending_item(store, r) for r in chosen]
 
 
 def parents_of(store: Store, run: RunRecord) -> list[RunRecord]:
