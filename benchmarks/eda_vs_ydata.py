@@ -64,7 +64,10 @@ def adult() -> pd.DataFrame:
 
 
 MLSITTER_WORKER = r"""
-import json, resource, sys, time
+def peak_mb():
+    # VmHWM is this process's own peak (ru_maxrss would carry the parent's peak across exec)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+import json, sys, time
 from pathlib import Path
 import pandas as pd
 data, out = sys.argv[1], Path(sys.argv[2])
@@ -79,24 +82,30 @@ report = build_eda_report(analysis, frame, source=data)
 files = report.write(out, stem="eda-report")
 t2 = time.perf_counter()
 print(json.dumps({"compute_s": t1 - t0, "render_s": t2 - t1, "total_s": t2 - t0, "html_bytes": files.html.stat().st_size,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mb": peak_mb(),
                   "quality_score": analysis.quality.score, "columns": analysis.profile.n_columns, "rows": analysis.profile.rows}))
 """
 
 MLSITTER_PROCESS_WORKER = r"""
-import json, os, resource, sys, time, tempfile
+def peak_mb():
+    # VmHWM is this process's own peak (ru_maxrss would carry the parent's peak across exec)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+import json, os, sys, time, tempfile
 os.environ["MLSITTER_HOME"] = tempfile.mkdtemp()
 import mlsitter
 t0 = time.perf_counter()
 h = mlsitter.run("eda", approve="auto", data=sys.argv[1], min_quality=0)
 t1 = time.perf_counter()
 assert h.status == "completed", h.error
-print(json.dumps({"process_s": t1 - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"process_s": t1 - t0, "peak_rss_mb": peak_mb(),
                   "html_bytes": os.path.getsize(h.result.report)}))
 """
 
 YDATA_WORKER = r"""
-import json, resource, sys, time, warnings
+def peak_mb():
+    # VmHWM is this process's own peak (ru_maxrss would carry the parent's peak across exec)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 from pathlib import Path
 import pandas as pd
@@ -111,7 +120,7 @@ html = report.to_html()
 t2 = time.perf_counter()
 (out / "ydata.html").write_text(html, encoding="utf-8")
 print(json.dumps({"compute_s": t1 - t0, "render_s": t2 - t1, "total_s": t2 - t0, "html_bytes": len(html.encode()),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_mb()}))
 """
 
 
@@ -119,6 +128,7 @@ def ensure_ydata() -> Path:
     python = YDATA_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(YDATA_VENV)], check=True)
+    if subprocess.run([str(python), "-c", "import ydata_profiling, pyarrow"], capture_output=True).returncode != 0:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "ydata-profiling", "pandas<3", "setuptools<81", "pyarrow"], check=True)
     return python
 
@@ -143,12 +153,11 @@ def main() -> None:
     ydata_python = None if args.skip_ydata else ensure_ydata()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        datasets = [] if args.skip_adult else [("adult 48,842 x 15", adult())]
-        datasets.append((f"synthetic {args.rows:,} x 50", synthetic(args.rows)))
-        for label, frame in datasets:
+        datasets = [] if args.skip_adult else [("adult 48,842 x 15", adult)]
+        datasets.append((f"synthetic {args.rows:,} x 50", lambda: synthetic(args.rows)))
+        for label, make in datasets:
             path = Path(tmp) / f"{label.split()[0]}.parquet"
-            frame.to_parquet(path, index=False)
-            del frame
+            make().to_parquet(path, index=False)  # the frame is dropped at once; workers read the file
             out = Path(tmp) / label.split()[0]
             out.mkdir()
             row = {"mlsitter": run_worker(Path(sys.executable), MLSITTER_WORKER, str(path), str(out))}

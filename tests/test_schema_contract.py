@@ -90,3 +90,16 @@ def test_enforce_reports_nulls_and_duplicates_per_row():
     assert violations.failing_rows == 3  # both id=5 rows and the null
     assert any("missing value" in r for r in violations.row_reasons[60])
     assert any("duplicate value" in r for r in violations.row_reasons[5])
+
+
+def test_polars_engine_matches_pandera(adult, tmp_path):
+    sample = adult.head(3000).copy()
+    sample.loc[[3, 7], "sex"] = "Unknown"
+    sample.loc[[5], "education"] = None
+    sample = pd.concat([sample, sample.head(2)], ignore_index=True).assign(row_id=list(range(3000)) + [0, 1])
+    schema = infer_contract(adult.head(3000).assign(row_id=range(3000)))
+    fast = enforce_contract(schema, sample)
+    slow = enforce_contract(schema, sample, engine="pandera")
+    assert fast.failing_rows == slow.failing_rows > 0
+    assert {k: sorted(v) for k, v in fast.row_reasons.items()} == {k: sorted(v) for k, v in slow.row_reasons.items()}
+    assert fast.row_reasons[3] == ["sex: isin(['Female', 'Male'])"]

@@ -176,19 +176,21 @@ def consistency(frame: Any, rules: Sequence[str]) -> DimensionScore | None:
     """Share of rows satisfying every declared rule (rows with a missing operand are not judged)."""
     if not rules:
         return None
-    df = as_polars(frame)
-    comparable = df.select([_comparable(df, c).alias(c) for c in df.columns])
+    names = [str(c) for c in frame.columns]
+    exprs = [parse_rule(rule, names) for rule in rules]
+    used = sorted({name for e in exprs for name in e.meta.root_names()})
+    df = as_polars(frame[used] if isinstance(frame, pd.DataFrame) else frame.select(used))  # only the columns the rules read
+    comparable = df.select([_comparable(df, c).alias(c) for c in used])
     failing: dict[int, list[str]] = {}
     per_rule = []
-    for rule in rules:
-        expr = parse_rule(rule, df.columns)
-        result = comparable.select(expr.alias("ok")).to_series()
+    for rule, expr in zip(rules, exprs):
+        result = comparable.select(expr.alias("ok")).to_series() if used else pl.Series([True] * len(frame))
         bad = np.flatnonzero((result == False).fill_null(False).to_numpy())  # noqa: E712 - polars elementwise
         per_rule.append({"rule": rule, "failing_rows": int(bad.size), "unjudged_rows": int(result.null_count())})
         for i in bad:
             failing.setdefault(int(i), []).append(f"rule failed: {rule}")
     n = max(df.height, 1)
-    examples = [{"row": i, **{k: _cell(df, i, k) for k in df.columns[:6]}, "reason": "; ".join(r)} for i, r in list(failing.items())[:10]]
+    examples = [{"row": i, **{k: _cell(df, i, k) for k in used[:6]}, "reason": "; ".join(r)} for i, r in list(failing.items())[:10]]
     return DimensionScore("consistency", round(100.0 * (1 - len(failing) / n), 4), df.height, len(failing),
                           f"{len(failing):,} rows break {sum(1 for r in per_rule if r['failing_rows'])} of {len(rules)} rules",
                           examples, {"rules": per_rule, "row_reasons": failing})
