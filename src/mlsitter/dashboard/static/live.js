@@ -31,7 +31,7 @@
   function typing(main) {
     var fields = main.querySelectorAll("textarea, input[type=text], input[type=search]");
     for (var i = 0; i < fields.length; i++) {
-      if (fields[i].value || fields[i] === document.activeElement) return true;
+      if (fields[i].value !== fields[i].defaultValue || fields[i] === document.activeElement) return true;
     }
     return false;
   }
