@@ -201,3 +201,17 @@ def test_sigkill_during_hpo_then_resume_continues_the_study(adult_csv, mlsitter_
     rerun = [e for e in store.events(run.run_id, after=resumed_at, types=("step.started",))
              if e.data["name"].endswith("evaluate_asked_trial")]
     assert len(rerun) <= trials - len(before)  # trials told before the kill did not run again
+
+
+def test_prepare_with_a_given_test_split_and_bad_columns():
+    from mlsitter.errors import DataError
+    from mlsitter.ml.training_data import prepare
+
+    frame = realdata.titanic().drop(columns=["PassengerId", "Name", "Ticket", "Cabin"])
+    train, test = frame.iloc[:700], frame.iloc[700:]
+    prep = prepare(train, target="Survived", test_frame=test)
+    assert (len(prep.y_train), len(prep.y_test), prep.task, prep.metric) == (700, 191, "classification", "roc_auc")
+    with pytest.raises(DataError, match="differ from the training data columns"):
+        prepare(train, target="Survived", test_frame=test.drop(columns=["Fare"]))
+    with pytest.raises(DataError, match="columns to drop \\['Cabin'\\]"):
+        prepare(train, target="Survived", drop=["Cabin"])

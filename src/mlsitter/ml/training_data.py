@@ -67,9 +67,21 @@ def read_frame(path: str, sample_rows: int = 0, seed: int = 0) -> pd.DataFrame:
 
 
 def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
-            metric: str = "auto", task: str = "auto", dataset_version: str = "", source: str = "") -> PreparedData:
-    """Check the target and drop list, infer the task, resolve the metric, and split (stratified for classes)."""
+            metric: str = "auto", task: str = "auto", dataset_version: str = "", source: str = "",
+            test_frame: pd.DataFrame | None = None) -> PreparedData:
+    """Check the target and drop list, infer the task, resolve the metric, and split (stratified for classes).
+
+    With ``test_frame`` the test split is given (same columns), and ``frame`` is all training rows.
+    """
     from sklearn.model_selection import train_test_split
+
+    n_given = 0
+    if test_frame is not None:
+        if list(test_frame.columns) != list(frame.columns):
+            raise DataError(f"test data columns {list(test_frame.columns)} differ from the training data columns "
+                            f"{list(frame.columns)}; expected the same columns in the same order")
+        n_given = len(test_frame)
+        frame = pd.concat([frame, test_frame], ignore_index=True)
 
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is not in the data; columns are: {', '.join(map(str, frame.columns))}")
@@ -82,7 +94,9 @@ def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_
         raise SpecError(f"test_size must be between 0.05 and 0.5; got {test_size}")
     version = dataset_version or content_hash_of_frame(frame)
     frame = frame.drop(columns=list(drop))
-    frame = frame[frame[target].notna()].reset_index(drop=True)
+    is_test = np.arange(len(frame)) >= len(frame) - n_given if n_given else np.zeros(len(frame), dtype=bool)
+    labelled = frame[target].notna().to_numpy()
+    frame, is_test = frame[labelled].reset_index(drop=True), is_test[labelled]
     y = frame.pop(target)
     if task == "auto":
         task = infer_task(y)
@@ -106,8 +120,14 @@ def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_
     get_metric(metric_name, task)
     if len(frame) < 50:
         raise DataError(f"only {len(frame)} labelled rows; expected at least 50 to train and test a model")
-    X_train, X_test, y_train, y_test = train_test_split(
-        frame, y, test_size=test_size, random_state=seed, stratify=y if task == CLASSIFICATION else None)
+    if n_given:
+        X_train, X_test, y_train, y_test = frame[~is_test], frame[is_test], y[~is_test], y[is_test]
+        unseen = sorted(set(map(str, y_test.unique())) - set(map(str, y_train.unique()))) if task == CLASSIFICATION else []
+        if unseen:
+            raise DataError(f"test data has classes {unseen} that the training data lacks")
+    else:
+        X_train, X_test, y_train, y_test = train_test_split(
+            frame, y, test_size=test_size, random_state=seed, stratify=y if task == CLASSIFICATION else None)
     return PreparedData(
         X_train=X_train.reset_index(drop=True), y_train=y_train.reset_index(drop=True),
         X_test=X_test.reset_index(drop=True), y_test=y_test.reset_index(drop=True), task=task, classes=classes,
@@ -117,11 +137,13 @@ def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_
 
 
 def load_and_prepare(data: str, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
-                     metric: str = "auto", task: str = "auto", dataset_version: str = "", sample_rows: int = 0) -> PreparedData:
-    """``read_frame`` + ``prepare`` as one task."""
+                     metric: str = "auto", task: str = "auto", dataset_version: str = "", sample_rows: int = 0,
+                     test_data: str = "") -> PreparedData:
+    """``read_frame`` + ``prepare`` as one task (``test_data``: a fixed test split instead of a random one)."""
     frame = read_frame(data, sample_rows=sample_rows, seed=seed)
+    test_frame = read_frame(test_data) if test_data else None
     return prepare(frame, target=target, drop=drop, test_size=test_size, seed=seed, metric=metric, task=task,
-                   dataset_version=dataset_version, source=str(Path(data).resolve()))
+                   dataset_version=dataset_version, source=str(Path(data).resolve()), test_frame=test_frame)
 
 
 def class_balance(y: Any) -> dict[str, float]:

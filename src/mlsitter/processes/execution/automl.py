@@ -283,6 +283,7 @@ def automl(
     folds: int = 5,
     seed: int = 0,
     test_size: float = 0.2,
+    test_data: str = "",
     drop: list[str] | None = None,
     dataset_version: str = "",
     model_name: str = "",
@@ -307,7 +308,8 @@ def automl(
     name = validate_model_name(model_name or default_model_name(data, target) + "-automl")
     started = ctx.now()
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
-                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows)
+                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
+                    test_data=test_data)
     plan = ctx.task(plan_portfolio, families=list(families or PORTFOLIO), task=prep.task, metric=prep.metric)
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)

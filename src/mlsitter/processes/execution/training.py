@@ -342,6 +342,7 @@ def training(
     folds: int = 5,
     seed: int = 0,
     test_size: float = 0.2,
+    test_data: str = "",
     drop: list[str] | None = None,
     dataset_version: str = "",
     model_name: str = "",
@@ -362,7 +363,8 @@ def training(
     check_budget(trials, timeout_s, folds, patience)
     name = validate_model_name(model_name or default_model_name(data, target))
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
-                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows)
+                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
+                    test_data=test_data)
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
     base = TrainingSettings(family, search_space, trials, timeout_s, patience, folds, prep.metric)
