@@ -8,6 +8,7 @@ the runs list, a run page and the inbox under test-output/screenshots/.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screensh
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="headless Chromium is missing at /usr/bin/chromium: run scripts/install-chromium.sh "
+                       reason=f"headless Chromium is missing at {CHROMIUM}: run scripts/install-chromium.sh "
                               "as root (apt-get install chromium) to run the browser tests"),
 ]
 pytest.importorskip("fastapi")
@@ -32,6 +33,7 @@ import uvicorn  # noqa: E402
 import mlsitter  # noqa: E402
 from mlsitter.dashboard import create_app  # noqa: E402
 from mlsitter.runtime import Store  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling test module, under any import mode
 from test_dashboard import PROCESS_SOURCE, TOKEN  # noqa: E402
 
 
