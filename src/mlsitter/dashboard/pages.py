@@ -22,16 +22,9 @@ INBOX_PAGE = 50
 
 
 def _page(cfg: Dashboard, request: Request, template: str, **context: Any) -> Response:
-    context.setdefault("inbox_count", _inbox_count(cfg))
+    context.setdefault("inbox_count", queries.inbox_count(cfg.store))
     context.setdefault("answered", request.query_params.get("answered"))
     return cfg.templates.TemplateResponse(request, template, context)
-
-
-def _inbox_count(cfg: Dashboard) -> int:
-    row = cfg.store.conn.execute(
-        "SELECT COUNT(*) FROM runs WHERE status='waiting' AND json_extract(waiting, '$.kind') IN ('breakpoint','external')"
-    ).fetchone()
-    return int(row[0])
 
 
 @router.get("/")

@@ -152,6 +152,14 @@ def waiting_runs(store: Store) -> list[RunRecord]:
     return [r for r in runs if (r.waiting or {}).get("kind") in ("breakpoint", "external")]
 
 
+def inbox_count(store: Store) -> int:
+    """How many runs wait on a person or an external effect (the number beside "Inbox")."""
+    row = store.conn.execute(
+        "SELECT COUNT(*) FROM runs WHERE status='waiting' AND json_extract(waiting, '$.kind') IN ('breakpoint','external')"
+    ).fetchone()
+    return int(row[0])
+
+
 def inbox_stamp(store: Store) -> str:
     """Changes whenever the set of pending questions changes or a run moves."""
     rows = store.conn.execute(
