@@ -107,6 +107,11 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
     assert page.locator("iframe.report").get_attribute("sandbox") == ""
     assert page.title() != "hacked"
+    review_url = page.url
+    page.goto(dashboard_url + page.locator("section.artifact h2 a").get_attribute("href"))
+    expect(page.locator("h1")).to_have_text("Report attempt 1")
+    assert page.title() == "report"  # opened on its own, its script still does not run (CSP sandbox)
+    page.goto(review_url)
 
     # Reject with feedback; the dashboard resumes the run, which asks again with attempt 2.
     page.fill("textarea[name=feedback]", "Name the data source in the title")
