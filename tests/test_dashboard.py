@@ -26,12 +26,16 @@ PROCESS_SOURCE = textwrap.dedent('''
     from mlsitter import Context, task
 
 
+    PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
     def write_report(attempt: int, feedback, out_dir: str) -> str:
         path = Path(out_dir) / f"report-{attempt}.html"
         applied = feedback or "none yet"
         path.write_text(
             "<!doctype html><html><head><title>report</title></head><body>"
             f"<h1>Report attempt {attempt}</h1><p id='fb'>Feedback applied: {applied}</p>"
+            f"<img id='plot' alt='plot' src='data:image/png;base64,{PIXEL}'>"
             "<script>parent.document.title = 'hacked'</script></body></html>"
         )
         return str(path)

@@ -104,6 +104,7 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     item.locator("a.review-link").click()
     report = page.frame_locator("iframe.report")
     expect(report.locator("h1")).to_have_text("Report attempt 1")
+    assert report.locator("#plot").evaluate("img => img.complete && img.naturalWidth") == 1  # embedded plots show
     page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
     assert page.locator("iframe.report").get_attribute("sandbox") == ""
     assert page.title() != "hacked"
