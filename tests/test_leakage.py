@@ -68,3 +68,13 @@ def test_pipeline_cross_fits_target_encoding_and_serves_identically(tmp_path):
 
     skew = compare_offline_serving(path, frame, rows=40, offline=fitted, serving_transform=cents)
     assert skew.names() == ["num__capital-gain"] and skew.skewed[0].source_columns == ["capital-gain"]
+
+
+def test_time_split_cuts_on_a_timestamp_so_no_training_row_is_from_the_test_period():
+    from mlsitter.ml.data_split import split_train_test
+
+    frame = realdata.bike_hour()  # 24 rows per day share one dteday
+    split = split_train_test(frame, "cnt", test_size=0.2, time_column="dteday")
+    assert split.kind == "time" and len(split.train) + len(split.test) == len(frame)
+    assert split.train["dteday"].max() < split.test["dteday"].min()
+    assert time_split_leakage(split.train["dteday"], split.test["dteday"]) == 0

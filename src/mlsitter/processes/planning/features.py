@@ -9,7 +9,8 @@ leave the candidate columns unless pinned -> selection (mutual information, perm
 correlation pruning) iterated to convergence -> fit, save the pipeline artifact -> serving skew (the
 reloaded artifact applied record by record vs the offline pipeline).
 
-Gates: ``leakage`` (blocking suspects among the selected columns == 0), ``serving-skew`` (features
+Gates: ``leakage`` (blocking suspects among the selected columns, plus training rows dated after the
+start of a time split's test rows, == 0), ``serving-skew`` (features
 that differ == 0; the gate's name lists them), ``feature-quality`` (CV score >= chance + ``min_lift``).
 Rejection feedback (``;``- or newline-separated): ``drop: a, b``, ``keep: a`` (pin), ``ratio: a/b``,
 ``interaction: a*b``, ``target_encode: c``, ``onehot: c``, ``ordinal: c``, ``text: c``,
@@ -231,6 +232,8 @@ def features(
         skew = ctx.task(check_serving_skew, pipeline_path=fitted["path"], test=split["test"], rows=skew_rows,
                         serving_code=serving_code, seed=seed)
         leaking = sorted(set(blocking) & set(selection.selected))
+        if split["time_leak"]:
+            leaking.append(f"{split['time_leak']} training rows dated after the test split")
         gates = [
             ctx.gate("leakage" if not leaking else f"leakage ({', '.join(leaking)})", len(leaking), "==", 0,
                      on_fail=on_gate_fail),
