@@ -15,6 +15,16 @@ def ts(at: float | None) -> str:
     return _dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def iso_ts(text: str | None) -> str:
+    """An ISO 8601 timestamp (as answers record them) shown like :func:`ts`, in local time."""
+    if not text:
+        return "—"
+    try:
+        return ts(_dt.datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return text
+
+
 def iso(at: float | None) -> str:
     if not at:
         return ""
@@ -67,4 +77,4 @@ def size(n: int | None) -> str:
     return f"{n:.1f} GB"
 
 
-FILTERS = {"ts": ts, "iso": iso, "seconds": seconds, "span": span, "num": num, "pretty": pretty, "size": size}
+FILTERS = {"ts": ts, "iso_ts": iso_ts, "iso": iso, "seconds": seconds, "span": span, "num": num, "pretty": pretty, "size": size}
