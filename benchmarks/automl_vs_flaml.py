@@ -126,8 +126,11 @@ def run_mlsitter(train: Path, test: Path, target: str, metric: str, budget: floa
     import mlsitter
 
     started = time.perf_counter()
-    handle = mlsitter.run("automl", approve="auto", data=str(train), test_data=str(test), target=target, metric=metric,
-                          time_budget_s=budget, n_jobs=n_jobs, model_name=f"bench-{name}")
+    # trials run two at a time on the process executor, one thread each (LightGBM/OpenMP threads contend badly
+    # on a shared 2-core machine), so both tools use n_jobs cores
+    handle = mlsitter.run("automl", approve="auto", executor="process" if n_jobs > 1 else None, data=str(train),
+                          test_data=str(test), target=target, metric=metric, time_budget_s=budget, parallel=n_jobs,
+                          n_jobs=1, model_name=f"bench-{name}")
     if handle.status == "waiting":  # the winner's review is production-tagged: approve it explicitly
         handle = mlsitter.approve(handle.run_id, by="benchmark", resume=True)
     if handle.status != "completed":
@@ -159,7 +162,8 @@ def main() -> None:
 
     from mlsitter.ml.scoring import METRICS
 
-    home = Path(tempfile.mkdtemp(prefix="mlsitter-bench-"))
+    home = Path(tempfile.mkdtemp(prefix="mlsitter-automl-bench-"))
+    print(f"mlsitter home: {home / 'home'} (MLflow UI: mlflow ui --backend-store-uri sqlite:///{home / 'home' / 'mlflow.db'})")
     os.environ["MLSITTER_HOME"] = str(home / "home")
     os.environ.setdefault("MPLBACKEND", "Agg")
     python = flaml_python()

@@ -37,10 +37,14 @@ _STORAGES: dict[str, Any] = {}
 
 
 def _storage(url: str) -> Any:
-    """One RDBStorage per URL and process (creating one checks the schema, which is slow)."""
-    if url not in _STORAGES:
-        _STORAGES[url] = _new_storage(url)
-    return _STORAGES[url]
+    """One RDBStorage per URL and process (creating one checks the schema, which is slow); keyed by pid so a
+    forked worker never shares its parent's database connections."""
+    import os
+
+    key = f"{os.getpid()}:{url}"
+    if key not in _STORAGES:
+        _STORAGES[key] = _new_storage(url)
+    return _STORAGES[key]
 
 
 def _new_storage(url: str) -> Any:
