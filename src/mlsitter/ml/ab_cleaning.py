@@ -33,8 +33,8 @@ def infer_metric_type(values: pd.Series) -> str:
     """'binary' for 0/1 (or booleans), 'count' for other integers, 'continuous' otherwise."""
     if pd.api.types.is_bool_dtype(values):
         return "binary"
-    distinct = pd.unique(values.dropna())
-    if len(distinct) <= 2 and set(np.asarray(distinct, dtype=float).tolist()) <= {0.0, 1.0}:
+    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if bool(np.all((arr == 0) | (arr == 1) | np.isnan(arr))):  # one vectorised pass, no hashing of 10M values
         return "binary"
     if pd.api.types.is_integer_dtype(values):
         return "count"
@@ -70,7 +70,7 @@ def check_table(frame: pd.DataFrame, *, unit: str, variant: str, metrics: list[s
                     f"(minimum {col.min()}); counts must be >= 0. Fix the data, or pass metric type 'continuous' "
                     "if negative values are valid."
                 )
-        if kind == "binary" and not set(pd.unique(col.dropna().astype(float))) <= {0.0, 1.0}:
+        if kind == "binary" and infer_metric_type(col) != "binary":
             raise DataError(f"metric column {m!r} was declared binary but holds values other than 0/1")
         types[m] = kind
     return types
@@ -94,12 +94,12 @@ def clean_assignments(
         report.removed["variant_exposure_mismatch"] = int(disagree.sum())
         report.rules["variant_exposure_mismatch"] = f"rows whose served variant ({exposure}) differs from the assigned one are removed"
         keep &= ~disagree
-    data = frame.loc[keep]
+    data = frame if keep.all() else frame.loc[keep]
     if unit:
         codes, uniques = pd.factorize(data[unit])
-        vcodes = pd.factorize(data[variant])[0]
         counts = np.bincount(codes)
         if (counts > 1).any():
+            vcodes = pd.factorize(data[variant])[0]
             first_v = np.full(len(uniques), -1)
             first_v[codes[::-1]] = vcodes[::-1]  # variant of each unit's first row
             mixed_unit = np.zeros(len(uniques), dtype=bool)
@@ -117,7 +117,8 @@ def clean_assignments(
     missing_metric = data[metrics].isna().any(axis=1).to_numpy()
     report.removed["missing_metric"] = int(missing_metric.sum())
     report.rules["missing_metric"] = "rows with a missing metric value are removed"
-    data = data.loc[~missing_metric]
+    if missing_metric.any():
+        data = data.loc[~missing_metric]
     variants = data[variant]
     if not (pd.api.types.is_object_dtype(variants) or pd.api.types.is_string_dtype(variants)):
         variants = variants.astype(str)

@@ -117,6 +117,10 @@ def mann_whitney(a: np.ndarray, b: np.ndarray) -> TestResult:
     return TestResult("Mann-Whitney U", diff, float(res.statistic), float(res.pvalue), float("nan"), float("nan"))
 
 
+#: units are hashed into at most this many buckets per variant before resampling (see bootstrap_difference)
+BOOTSTRAP_BUCKETS = 5_000
+
+
 def bucket_sums(values: np.ndarray, n_buckets: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Sums and unit counts per random bucket (each unit its own bucket when there are few units)."""
     n = len(values)
@@ -128,7 +132,7 @@ def bucket_sums(values: np.ndarray, n_buckets: int, rng: np.random.Generator) ->
 
 def bootstrap_difference(
     a: np.ndarray, b: np.ndarray, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-    n_buckets: int = 10_000,
+    n_buckets: int = BOOTSTRAP_BUCKETS,
 ) -> TestResult:
     """Percentile CI of mean_B - mean_A by a Poisson bootstrap over random buckets of units.
 

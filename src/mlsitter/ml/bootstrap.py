@@ -32,14 +32,40 @@ class Estimate:
         return bool(self.low <= x <= self.high)
 
 
+_LAST: dict[tuple[int, int, int], np.ndarray] = {}
+#: P(Poisson(1) <= k) for k = 0..11; P(X > 11) is about 1e-9, below float32 resolution of the uniforms
+_POISSON1_CDF = np.cumsum([np.exp(-1.0) / np.prod(np.arange(1, k + 1)) for k in range(12)]).astype(np.float32)
+
+
+def poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Poisson(1) draws by inverse CDF on float32 uniforms: about 3x faster than ``rng.poisson`` here."""
+    u = rng.random(shape, dtype=np.float32)
+    count = (u > _POISSON1_CDF[0]).view(np.uint8)
+    for c in _POISSON1_CDF[1:]:
+        count += u > c
+    return count.astype(np.float64)
+
+
 def weight_chunks(n_rows: int, n_resamples: int, seed: int, max_cells: int = MAX_CELLS) -> Iterator[np.ndarray]:
-    """Yield Poisson(1) weight matrices (resamples x rows, float64) covering ``n_resamples`` rows in total."""
+    """Yield Poisson(1) weight matrices (resamples x rows, float64) covering ``n_resamples`` rows in total.
+
+    The same (rows, resamples, seed) always gives the same weights; the last matrix that fits in one
+    chunk is kept, so metrics, fairness gaps and calibration of one evaluation share one draw (and are
+    computed on the same resamples, which keeps their intervals jointly consistent).
+    """
+    key = (n_rows, n_resamples, seed)
+    if n_rows * n_resamples <= max_cells:
+        if key not in _LAST:
+            _LAST.clear()
+            _LAST[key] = poisson_one(np.random.default_rng(seed), (n_resamples, n_rows))
+        yield _LAST[key]
+        return
     rng = np.random.default_rng(seed)
     per_chunk = max(1, min(n_resamples, max_cells // max(n_rows, 1)))
     done = 0
     while done < n_resamples:
         size = min(per_chunk, n_resamples - done)
-        yield rng.poisson(1.0, size=(size, n_rows)).astype(np.float64)
+        yield poisson_one(rng, (size, n_rows))
         done += size
 
 

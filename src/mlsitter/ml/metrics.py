@@ -58,36 +58,59 @@ def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, np.append(ends, len(s))
 
 
-def weighted_roc_auc(w: np.ndarray, positive: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """ROC AUC for each row of weights ``w``: weighted Mann-Whitney statistic with ties counted half."""
-    wp = w[:, order] * positive[order]
-    wn = w[:, order] - wp
-    cum_p = np.cumsum(wp, axis=1)[:, ends - 1]
-    cum_n = np.cumsum(wn, axis=1)[:, ends - 1]
+def _group_cumsums(w: np.ndarray, positive: np.ndarray, order: np.ndarray, ends: np.ndarray,
+                   block: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative weight of positives and of negatives at the end of each tie group (ascending score).
+
+    Positives and negatives are gathered separately (no multiply pass), in blocks of resamples that
+    stay in cache.
+    """
+    is_pos = positive[order] > 0
+    pos_cols, neg_cols = order[is_pos], order[~is_pos]
+    # index of the last positive / negative at or before each group end (-1: none yet)
+    k_pos = np.cumsum(is_pos)[ends - 1] - 1
+    k_neg = (ends - 1) - np.cumsum(is_pos)[ends - 1]
+    out_p = np.empty((len(w), len(ends)))
+    out_n = np.empty((len(w), len(ends)))
+    for start in range(0, len(w), block):
+        rows = w[start:start + block]
+        for cols, k, out in ((pos_cols, k_pos, out_p), (neg_cols, k_neg, out_n)):
+            if len(cols) == 0:
+                out[start:start + block] = 0.0
+                continue
+            cum = np.cumsum(rows[:, cols], axis=1)
+            out[start:start + block] = np.where(k >= 0, cum[:, np.maximum(k, 0)], 0.0)
+    return out_p, out_n
+
+
+def weighted_auc_and_ap(cum_p: np.ndarray, cum_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUC (ties count half) and average precision (sklearn's step-wise PR AUC) per row of weights,
+    from the cumulative positive/negative weight at the end of each tie group (ascending score)."""
     pos_g = np.diff(cum_p, axis=1, prepend=0.0)
     neg_g = np.diff(cum_n, axis=1, prepend=0.0)
-    neg_below = cum_n - neg_g
-    num = (pos_g * (neg_below + 0.5 * neg_g)).sum(axis=1)
-    return safe_divide(num, cum_p[:, -1] * cum_n[:, -1])
+    total_p, total_n = cum_p[:, -1], cum_n[:, -1]
+    # AUC: each positive beats the negatives below its group and ties half of its own group
+    below = cum_n - 0.5 * neg_g
+    auc = safe_divide(np.einsum("ij,ij->i", pos_g, below), total_p * total_n)
+    # AP: thresholds from the top; at group g everything from g upwards is predicted positive
+    tp = total_p[:, None] - cum_p
+    tp += pos_g
+    predicted = total_n[:, None] - cum_n
+    predicted += neg_g
+    predicted += tp
+    np.divide(tp, predicted, out=tp, where=predicted > 0)
+    ap = safe_divide(np.einsum("ij,ij->i", pos_g, tp), total_p)
+    return auc, ap
+
+
+def weighted_roc_auc(w: np.ndarray, positive: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """ROC AUC for each row of weights ``w``: weighted Mann-Whitney statistic with ties counted half."""
+    return weighted_auc_and_ap(*_group_cumsums(w, positive, order, ends))[0]
 
 
 def weighted_average_precision(w: np.ndarray, positive: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Average precision (sklearn's step-wise PR AUC) for each row of weights ``w``."""
-    wp = w[:, order] * positive[order]
-    wn = w[:, order] - wp
-    cum_p = np.cumsum(wp, axis=1)[:, ends - 1]
-    cum_n = np.cumsum(wn, axis=1)[:, ends - 1]
-    total_p = cum_p[:, -1:]
-    total_n = cum_n[:, -1:]
-    # predicted positive at the threshold of group g: everything in groups g..G-1
-    before_p = np.concatenate([np.zeros_like(total_p), cum_p[:, :-1]], axis=1)
-    before_n = np.concatenate([np.zeros_like(total_n), cum_n[:, :-1]], axis=1)
-    tp = total_p - before_p
-    fp = total_n - before_n
-    precision = safe_divide(tp, tp + fp)
-    gain = np.diff(cum_p, axis=1, prepend=0.0)  # tp lost when moving the threshold past group g
-    precision = np.nan_to_num(precision)
-    return safe_divide((gain * precision).sum(axis=1), total_p[:, 0])
+    return weighted_auc_and_ap(*_group_cumsums(w, positive, order, ends))[1]
 
 
 def _confusion_rates(w: np.ndarray, yt: np.ndarray, yp: np.ndarray) -> dict[str, np.ndarray]:
@@ -147,8 +170,10 @@ def binary_metrics(
         if score is not None:
             total = w.sum(axis=1)
             if order is not None:
-                out["roc_auc"] = weighted_roc_auc(w, positive, order, ends)
-                out["pr_auc"] = weighted_average_precision(w, positive, order, ends)
+                parts = [weighted_auc_and_ap(*_group_cumsums(w[i:i + 128], positive, order, ends))
+                         for i in range(0, len(w), 128)]  # blocks of resamples that stay in cache
+                out["roc_auc"] = np.concatenate([p[0] for p in parts])
+                out["pr_auc"] = np.concatenate([p[1] for p in parts])
             out["log_loss"] = safe_divide(w @ loss, total)
             out["brier"] = safe_divide(w @ sq, total)
         return np.column_stack([out[k] for k in names])
