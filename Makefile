@@ -33,7 +33,7 @@ demo: $(VENV)/.installed-all
 
 ## make test: install dev extras (and Chromium for browser tests where possible), run the suite.
 test: $(VENV)/.installed-dev
-	-@if [ -x scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
+	-@if [ -f scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev

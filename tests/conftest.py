@@ -1,6 +1,8 @@
-"""Test-wide fixtures: every test gets its own empty mlsitter home."""
+"""Test-wide fixtures: every test gets its own empty mlsitter home and a clean MLflow environment."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -10,4 +12,11 @@ def mlsitter_home(tmp_path, monkeypatch):
     home = tmp_path / "mlsitter-home"
     monkeypatch.setenv("MLSITTER_HOME", str(home))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    return home
+    user_uri = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    yield home
+    # mlflow.set_tracking_uri exports the URI into os.environ; do not let one test's store leak into the next.
+    for key, value in user_uri.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -327,3 +327,11 @@ def test_import_is_light():
     code = "import mlsitter, sys; print(sorted(m for m in ('pandas','numpy','sklearn','mlflow','fastapi','jsonschema') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_status_view_counts_retries(tmp_path):
+    from mlsitter.runtime.views import build_view
+
+    handle = mlsitter.run(target("flaky"), state=str(tmp_path / "state"), fail_times=2)
+    view = build_view(Store(), handle.run_id)
+    assert [(s.attempts, s.status) for s in view.steps] == [(3, "completed")]

@@ -96,6 +96,9 @@ def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> 
                 view.steps.append(step)
             step.attempts = d.get("attempt", 1)
             step.status = "running"
+        elif t == "step.retried" and d["key"] in steps:
+            steps[d["key"]].attempts = d.get("attempt", steps[d["key"]].attempts + 1)
+            steps[d["key"]].status = "running"
         elif t == "step.completed" and d["key"] in steps:
             step = steps[d["key"]]
             step.ended_at, step.duration_ms, step.status = ev.at, d.get("duration_ms"), "completed"
