@@ -101,17 +101,17 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
     rep.section("Distributions")
     fig = eda_plots.distributions_figure(p)
     if fig is not None:
-        rep.figure(fig, "Histograms (numeric) and top values (categorical)", name="distributions.png")
+        rep.figure(eda_plots.to_png(fig), "Histograms (numeric) and top values (categorical)", name="distributions.png")
     fig = eda_plots.missingness_figure(figure_source, seed=seed)
     if fig is not None:
-        rep.figure(fig, "Missingness matrix", name="missingness.png")
+        rep.figure(eda_plots.to_png(fig), "Missingness matrix", name="missingness.png")
 
     a = analysis.associations
     rep.section("Correlations")
     rep.text(f"Pairwise statistics on {a.rows_used:,} rows. Pearson/Spearman for numeric pairs, Cramér's V for categorical pairs, "
              "correlation ratio (eta) for categorical-numeric pairs; VIF from the numeric correlation matrix.")
     for i, (caption, fig) in enumerate(eda_plots.correlation_figures(a)):
-        rep.figure(fig, caption, name=f"correlation-{i + 1}.png")
+        rep.figure(eda_plots.to_png(fig), caption, name=f"correlation-{i + 1}.png")
     if a.high_pairs:
         rep.table([{"a": h["a"], "b": h["b"], "method": h["method"], "value": round(h["value"], 3)} for h in a.high_pairs],
                   caption="Strongly associated pairs")
@@ -151,7 +151,7 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
                     "leak?": "yes" if f.leak else ""} for f in t.features], caption="Feature vs target, strongest first")
         fig = eda_plots.target_figure(figure_source, t, p.kinds, seed=seed)
         if fig is not None:
-            rep.figure(fig, "Target against the strongest features", name="target.png")
+            rep.figure(eda_plots.to_png(fig), "Target against the strongest features", name="target.png")
 
     rep.json_block("analysis", dataclasses.asdict(analysis))
     return rep

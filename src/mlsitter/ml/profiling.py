@@ -212,13 +212,13 @@ def profile_frame(
         if f"{name}\x00len_min" in stats:
             prof.length_min, prof.length_max = _i(get("len_min")), _i(get("len_max"))
             prof.length_mean = lengths[name]
-        if kind in ("categorical", "boolean", "text", "id") or (kind == "numeric" and distinct[name] <= top):
+        if kind in ("categorical", "boolean", "text") or (kind == "numeric" and distinct[name] <= top):
             prof.top_values = _top_values(df[name], top)
         columns.append(prof)
 
     missing_cells = sum(missing.values())
     cells = n * len(schema)
-    duplicates = int(n - df.n_unique()) if n and schema else 0
+    duplicates = int(n - df.hash_rows(seed=0).n_unique()) if n and schema else 0  # 64-bit row hashes: collisions ~1e-8 at 1M rows
     return DatasetProfile(
         rows=n, n_columns=len(schema), memory_bytes=int(df.estimated_size()), duplicate_rows=duplicates,
         missing_cells=missing_cells, missing_cells_pct=100.0 * missing_cells / cells if cells else 0.0,

@@ -3,7 +3,8 @@ leakage suspicion (a feature that alone predicts the target too well).
 
 Single-feature power is the cross-validated score of an out-of-fold per-bin target mean (numeric
 features cut into quantile bins, categorical features by value): fast, model-free and honest
-because each row is predicted from the other folds only.
+because each row is predicted from the other folds only. For a numeric feature and a binary target
+it is at least the ROC AUC of the raw values (a monotone threshold needs no fitting).
 """
 
 from __future__ import annotations
@@ -91,6 +92,18 @@ def out_of_fold_means(codes: np.ndarray, y: np.ndarray, folds: int = 5, seed: in
     return pred
 
 
+def _rank_auc(col: pl.Series, y: np.ndarray) -> float:
+    """ROC AUC of the raw values in either direction (what a monotone threshold on the feature reaches)."""
+    from sklearn.metrics import roc_auc_score
+
+    x = col.cast(pl.Float64).fill_nan(None).to_numpy()
+    ok = np.isfinite(x)
+    if ok.sum() < 10 or len(np.unique(y[ok])) < 2:
+        return 0.5
+    auc = float(roc_auc_score(y[ok], x[ok]))
+    return max(auc, 1.0 - auc)
+
+
 def _score(y: np.ndarray, pred: np.ndarray, task: str) -> float:
     from sklearn.metrics import r2_score, roc_auc_score
 
@@ -110,7 +123,7 @@ def analyze_target(
     bins: int = 50,
     near_perfect: float = 0.95,
     near_perfect_r2: float = 0.90,
-    suspect_score: float = 0.80,
+    suspect_score: float = 0.78,
     suspect_drop: float = 0.10,
     max_candidates: int = 3,
     leakage_rows: int = 20_000,
@@ -170,6 +183,8 @@ def analyze_target(
             kind = "numeric"
         codes = _codes(col, kind, bins)
         score = _score(y, out_of_fold_means(codes, y, seed=seed), task)
+        if kind == "numeric" and task == "classification" and y.ndim == 1:
+            score = max(score, _rank_auc(col, y))
         if kind == "numeric" and y_cat is not None:
             assoc, method = correlation_ratio(*y_cat, col.cast(pl.Float64).fill_nan(None).fill_null(np.nan).to_numpy()), "correlation_ratio"
         elif kind == "numeric":

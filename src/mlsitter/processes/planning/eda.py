@@ -38,10 +38,11 @@ class EdaResult:
 
 
 def load_eda_table(data: str, options: dict[str, Any]) -> Any:
-    """Read the one table EDA analyses (pandas frame; stored by the runtime as Parquet)."""
+    """Read the one table EDA analyses, as a polars frame (every later step works on polars; stored as Parquet)."""
+    from mlsitter.ml.frames import as_polars
     from mlsitter.ml.ingest import load_table
 
-    return load_table(data, **options)
+    return as_polars(load_table(data, **options))
 
 
 def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timestamp: str | None) -> dict[str, Any]:
