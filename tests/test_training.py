@@ -215,3 +215,31 @@ def test_prepare_with_a_given_test_split_and_bad_columns():
         prepare(train, target="Survived", test_frame=test.drop(columns=["Fare"]))
     with pytest.raises(DataError, match="columns to drop \\['Cabin'\\]"):
         prepare(train, target="Survived", drop=["Cabin"])
+
+
+def test_charter_sets_metric_target_gate_and_exclusions(adult_csv, tmp_path):
+    import mlflow
+
+    from mlsitter.ml import tracking
+    from mlsitter.ml.charter import charter_from_dict, write_charter
+
+    charter = charter_from_dict({
+        "name": "income", "objective": "find high earners", "decision": "mailing list", "target": "class",
+        "task": "classification",
+        "metric": {"name": "roc_auc", "threshold": 0.995, "greater_is_better": True, "scorer": "roc_auc"},
+        "excluded_columns": {"fnlwgt": "sampling weight, not a property of the person"},
+    })
+    path, _ = write_charter(charter, tmp_path)
+    run = mlsitter.run("training", approve="gates-passed", data=str(adult_csv), target="class", charter=str(path),
+                       trials=2, folds=2, model_name="adult-charter")
+    assert run.status == "waiting"  # the charter's 0.995 AUC is out of reach: the failed gate asks a person
+    gate = [e.data for e in Store().events(run.run_id, types=("gate.evaluated",)) if e.data["name"] == "target-roc_auc"][0]
+    assert gate["threshold"] == 0.995 and not gate["passed"]
+    done = mlsitter.approve(run.run_id, feedback="accepted below target for a pilot", resume=True)
+    while done.status == "waiting":  # then the registration review
+        done = mlsitter.approve(run.run_id, resume=True)
+    assert done.status == "completed", done.error
+    tracking.configure()
+    assert mlflow.get_run(done.result.mlflow_run_id).data.params["dropped_columns"] == "fnlwgt"
+    bad = mlsitter.run("training", approve="auto", data=str(adult_csv), target="age", charter=str(path))
+    assert bad.status == "failed" and "charter's target is 'class'" in bad.error

@@ -82,9 +82,10 @@ def _label_metric(fn_name: str, **kwargs: Any) -> Callable[[np.ndarray, np.ndarr
 
         pred = _labels(proba, classes)
         extra = dict(kwargs)
-        if fn_name == "f1_score" and extra.get("average") == "binary":
+        if extra.get("average") == "binary":
             if len(classes) != 2:
-                raise SpecError("metric 'f1' needs a binary target; use 'f1_macro' for multiclass")
+                raise SpecError(f"metric {fn_name.removesuffix('_score')!r} needs a binary target; "
+                                "use 'f1_macro' or 'balanced_accuracy' for multiclass")
             extra["pos_label"] = classes[1]
         return float(getattr(skm, fn_name)(y, pred, **extra))
 
@@ -109,15 +110,21 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("balanced_accuracy", CLASSIFICATION, True, _label_metric("balanced_accuracy_score")),
     Metric("f1", CLASSIFICATION, True, _label_metric("f1_score", average="binary")),
     Metric("f1_macro", CLASSIFICATION, True, _label_metric("f1_score", average="macro")),
+    Metric("precision", CLASSIFICATION, True, _label_metric("precision_score", average="binary")),
+    Metric("recall", CLASSIFICATION, True, _label_metric("recall_score", average="binary")),
     Metric("r2", REGRESSION, True, _reg("r2_score")),
     Metric("rmse", REGRESSION, False, _reg("mean_squared_error", root=True), bounded=False),
     Metric("mae", REGRESSION, False, _reg("mean_absolute_error"), bounded=False),
+    Metric("mape", REGRESSION, False, _reg("mean_absolute_percentage_error"), bounded=False),
 ]}
+#: Other spellings (the charter's metric catalogue) of the same metrics.
+ALIASES = {"roc_auc_ovr": "roc_auc", "pr_auc": "average_precision"}
 
 
 def get_metric(name: str, task: str) -> Metric:
     """The metric called ``name`` for ``task``; unknown names or a task mismatch raise SpecError."""
-    metric = METRICS.get(str(name).strip().lower())
+    key = str(name).strip().lower()
+    metric = METRICS.get(ALIASES.get(key, key))
     valid = sorted(m.name for m in METRICS.values() if m.task == task)
     if metric is None:
         raise SpecError(f"unknown metric {name!r} for {task}; expected one of: {', '.join(valid)}")

@@ -131,6 +131,13 @@ def resolve_space(family: str, task: str, search_space: str, metric: str) -> dic
     return {"family": name, "space": space_to_dict(space), "defaults": default_params(name, space)}
 
 
+def data_columns(data: str) -> list[str]:
+    """Column names of the data file (to apply the charter's exclusions that exist in it)."""
+    from mlsitter.ml.training_data import read_frame
+
+    return [str(c) for c in read_frame(data).columns]
+
+
 def optuna_storage() -> str:
     """The Optuna storage URL under the mlsitter home."""
     from mlsitter.ml.hpo import storage_url
@@ -303,22 +310,15 @@ def measure_gaps(metric_name: str, cv_mean: float, fold_scores: list[float], tes
     return std, drop
 
 
-def target_from_charter(charter: str, metric: str) -> float | None:
-    """The charter's target for ``metric`` (via ``mlsitter.ml.charter.load_charter``), if both exist."""
-    try:
-        from mlsitter.ml.charter import load_charter  # written by the scoping process's owner
-    except ImportError:
-        return None
+def charter_settings(charter: str, columns_of: str = "") -> dict[str, Any]:
+    """What the scoping charter fixes for training: target, metric and its threshold, excluded columns."""
+    from mlsitter.ml.charter import load_charter
+    from mlsitter.ml.scoring import ALIASES, METRICS
+
     loaded = load_charter(charter)
-    for attr in ("target_metric", "success_metric", "metric"):
-        item = getattr(loaded, attr, None) if not isinstance(loaded, dict) else loaded.get(attr)
-        if item is None:
-            continue
-        name = getattr(item, "name", None) if not isinstance(item, dict) else item.get("name")
-        value = getattr(item, "threshold", None) if not isinstance(item, dict) else item.get("threshold", item.get("target"))
-        if (name is None or str(name) == metric) and isinstance(value, (int, float)):
-            return float(value)
-    return None
+    name = ALIASES.get(loaded.metric.name, loaded.metric.name)
+    return {"target": loaded.target, "metric": name if name in METRICS else "", "threshold": loaded.metric.threshold,
+            "excluded": sorted(loaded.excluded_columns), "task": loaded.task}
 
 
 def default_model_name(data: str, target: str) -> str:
@@ -362,15 +362,24 @@ def training(
 
     check_budget(trials, timeout_s, folds, patience)
     name = validate_model_name(model_name or default_model_name(data, target))
-    prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
+    goal = target_metric
+    dropped = list(drop or [])
+    if charter:
+        agreed = ctx.task(charter_settings, charter=charter)
+        if agreed["target"] != target:
+            raise SpecError(f"the charter's target is {agreed['target']!r} but training was given target {target!r}")
+        if metric == "auto" and agreed["metric"]:
+            metric = agreed["metric"]
+        if goal is None and agreed["metric"] == metric:
+            goal = agreed["threshold"]
+        columns = ctx.task(data_columns, data=data)
+        dropped += [c for c in agreed["excluded"] if c in columns and c not in dropped and c != target]
+    prep = ctx.task(prepare_data, data=data, target=target, drop=dropped, test_size=test_size, seed=seed,
                     metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
                     test_data=test_data)
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
     base = TrainingSettings(family, search_space, trials, timeout_s, patience, folds, prep.metric)
-    goal = target_metric
-    if goal is None and charter:
-        goal = ctx.task(target_from_charter, charter=charter, metric=prep.metric)
     for attempt in ctx.refine("registration", max_attempts=max_attempts):
         settings = apply_feedback(base, attempt.feedbacks)
         check_budget(settings.trials, settings.timeout_s, settings.folds, settings.patience)
