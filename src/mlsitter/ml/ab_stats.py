@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from mlsitter.errors import DataError
+from mlsitter.ml.bootstrap import poisson_one
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -147,8 +148,8 @@ def bootstrap_difference(
     step = max(1, 20_000_000 // max(len(sa) + len(sb), 1))
     for start in range(0, n_resamples, step):
         size = min(step, n_resamples - start)
-        wa = rng.poisson(1.0, (size, len(sa))).astype(np.float64)
-        wb = rng.poisson(1.0, (size, len(sb))).astype(np.float64)
+        wa = poisson_one(rng, (size, len(sa)))
+        wb = poisson_one(rng, (size, len(sb)))
         diffs[start:start + size] = (wb @ sb) / (wb @ cb) - (wa @ sa) / (wa @ ca)
     alpha = (1 - level) / 2
     diff = float(np.mean(b) - np.mean(a))
