@@ -110,7 +110,7 @@ def heatmap_figure(names: Sequence[str], matrix: list[list[float | None]], title
                             color="white" if abs(values[i, j]) > 0.6 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_title(title, fontsize=9)
-    fig.subplots_adjust(left=0.2, right=0.95, bottom=0.2, top=0.94)
+    fig.subplots_adjust(left=0.2, right=0.84, bottom=0.2, top=0.94)
     return fig
 
 
