@@ -147,7 +147,9 @@ def check_feature_leakage(frame: pd.DataFrame, y: np.ndarray, problem: ProblemTy
                 "encodes the target"))
     ranked = sorted(report.single_feature_scores, key=report.single_feature_scores.get, reverse=True)
     if len(columns) > 1:
-        for column in ranked[:top_k]:
+        # the top-k single features, and every column whose name suggests a post-outcome value
+        to_check = list(dict.fromkeys([*ranked[:top_k], *[c for c in ranked if has_post_outcome_name(c)]]))
+        for column in to_check:
             rest = rest_score(frame, y, problem, column, folds, seed)
             report.rest_scores[column] = rest
             alone = report.single_feature_scores[column]
