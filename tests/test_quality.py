@@ -57,7 +57,7 @@ def test_completeness_and_uniqueness_on_adult():
     adult = realdata.adult()
     comp = quality.completeness(adult, required=["occupation"])
     assert set(comp.details["missing_by_column"]) == {"workclass", "occupation", "native-country"}
-    assert comp.failing == 1843
+    assert comp.failing == 1843 and len(comp.details["row_reasons"]) == 1843
     uniq = quality.uniqueness(adult)
     assert uniq.details["duplicate_rows"] == 24 and uniq.failing == 24
     keyed = quality.uniqueness(adult.head(100), keys=["age"])

@@ -92,7 +92,7 @@ def test_enforce_reports_nulls_and_duplicates_per_row():
     assert any("duplicate value" in r for r in violations.row_reasons[5])
 
 
-def test_polars_engine_matches_pandera(adult, tmp_path):
+def test_compiled_checks_match_pandera(adult, tmp_path):
     sample = adult.head(3000).copy()
     sample.loc[[3, 7], "sex"] = "Unknown"
     sample.loc[[5], "education"] = None

@@ -139,6 +139,8 @@ def parse_duration(text: str) -> float:
 # -- dimensions -------------------------------------------------------------------------------------------
 def completeness(frame: Any, required: Sequence[str] = ()) -> DimensionScore:
     """Share of non-missing cells; rows missing a ``required`` column fail."""
+    if isinstance(frame, pd.DataFrame):
+        return _completeness_pandas(frame, required)
     df = as_polars(frame)
     nulls = df.null_count().row(0, named=True)
     floats = [c for c, t in df.schema.items() if t.is_float()]
@@ -156,7 +158,22 @@ def completeness(frame: Any, required: Sequence[str] = ()) -> DimensionScore:
     summary = f"{missing:,} of {cells:,} cells missing" + (f" in {', '.join(f'{c} ({n:,})' for c, n in by_column.items())}" if by_column else "")
     return DimensionScore("completeness", round(score, 4), cells, len(failing_idx), summary,
                           [{"row": int(i), "reason": "missing required value"} for i in failing_idx[:10]],
-                          {"missing_by_column": by_column, "required": list(required), "failing_rows": failing_idx})
+                          {"missing_by_column": by_column, "required": list(required), "failing_rows": failing_idx,
+                           "row_reasons": {int(i): [f"missing a required value ({', '.join(required)})"] for i in failing_idx}})
+
+
+def _completeness_pandas(frame: pd.DataFrame, required: Sequence[str]) -> DimensionScore:
+    nulls = frame.isna().sum()
+    cells = frame.shape[0] * frame.shape[1]
+    missing = int(nulls.sum())
+    by_column = {str(c): int(v) for c, v in nulls.items() if v}
+    failing_idx = np.flatnonzero(frame[list(required)].isna().any(axis=1).to_numpy()).tolist() if required else []
+    score = 100.0 * (1 - missing / cells) if cells else 100.0
+    summary = f"{missing:,} of {cells:,} cells missing" + (f" in {', '.join(f'{c} ({n:,})' for c, n in by_column.items())}" if by_column else "")
+    return DimensionScore("completeness", round(score, 4), cells, len(failing_idx), summary,
+                          [{"row": int(i), "reason": "missing required value"} for i in failing_idx[:10]],
+                          {"missing_by_column": by_column, "required": list(required), "failing_rows": failing_idx,
+                           "row_reasons": {int(i): [f"missing a required value ({', '.join(required)})"] for i in failing_idx}})
 
 
 def validity(violations: ContractViolations) -> DimensionScore:
@@ -203,22 +220,33 @@ def _cell(df: pl.DataFrame, row: int, column: str) -> Any:
 
 def uniqueness(frame: Any, keys: Sequence[str] = ()) -> DimensionScore:
     """Share of rows that are neither an exact duplicate of an earlier row nor repeat an earlier key."""
-    df = as_polars(frame).with_row_index("__r")
-    cols = [c for c in df.columns if c != "__r"]
     failing: dict[int, list[str]] = {}
-    dup_rows = df.filter(pl.struct(cols).is_first_distinct().not_())["__r"].to_list()
+    key_dups = 0
+    if isinstance(frame, pd.DataFrame):
+        frame = frame.reset_index(drop=True)
+        dup_rows = np.flatnonzero(pd.util.hash_pandas_object(frame, index=False).duplicated().to_numpy()).tolist()
+        if dup_rows:  # confirm on the rows themselves: a 64-bit hash collision must not count as a duplicate
+            confirmed = frame.duplicated().to_numpy()
+            dup_rows = [i for i in dup_rows if confirmed[i]]
+        repeated_idx = np.flatnonzero(frame.duplicated(subset=list(keys)).to_numpy()) if keys else np.array([], dtype=int)
+        repeated = [(int(i), *frame.loc[i, list(keys)].tolist()) for i in repeated_idx]
+        height = len(frame)
+    else:
+        df = as_polars(frame).with_row_index("__r")
+        cols = [c for c in df.columns if c != "__r"]
+        dup_rows = df.filter(pl.struct(cols).is_first_distinct().not_())["__r"].to_list()
+        repeated = list(df.filter(pl.struct(list(keys)).is_first_distinct().not_()).select(["__r", *keys]).iter_rows()) if keys else []
+        height = df.height
     for i in dup_rows:
         failing.setdefault(int(i), []).append("exact duplicate of an earlier row")
-    key_dups = 0
     if keys:
-        repeated = df.filter(pl.struct(list(keys)).is_first_distinct().not_())
-        key_dups = repeated.height
-        for row in repeated.select(["__r", *keys]).iter_rows():
+        key_dups = len(repeated)
+        for row in repeated:
             failing.setdefault(int(row[0]), []).append("duplicate key " + ", ".join(f"{k}={v}" for k, v in zip(keys, row[1:])))
-    n = max(df.height, 1)
+    n = max(height, 1)
     examples = [{"row": i, "reason": "; ".join(r)} for i, r in list(failing.items())[:10]]
     summary = f"{len(dup_rows):,} duplicate rows" + (f", {key_dups:,} repeated keys on ({', '.join(keys)})" if keys else "")
-    return DimensionScore("uniqueness", round(100.0 * (1 - len(failing) / n), 4), df.height, len(failing), summary, examples,
+    return DimensionScore("uniqueness", round(100.0 * (1 - len(failing) / n), 4), height, len(failing), summary, examples,
                           {"duplicate_rows": len(dup_rows), "duplicate_keys": key_dups, "keys": list(keys), "row_reasons": failing})
 
 

@@ -187,7 +187,7 @@ def enforce_contract(schema: pa.DataFrameSchema, frame: pd.DataFrame, examples: 
     """Check every row against the contract; rows that fail get the failed checks as reasons.
 
     ``engine="auto"`` compiles the contract's built-in checks (dtype, nullability, uniqueness,
-    ranges, comparisons, sets, string patterns/lengths) to one polars pass, and falls back to
+    ranges, comparisons, sets, string patterns/lengths) to vectorised masks, and falls back to
     pandera's own lazy validation when a contract holds a check it cannot compile (custom checks,
     dataframe-level checks, coercion). ``engine="pandera"`` always uses pandera. Both give the same
     failing rows and reasons.
@@ -195,7 +195,7 @@ def enforce_contract(schema: pa.DataFrameSchema, frame: pd.DataFrame, examples: 
     if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
         frame = frame.reset_index(drop=True)
     if engine == "auto" and _compilable(schema):
-        return _enforce_polars(schema, frame, examples)
+        return _enforce_compiled(schema, frame, examples)
     return _enforce_pandera(schema, frame, examples)
 
 
@@ -215,106 +215,91 @@ def _compilable(schema: pa.DataFrameSchema) -> bool:
     return True
 
 
-def _check_expr(check: pa.Check, col: "pl.Expr") -> "pl.Expr":
-    """A polars expression that is True where the check passes (nulls pass, as in pandera)."""
-    import polars as pl
+def _check_mask(check: pa.Check, series: pd.Series) -> "np.ndarray":
+    """Boolean array, True where the check passes (missing values pass, as in pandera's ignore_na)."""
+    import numpy as np
 
     st = check.statistics or {}
     name = check.name
     if name == "in_range":
-        lo = (col >= st["min_value"]) if st.get("include_min", True) else (col > st["min_value"])
-        hi = (col <= st["max_value"]) if st.get("include_max", True) else (col < st["max_value"])
+        lo = (series >= st["min_value"]) if st.get("include_min", True) else (series > st["min_value"])
+        hi = (series <= st["max_value"]) if st.get("include_max", True) else (series < st["max_value"])
         ok = lo & hi
     elif name == "isin":
-        ok = col.is_in(list(st["allowed_values"]))
+        ok = series.isin(list(st["allowed_values"]))
     elif name == "notin":
-        ok = ~col.is_in(list(st["forbidden_values"]))
+        ok = ~series.isin(list(st["forbidden_values"]))
     elif name == "greater_than":
-        ok = col > st["min_value"]
+        ok = series > st["min_value"]
     elif name == "greater_than_or_equal_to":
-        ok = col >= st["min_value"]
+        ok = series >= st["min_value"]
     elif name == "less_than":
-        ok = col < st["max_value"]
+        ok = series < st["max_value"]
     elif name == "less_than_or_equal_to":
-        ok = col <= st["max_value"]
+        ok = series <= st["max_value"]
     elif name == "equal_to":
-        ok = col == st["value"]
+        ok = series == st["value"]
     elif name == "not_equal_to":
-        ok = col != st["value"]
+        ok = series != st["value"]
     elif name == "str_matches":
-        ok = col.str.contains("^(?:" + st["pattern"] + ")")
+        ok = series.str.match(st["pattern"])
     elif name == "str_contains":
-        ok = col.str.contains(st["pattern"])
+        ok = series.str.contains(st["pattern"], regex=True)
     elif name == "str_startswith":
-        ok = col.str.starts_with(st["string"])
+        ok = series.str.startswith(st["string"])
     elif name == "str_endswith":
-        ok = col.str.ends_with(st["string"])
+        ok = series.str.endswith(st["string"])
     else:  # str_length
-        length = col.str.len_chars()
+        length = series.str.len()
         if st.get("exact_value") is not None:
             ok = length == st["exact_value"]
         else:
-            ok = pl.lit(True)
+            ok = pd.Series(True, index=series.index)
             if st.get("min_value") is not None:
                 ok = ok & (length >= st["min_value"])
             if st.get("max_value") is not None:
                 ok = ok & (length <= st["max_value"])
-    return ok.fill_null(True)
+    return np.asarray(ok.fillna(True), dtype=bool) | np.asarray(series.isna())
 
 
-def _enforce_polars(schema: pa.DataFrameSchema, frame: pd.DataFrame, examples: int) -> ContractViolations:
+def _enforce_compiled(schema: pa.DataFrameSchema, frame: pd.DataFrame, examples: int) -> ContractViolations:
+    """The contract's built-in checks as vectorised pandas/numpy masks on the frame itself (no copy)."""
     import numpy as np
-    import polars as pl
 
     present = [name for name in schema.columns if name in frame.columns]
     column_problems = [f"{name}: column_in_dataframe ({name})" for name, c in schema.columns.items()
                        if name not in frame.columns and c.required]
-    labels: list[tuple[str, str]] = []
-    exprs: list[pl.Expr] = []
     by_check: list[dict[str, Any]] = []
+    row_reasons: dict[int, list[str]] = {}
     checks_run = 0
     for name in present:
         column = schema.columns[name]
+        series = frame[name]
         checks_run += len(column.checks) + int(column.unique) + int(not column.nullable) + 1
         expected = str(column.dtype) if column.dtype is not None else None
-        actual = dtype_name(frame[name])
+        actual = dtype_name(series)
         if expected is not None and _norm(expected) != _norm(actual):
             column_problems.append(f"{name}: dtype('{expected}') ({actual})")
             by_check.append({"column": name, "check": f"dtype('{expected}')", "failing_rows": 0, "examples": actual})
             continue
-        col = pl.col(name)
+        masks: list[tuple[str, np.ndarray]] = []
         if not column.nullable:
-            labels.append((name, "not_nullable"))
-            exprs.append(col.is_not_null())
+            masks.append(("not_nullable", ~np.asarray(series.isna())))
         if column.unique:
-            labels.append((name, "field_uniqueness"))
-            exprs.append(~col.is_duplicated() | col.is_null())
+            masks.append(("field_uniqueness", ~np.asarray(series.duplicated(keep=False)) | np.asarray(series.isna())))
         for check in column.checks:
-            labels.append((name, check.error or check.name))
-            exprs.append(_check_expr(check, col))
-    df = pl.DataFrame([_series(frame[name]) for name in present])  # column by column: no copy of the whole frame
-    passed = df.select([e.alias(f"c{i}") for i, e in enumerate(exprs)]) if exprs else pl.DataFrame()
-    row_reasons: dict[int, list[str]] = {}
-    for i, (column, check) in enumerate(labels):
-        failing = np.flatnonzero(~passed[f"c{i}"].to_numpy())
-        if failing.size == 0:
-            continue
-        reason = f"{column}: {_check_label(check)}"
-        for row in failing.tolist():
-            row_reasons.setdefault(row, []).append(reason)
-        values = frame[column].iloc[failing[:5]].tolist()
-        by_check.append({"column": column, "check": check, "failing_rows": int(failing.size), "examples": ", ".join(str(v) for v in values)})
+            masks.append((check.error or check.name, _check_mask(check, series)))
+        for label, passed in masks:
+            failing = np.flatnonzero(~passed)
+            if failing.size == 0:
+                continue
+            reason = f"{name}: {_check_label(label)}"
+            for row in failing.tolist():
+                row_reasons.setdefault(row, []).append(reason)
+            values = series.iloc[failing[:5]].tolist()
+            by_check.append({"column": name, "check": label, "failing_rows": int(failing.size), "examples": ", ".join(str(v) for v in values)})
     sample = [{"row": i, "reasons": "; ".join(r)} for i, r in list(row_reasons.items())[:examples]]
     return ContractViolations(len(frame), len(row_reasons), checks_run, by_check, row_reasons, column_problems, sample)
-
-
-def _series(series: pd.Series) -> "pl.Series":
-    import polars as pl
-
-    try:
-        return pl.from_pandas(series).alias(str(series.name))
-    except (TypeError, ValueError, pl.exceptions.PolarsError):  # mixed objects: compare as text
-        return pl.Series(str(series.name), [None if v is None or v != v else str(v) for v in series], dtype=pl.String)
 
 
 def _enforce_pandera(schema: pa.DataFrameSchema, frame: pd.DataFrame, examples: int) -> ContractViolations:
