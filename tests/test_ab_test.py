@@ -125,3 +125,18 @@ def test_ab_test_from_the_cli(table):
     bad = CliRunner().invoke(main, ["run", "ab-test", "-i", f"data={path}", "-i", "metric=no_such_metric", "--approve", "auto"],
                              catch_exceptions=False)
     assert bad.exit_code != 0 and "no_such_metric" in bad.output
+
+
+def test_reads_the_preregistration_written_by_experiment_plan(table):
+    path, clean = table
+    plan = mlsitter.run("experiment-plan", approve="auto", metric="revenue", metric_type="mean", baseline=16.0, std=12.0,
+                        mde=1.0, direction="increase", daily_traffic=2000, guardrails="latency_ms:higher:0.05",
+                        segments="country")
+    assert plan.status == "completed", plan.error
+    h = mlsitter.run("ab-test", approve="auto", data=str(path), plan=plan.result.preregistration, n_resamples=50)
+    assert h.status == "completed", h.error
+    r = h.result
+    assert r.metric == "revenue" and {"primary_metric", "direction", "alpha", "guardrails", "segments"} <= set(r.plan_fields)
+    assert r.guardrails[0]["metric"] == "latency_ms" and r.guardrails[0]["tolerance"] == 0.05
+    assert {s["segment"] for s in r.segments} == {"country"}
+    assert r.tests["welch"]["p_value"] == pytest.approx(r.p_value)  # a 'mean' metric is read out with Welch's t-test

@@ -10,8 +10,14 @@ whatever it cannot find (the readout then uses its own inputs or defaults):
 - planned units: ``n_control`` + ``n_treatment`` | ``sample_size_per_group`` | ``total``
 - split: ``ratio`` (treatment / control) | ``allocation`` / ``split`` ({variant: share})
 - variants: ``control``, ``treatment`` | ``variants`` (list, control first)
-- guardrails: ``guardrails`` (names, or objects with ``metric``/``name`` and ``direction``)
+- guardrails: ``guardrails`` (``"name:higher:0.05"`` strings, or objects with ``metric``/``name``,
+  ``worse`` or ``direction``, and a relative ``tolerance``)
+- segments: ``segments`` (columns to break the effect down by)
 - unit: ``randomization_unit`` | ``unit``
+- metric type: ``metric_type`` (``proportion`` -> binary, ``mean`` -> continuous)
+
+This matches the ``preregistration.json`` that ``experiment-plan`` writes (whose field order puts the
+hypothesis's ``alpha`` before the SRM check's, so the breadth-first search finds the right one).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class Guardrail:
 
     metric: str
     worse: str = "lower"
+    tolerance: float | None = None  # relative change allowed before it counts as a breach
 
 
 @dataclass
@@ -50,6 +57,7 @@ class PreRegistration:
     treatment: str | None = None
     unit: str | None = None
     guardrails: list[Guardrail] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
     found: list[str] = field(default_factory=list)
 
 
@@ -78,10 +86,11 @@ def _number(value: Any) -> float | None:
 def parse_guardrail(item: Any) -> Guardrail | None:
     """``"latency:higher"``, ``"revenue"`` or ``{"metric": ..., "direction": "increase"|"decrease"|...}``."""
     if isinstance(item, str):
-        name, _, worse = item.partition(":")
+        name, _, rest = item.partition(":")
+        worse, _, tolerance = rest.partition(":")
         worse = worse.strip().lower()
         worse = "higher" if worse in ("higher", "higher-is-worse", "up", "increase") else "lower"
-        return Guardrail(name.strip(), worse) if name.strip() else None
+        return Guardrail(name.strip(), worse, _number(tolerance.strip() or None)) if name.strip() else None
     if isinstance(item, dict):
         name = item.get("metric") or item.get("name")
         if not name:
@@ -89,7 +98,7 @@ def parse_guardrail(item: Any) -> Guardrail | None:
         text = str(item.get("worse") or item.get("bad_direction") or item.get("direction") or "").lower()
         # a guardrail's "direction" may state the harmful move or the desired one; "must not increase" style wins
         worse = "higher" if text in ("higher", "increase", "up", "higher-is-worse", "must_not_increase", "max") else "lower"
-        return Guardrail(str(name), worse)
+        return Guardrail(str(name), worse, _number(item.get("tolerance")))
     return None
 
 
@@ -116,7 +125,8 @@ def read_preregistration(path: str) -> PreRegistration:
         metric = metric.get("name") or metric.get("column")
     plan.primary_metric = str(metric) if isinstance(metric, (str, int)) else None
     mt = _find(data, "metric_type")
-    plan.metric_type = str(mt) if isinstance(mt, str) else None
+    if isinstance(mt, str):  # experiment-plan says proportion/mean; the readout says binary/continuous
+        plan.metric_type = {"proportion": "binary", "mean": "continuous"}.get(mt.lower(), mt.lower())
     direction = _find(data, "direction", "alternative")
     if isinstance(direction, str):
         d = direction.lower()
@@ -153,6 +163,8 @@ def read_preregistration(path: str) -> PreRegistration:
         plan.guardrails = [g for g in (parse_guardrail(x) for x in guards) if g is not None]
     plan.found = [k for k in ("primary_metric", "metric_type", "direction", "alpha", "power", "mde", "planned_units", "split",
                               "ratio", "control", "treatment", "unit") if getattr(plan, k) is not None]
-    if plan.guardrails:
-        plan.found.append("guardrails")
+    segments = _find(data, "segments")
+    if isinstance(segments, list):
+        plan.segments = [str(x) for x in segments if isinstance(x, (str, int))]
+    plan.found += [k for k in ("guardrails", "segments") if getattr(plan, k)]
     return plan

@@ -98,9 +98,11 @@ def guardrail_breached(m: MetricReadout, guard: Guardrail, alpha: float, toleran
     diff = m.difference
     harmful = diff * z_dir > 0
     p_one = p_two / 2 if harmful else 1 - p_two / 2
-    beyond = abs(lift) > tolerance if lift == lift else True
+    allowed = guard.tolerance if guard.tolerance is not None else tolerance
+    beyond = abs(lift) > allowed if lift == lift else True
     breached = bool(harmful and p_one < alpha and beyond)
-    return {"metric": guard.metric, "worse": guard.worse, "lift": lift, "p_one_sided": p_one, "breached": breached}
+    return {"metric": guard.metric, "worse": guard.worse, "tolerance": allowed, "lift": lift, "p_one_sided": p_one,
+            "breached": breached}
 
 
 def segment_effects(

@@ -103,14 +103,16 @@ def ab_test(
         raise SpecError(f"n_looks must be >= 1 and n_resamples >= 0; got {n_looks}, {n_resamples}")
     guards = guardrail_list(list(guardrails or []), pre)
     types = dict(metric_types or {})
-    if pre and pre.metric_type and metric not in types and pre.metric_type in ("binary", "continuous", "count"):
+    if pre and pre.metric_type and metric not in types and pre.metric_type in ("binary", "continuous", "count") \
+            and metric == pre.primary_metric:
         types[metric] = pre.metric_type
     metrics = list(dict.fromkeys([metric, *[g.metric for g in guards]]))
     extra = [c for c in [covariate, timestamp, *(segments or [])] if c]
     table = ctx.task(steps.load_and_clean, data=data, unit=unit or (pre.unit if pre and pre.unit else ""), variant=variant,
                      metrics=metrics, exposure=exposure, extra=extra, metric_types=types,
                      control=control or (pre.control if pre and pre.control else ""),
-                     treatment=treatment or (pre.treatment if pre and pre.treatment else ""), out_dir=str(ctx.workdir))
+                     treatment=treatment or (pre.treatment if pre and pre.treatment else ""), out_dir=str(ctx.workdir),
+                     optional=[] if segments or not pre else list(pre.segments))
     removed = sum(table.report.removed.values())
     if removed:
         ctx.log("info", f"cleaning removed {removed:,} rows: " + ", ".join(f"{k} {v:,}" for k, v in table.report.removed.items() if v))
@@ -119,7 +121,7 @@ def ab_test(
     ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm_threshold, on_fail="fail")
 
     readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=guards, covariate=covariate,
-                       timestamp=timestamp, segments=list(segments or []), alpha=alpha, direction=direction,
+                       timestamp=timestamp, segments=list(segments or table.optional_present), alpha=alpha, direction=direction,
                        n_resamples=n_resamples, n_looks=n_looks, tolerance=guardrail_tolerance,
                        mde=pre.mde if pre else None, seed=seed)
     for status in readout.guardrail_status:

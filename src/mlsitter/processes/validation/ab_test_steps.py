@@ -20,11 +20,16 @@ class CleanTable:
     control: str
     treatment: str
     metric_types: dict[str, str]
+    optional_present: list[str]
 
 
 def load_and_clean(data: str, unit: str, variant: str, metrics: list[str], exposure: str, extra: list[str],
-                   metric_types: dict[str, str], control: str, treatment: str, out_dir: str) -> CleanTable:
-    """Read the table, apply the cleaning rules, choose control/treatment, save the clean rows."""
+                   metric_types: dict[str, str], control: str, treatment: str, out_dir: str,
+                   optional: list[str] | None = None) -> CleanTable:
+    """Read the table, apply the cleaning rules, choose control/treatment, save the clean rows.
+
+    ``extra`` columns must exist; ``optional`` ones (e.g. segments named only by the plan) are kept when present.
+    """
     import pandas as pd
 
     from mlsitter.ml.ab_cleaning import clean_assignments
@@ -40,10 +45,11 @@ def load_and_clean(data: str, unit: str, variant: str, metrics: list[str], expos
     control, treatment = choose_variants(variants, control, treatment)
     if len(variants) > 2:
         clean = clean[clean[variant].isin([control, treatment])]
-    keep = list(dict.fromkeys([c for c in [unit, variant, *metrics, *extra] if c]))
+    present = [c for c in (optional or []) if c in clean.columns]
+    keep = list(dict.fromkeys([c for c in [unit, variant, *metrics, *extra, *present] if c]))
     path = Path(out_dir) / "ab-clean.parquet"
     clean[keep].to_parquet(path, index=False)
-    return CleanTable(str(path), report, control, treatment, report.metric_types)
+    return CleanTable(str(path), report, control, treatment, report.metric_types, present)
 
 
 def choose_variants(variants: list[str], control: str, treatment: str) -> tuple[str, str]:
