@@ -221,7 +221,8 @@ def main() -> None:
           f"peak RSS {m['peak_rss_mb']:6.0f} MB   failing rows {m['failing_rows']:,}")
     if "mlsitter_process" in out:
         p = out["mlsitter_process"]
-        print(f"process      : mlsitter.run('data-validation') {p['process_s']:6.2f}s (read, contract, journal, version, report)")
+        print(f"process      : mlsitter.run('data-validation') {p['process_s']:6.2f}s (read, contract, journal, version, report); "
+              f"quarantined {p['quarantined']:,} (approve=auto accepts the injected new categories as a schema change)")
     if "ge" in out:
         g = out["ge"]
         print(f"GE ephemeral : 10 checks {g['checks_s']:6.2f}s   (+ setup {g['setup_s']:.2f}s)   peak RSS {g['peak_rss_mb']:6.0f} MB")
