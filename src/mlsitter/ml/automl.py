@@ -119,6 +119,15 @@ class WeightedEnsemble(BaseEstimator):
         self.weights = weights
         self.task = task
 
+    @classmethod
+    def from_fitted(cls, estimators: list[Any], weights: list[float], task: str) -> "WeightedEnsemble":
+        """An ensemble of pipelines that are already fitted (refitted in parallel elsewhere)."""
+        ensemble = cls(estimators, weights, task)
+        ensemble.estimators_ = list(estimators)
+        if task == CLASSIFICATION:
+            ensemble.classes_ = np.unique(np.concatenate([np.asarray(e.classes_) for e in estimators]))
+        return ensemble
+
     def fit(self, X: Any, y: Any) -> "WeightedEnsemble":
         self.estimators_ = [clone(e).fit(X, y) for e in self.estimators or []]
         if self.task == CLASSIFICATION:

@@ -43,9 +43,52 @@ def test_metrics(task: str, y_test: Any, prediction: np.ndarray, classes: list[A
     return out
 
 
+def _original_column(name: str, columns: list[str]) -> str | None:
+    """The input column a transformed feature came from (one-hot ``col_value``, ``missingindicator_col``, ``col_year``)."""
+    if name in columns:
+        return name
+    name = name.removeprefix("missingindicator_")
+    if name in columns:
+        return name
+    owners = [c for c in columns if name.startswith(f"{c}_")]
+    return max(owners, key=len) if owners else None
+
+
+def builtin_importances(model: Any, columns: list[str]) -> dict[str, float] | None:
+    """A pipeline's built-in importances (trees, |coef|) summed back onto its input columns; None if it has none."""
+    estimator = model.named_steps["model"] if hasattr(model, "named_steps") else model
+    raw = getattr(estimator, "feature_importances_", None)
+    if raw is None and hasattr(estimator, "coef_"):
+        raw = np.abs(np.atleast_2d(estimator.coef_)).mean(axis=0)
+    try:
+        names = [str(n) for n in model.named_steps["columns"].get_feature_names_out()]
+    except (AttributeError, KeyError, ValueError):
+        return None
+    if raw is None or len(raw) != len(names):
+        return None
+    out: dict[str, float] = {}
+    for name, value in zip(names, raw):
+        owner = _original_column(name, columns) or name
+        out[owner] = out.get(owner, 0.0) + float(value)
+    total = sum(out.values()) or 1.0
+    return {k: v / total for k, v in out.items()}
+
+
 def importances_of(model: Any, X: pd.DataFrame, y: Any, *, task: str, metric: str, seed: int,
                    max_rows: int = 1000) -> tuple[dict[str, float], str]:
-    """Built-in importances where the model has them (trees, |coef| of linear), else permutation importance."""
+    """Built-in importances where the model has them (trees, |coef| of linear; for an ensemble the weighted
+    sum of its members' on the input columns), else permutation importance."""
+    if hasattr(model, "estimators_") and hasattr(model, "weights"):
+        total: dict[str, float] = {}
+        used = 0.0
+        for member, weight in zip(model.estimators_, model.weights):
+            found = builtin_importances(member, [str(c) for c in X.columns])
+            if found:
+                used += weight
+                for k, v in found.items():
+                    total[k] = total.get(k, 0.0) + weight * v
+        if total:
+            return {k: v / used for k, v in total.items()}, "members' built-in importances, weighted (input columns)"
     estimator = model.named_steps["model"] if hasattr(model, "named_steps") else model
     try:
         names = [str(n) for n in model.named_steps["columns"].get_feature_names_out()]
@@ -60,32 +103,35 @@ def importances_of(model: Any, X: pd.DataFrame, y: Any, *, task: str, metric: st
         return {n: float(v) / total for n, v in zip(names, raw)}, kind
     from sklearn.inspection import permutation_importance
 
-    heavy = hasattr(estimator, "estimators_") and not hasattr(estimator, "feature_importances_")  # an ensemble
-    rows = X.sample(n=min(max_rows // 2 if heavy else max_rows, len(X)), random_state=seed)
+    rows = X.sample(n=min(max_rows, len(X)), random_state=seed)
     result = permutation_importance(model, rows, np.asarray(y)[X.index.get_indexer(rows.index)],
-                                    scoring=metric_scorer(get_metric(metric, task), task), n_repeats=2 if heavy else 3,
+                                    scoring=metric_scorer(get_metric(metric, task), task), n_repeats=3,
                                     random_state=seed)
     return {str(c): float(v) for c, v in zip(X.columns, result.importances_mean)}, "permutation (test rows)"
 
 
 def fit_final(pipeline: Any, X_train: pd.DataFrame, y_train: Any, X_test: pd.DataFrame, y_test: Any, *, task: str,
-              metric: str, classes: list[Any], seed: int, learning_curve: bool = True, threads: int = 1) -> FinalFit:
-    """Refit on all training rows, evaluate on the test rows, and draw the plots (OpenMP/BLAS capped at ``threads``)."""
+              metric: str, classes: list[Any], seed: int, learning_curve: bool = True, threads: int = 1,
+              fitted_seconds: float | None = None) -> FinalFit:
+    """Refit on all training rows, evaluate on the test rows, and draw the plots (OpenMP/BLAS capped at ``threads``).
+
+    With ``fitted_seconds`` the pipeline is already fitted (in that many seconds) and is only evaluated.
+    """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(max(1, threads)):
         return _fit_final(pipeline, X_train, y_train, X_test, y_test, task=task, metric=metric, classes=classes,
-                          seed=seed, learning_curve=learning_curve)
+                          seed=seed, learning_curve=learning_curve, fitted_seconds=fitted_seconds)
 
 
 def _fit_final(pipeline: Any, X_train: pd.DataFrame, y_train: Any, X_test: pd.DataFrame, y_test: Any, *, task: str,
-               metric: str, classes: list[Any], seed: int, learning_curve: bool) -> FinalFit:
+               metric: str, classes: list[Any], seed: int, learning_curve: bool, fitted_seconds: float | None) -> FinalFit:
     from sklearn.base import clone
 
     measure = get_metric(metric, task)
     started = time.perf_counter()
-    model = clone(pipeline).fit(X_train, np.asarray(y_train))
-    fit_seconds = time.perf_counter() - started
+    model = pipeline if fitted_seconds is not None else clone(pipeline).fit(X_train, np.asarray(y_train))
+    fit_seconds = fitted_seconds if fitted_seconds is not None else time.perf_counter() - started
     prediction = predict_scores(model, X_test, task)
     metrics = test_metrics(task, y_test, prediction, classes)
     figures: dict[str, bytes] = {}

@@ -134,29 +134,44 @@ def choose_ensemble(candidates: list[Any], y: Any, task: str, metric: str, class
                            iterations=iterations)
 
 
-def fit_winner(prep: Any, members: list[dict[str, Any]], seed: int, metric: str, n_jobs: int = 1) -> Winner:
-    """Refit the winner on all training rows and validate it on the test split."""
+def refit_member(member: dict[str, Any], prep: Any, seed: int, n_jobs: int = 1) -> dict[str, Any]:
+    """Refit one winning configuration on all training rows (members refit in parallel on the executor)."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    from mlsitter.ml.model_families import build_pipeline, column_kinds
+
+    started = time.perf_counter()
+    with threadpool_limits(max(1, n_jobs)):
+        pipeline = build_pipeline(member["family"], prep.task, member["params"], column_kinds(prep.X_train), seed,
+                                  n_jobs=n_jobs)
+        pipeline.fit(prep.X_train, prep.y_train.to_numpy())
+    return {"model": pipeline, "seconds": time.perf_counter() - started}
+
+
+def evaluate_winner(prep: Any, members: list[dict[str, Any]], fitted: list[dict[str, Any]], seed: int, metric: str,
+                    n_jobs: int = 1) -> Winner:
+    """Assemble the winner from its refitted members and validate it on the test split (metrics, plots)."""
     import numpy as np
 
     from mlsitter.ml.automl import WeightedEnsemble
     from mlsitter.ml.cross_validation import predict_scores
     from mlsitter.ml.final_fit import fit_final
-    from mlsitter.ml.model_families import build_pipeline, column_kinds
     from mlsitter.ml.scoring import get_metric, score
 
-    kinds = column_kinds(prep.X_train)
-    pipes = [build_pipeline(m["family"], prep.task, m["params"], kinds, seed, n_jobs=n_jobs) for m in members]
+    models = [f["model"] for f in fitted]
     if len(members) == 1:
-        model, description = pipes[0], f"{members[0]['family']} (trial {members[0]['trial']})"
+        model, description = models[0], f"{members[0]['family']} (trial {members[0]['trial']})"
     else:
-        model = WeightedEnsemble(pipes, [m["weight"] for m in members], prep.task)
+        model = WeightedEnsemble.from_fitted(models, [m["weight"] for m in members], prep.task)
         description = "ensemble of " + ", ".join(f"{m['family']}#{m['trial']} x{m['weight']:.2f}" for m in members)
     final = fit_final(model, prep.X_train, prep.y_train, prep.X_test, prep.y_test, task=prep.task, metric=metric,
-                      classes=prep.classes, seed=seed, learning_curve=False, threads=n_jobs)
+                      classes=prep.classes, seed=seed, learning_curve=False, threads=n_jobs,
+                      fitted_seconds=max(f["seconds"] for f in fitted))
     measure = get_metric(metric, prep.task)
     classes = np.asarray(prep.classes) if prep.classes else None
-    fitted = final.model.estimators_ if len(members) > 1 else [final.model]
-    member_scores = [score(measure, prep.y_test, predict_scores(m, prep.X_test, prep.task), classes) for m in fitted]
+    member_scores = [score(measure, prep.y_test, predict_scores(m, prep.X_test, prep.task), classes) for m in models]
     return Winner(final=final, description=description, members=members, member_test_scores=member_scores)
 
 
@@ -316,7 +331,7 @@ def automl(
     measure = get_metric(prep.metric, prep.task)
     direction = "maximize" if measure.greater_is_better else "minimize"
     holdout = holdout_fraction(len(prep.y_train))
-    search_budget = 0.85 * time_budget_s
+    search_budget = 0.95 * time_budget_s  # minus, at each step, the time the refit of the winner will take
     common = dict(X=prep.X_train, y=prep.y_train, task=prep.task, metric=prep.metric, storage=storage,
                   direction=direction, folds=folds, seed=seed, holdout=holdout, n_jobs=n_jobs)
 
@@ -337,7 +352,7 @@ def automl(
                                               measure.loss(_best(outcomes, f, measure) or 0.0)))
         queue = ranked[:1] * 2 + ranked[1:] if round_number >= 1 else list(ranked)
         for start in range(0, len(queue), max(1, parallel)):
-            spent = _elapsed(ctx, started)
+            spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, folds)
             if spent >= search_budget or len(outcomes) >= max_trials:
                 out_of_time = spent >= search_budget
                 break
@@ -374,7 +389,9 @@ def automl(
         if choice.keep:
             members = [{"family": c.family, "trial": c.number, "params": c.params, "weight": w}
                        for c, w in zip(candidates, choice.weights) if w > 0]
-    winner = ctx.task(fit_winner, prep=prep, members=members, seed=seed, metric=prep.metric, n_jobs=n_jobs)
+    fitted = ctx.map(refit_member, members, prep=prep, seed=seed, n_jobs=n_jobs)
+    winner = ctx.task(evaluate_winner, prep=prep, members=members, fitted=fitted, seed=seed, metric=prep.metric,
+                      n_jobs=n_jobs)
     total_seconds = _elapsed(ctx, started)
     reference = choice.ensemble_score if choice is not None and choice.keep else best_single.value
     _, drop_to_test = measure_gaps(prep.metric, reference, best_single.fold_scores, winner.final.test_score)
@@ -419,6 +436,16 @@ def automl(
         report=files["html"], model_card=files["card"], dataset_version=prep.dataset_version,
         feedback=answer.feedback or "", leaderboard_top=top,
     )
+
+
+def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, folds: int) -> float:
+    """Seconds to keep for refitting the winner: the slowest of the top five configurations, scaled from one
+    fold's fit to a fit on all training rows (members refit in parallel, so the slowest one sets the pace)."""
+    done = sorted((o for o in outcomes if o.state == "complete"), key=lambda o: measure.loss(o.value))[:5]
+    if not done:
+        return 0.0
+    per_fit = max(o.seconds for o in done) / (1 if holdout else folds)
+    return 1.3 * per_fit * (1 / (1 - holdout) if holdout else folds / (folds - 1))
 
 
 def _best(outcomes: list[Any], family: str, measure: Any) -> float | None:
