@@ -36,7 +36,10 @@ def is_numeric_feature(column: pd.Series) -> bool:
 
 
 def partial_dependence_figure(model: Any, X: pd.DataFrame, features: list[str], *, ice_lines: int = 50, seed: int = 0) -> tuple[Any, list[dict[str, Any]]]:
-    """PDP with ICE lines for numeric features, PDP bars for categorical ones; returns (figure, averages)."""
+    """PDP with ICE lines for numeric features, PDP bars for categorical ones; returns (figure, averages).
+
+    A multiclass model is shown for its last class, as the SHAP explanation is.
+    """
     import matplotlib.pyplot as plt
     from sklearn.inspection import PartialDependenceDisplay
 
@@ -45,6 +48,8 @@ def partial_dependence_figure(model: Any, X: pd.DataFrame, features: list[str], 
     panels = len(numeric) + len(categorical)
     fig, axes = plt.subplots(1, max(panels, 1), figsize=(4.2 * max(panels, 1), 3.8), squeeze=False)
     curves: list[dict[str, Any]] = []
+    classes = getattr(model, "classes_", None)
+    extra: dict[str, Any] = {"target": classes[-1]} if classes is not None and len(classes) > 2 else {}
     Xc = X.copy()
     for c in categorical:
         Xc[c] = Xc[c].astype("string").fillna("(missing)").astype(object)
@@ -54,7 +59,7 @@ def partial_dependence_figure(model: Any, X: pd.DataFrame, features: list[str], 
     if numeric:
         disp = PartialDependenceDisplay.from_estimator(
             model, Xc, numeric, kind="both", subsample=ice_lines, grid_resolution=20, random_state=seed,
-            ax=axes[0][: len(numeric)], centered=False,
+            ax=axes[0][: len(numeric)], centered=False, **extra,
         )
         for f, result in zip(numeric, disp.pd_results):
             curves.append({"feature": f, "kind": "numeric", "grid": [float(v) for v in result["grid_values"][0]],
@@ -62,7 +67,7 @@ def partial_dependence_figure(model: Any, X: pd.DataFrame, features: list[str], 
     if categorical:
         disp = PartialDependenceDisplay.from_estimator(
             model, Xc, categorical, kind="average", categorical_features=categorical, random_state=seed,
-            ax=axes[0][len(numeric):],
+            ax=axes[0][len(numeric):], **extra,
         )
         for f, result in zip(categorical, disp.pd_results):
             curves.append({"feature": f, "kind": "categorical", "grid": [str(v) for v in result["grid_values"][0]],
