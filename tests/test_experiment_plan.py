@@ -39,10 +39,11 @@ def test_bank_conversion_plan_matches_statsmodels_and_ab_test_reads_it():
     doc = json.loads(Path(r.preregistration).read_text())
     assert doc["sample_size"]["n_control_exact"] == pytest.approx(expected, rel=1e-12)
     plan = read_preregistration(r.preregistration)
-    assert (plan.primary_metric, plan.metric_type, plan.alpha, plan.mde, plan.unit) == ("y=yes", "proportion", 0.05,
+    assert (plan.primary_metric, plan.metric_type, plan.alpha, plan.mde, plan.unit) == ("y=yes", "binary", 0.05,
                                                                                          0.02, "client")
     assert plan.planned_units == r.total and plan.split == {"control": 0.5, "treatment": 0.5}
-    assert [(g.metric, g.worse) for g in plan.guardrails] == [("complaints", "higher"), ("revenue", "lower")]
+    assert [(g.metric, g.worse, g.tolerance) for g in plan.guardrails] == [("complaints", "higher", 0.05),
+                                                                           ("revenue", "lower", 0.02)]
     html = Path(r.report).read_text(encoding="utf-8")
     assert html.count("data:image/png;base64") == 2 and "H1:" in html
 
