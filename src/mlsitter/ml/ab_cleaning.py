@@ -61,16 +61,17 @@ def check_table(frame: pd.DataFrame, *, unit: str, variant: str, metrics: list[s
         col = frame[m]
         if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
             raise DataError(f"metric column {m!r} must be numeric; it has dtype {col.dtype} (e.g. {col.dropna().iloc[:3].tolist()})")
-        kind = infer_metric_type(col) if wanted == "auto" else wanted
-        if kind in ("binary", "count"):
-            negative = int((col.astype(float) < 0).sum())
+        inferred = infer_metric_type(col) if wanted in ("auto", "binary") else None
+        kind = inferred if wanted == "auto" else wanted
+        if kind == "count" or (kind == "binary" and inferred != "binary"):  # 0/1 columns cannot be negative
+            negative = int(np.count_nonzero(col.to_numpy() < 0))
             if negative:
                 raise DataError(
                     f"metric column {m!r} is a {kind} metric but has negative counts in {negative:,} row(s) "
                     f"(minimum {col.min()}); counts must be >= 0. Fix the data, or pass metric type 'continuous' "
                     "if negative values are valid."
                 )
-        if kind == "binary" and infer_metric_type(col) != "binary":
+        if kind == "binary" and inferred != "binary":
             raise DataError(f"metric column {m!r} was declared binary but holds values other than 0/1")
         types[m] = kind
     return types
