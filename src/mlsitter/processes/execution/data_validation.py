@@ -201,6 +201,7 @@ def data_validation(
     datasets_dir: str | None = None,
     format: str | None = None,
     delimiter: str | None = None,
+    header: bool | None = None,
     encoding: str | None = None,
     columns: list[str] | None = None,
     na_values: list[str] | None = None,
@@ -216,9 +217,9 @@ def data_validation(
     """
     if on_source_error not in ("fail", "skip"):
         raise SpecError(f"on_source_error must be 'fail' or 'skip', got {on_source_error!r}")
-    options = {"format": format, "delimiter": delimiter, "encoding": encoding, "columns": columns, "na_values": na_values,
+    options = {"format": format, "delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                "query": query, "table": table}
-    specs = ctx.task(plan_sources, data=list(data), options={k: v for k, v in options.items() if v})
+    specs = ctx.task(plan_sources, data=list(data), options={k: v for k, v in options.items() if v is not None and v != []})
     reads = ctx.map(read_one_source, specs, on_error=on_source_error)
     failed = [{"name": r.name, "error": r.error} for r in reads if r.error]
     good = [r for r in reads if not r.error]

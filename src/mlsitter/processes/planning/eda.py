@@ -90,6 +90,7 @@ def eda(
     on_gate_fail: str = "ask",
     max_attempts: int = 3,
     delimiter: str | None = None,
+    header: bool | None = None,
     encoding: str | None = None,
     columns: list[str] | None = None,
     na_values: list[str] | None = None,
@@ -101,9 +102,9 @@ def eda(
     ``timestamp`` ('col' or 'date_col + hour_col hours') adds a gap analysis; ``target`` adds
     balance, feature power and leak suspicion. The quality score is gated at ``min_quality``.
     """
-    read_options = {"delimiter": delimiter, "encoding": encoding, "columns": columns, "na_values": na_values,
+    read_options = {"delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                     "query": query, "table": table}
-    frame = ctx.task(load_eda_table, data=data, options={k: v for k, v in read_options.items() if v})
+    frame = ctx.task(load_eda_table, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
     ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp)
     seed = ctx.seed()
     workdir = str(ctx.workdir / "eda")
