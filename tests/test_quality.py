@@ -76,6 +76,8 @@ def test_quarantine_keeps_row_numbers_and_reasons(tmp_path):
     clean, bad = split_rows(frame, {1: ["r1", "r1"], 3: ["r2", "r3"]})
     assert list(clean["x"]) == [0, 2, 4]
     assert list(bad[ROW_COLUMN]) == [1, 3] and list(bad[REASON_COLUMN]) == ["r1", "r2; r3"]
+    _, tagged = split_rows(frame, {1: ["r1"], 3: ["r2"]}, sources=[("a", 2), ("b", 3)])
+    assert list(tagged["_source"]) == ["a", "b"]
     split = write_split(frame, {1: ["r1"]}, tmp_path)
     assert split.clean_rows == 4 and pd.read_parquet(split.quarantine_path)[REASON_COLUMN].tolist() == ["r1"]
 

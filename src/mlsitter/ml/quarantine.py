@@ -11,6 +11,7 @@ import pandas as pd
 
 REASON_COLUMN = "_quarantine_reason"
 ROW_COLUMN = "_row"
+SOURCE_COLUMN = "_source"
 
 
 @dataclass
@@ -24,8 +25,10 @@ class QuarantineSplit:
     reasons: dict[str, int]
 
 
-def split_rows(frame: pd.DataFrame, row_reasons: Mapping[int, Sequence[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(clean, quarantined): quarantined keeps the original row number and the reasons joined by '; '."""
+def split_rows(frame: pd.DataFrame, row_reasons: Mapping[int, Sequence[str]],
+               sources: Sequence[tuple[str, int]] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clean, quarantined): quarantined keeps the original row number, the reasons joined by '; ',
+    and, when ``sources`` gives (name, rows) of stacked sources in order, the source of each row."""
     frame = frame.reset_index(drop=True)
     bad = np.array(sorted(int(i) for i in row_reasons), dtype=np.int64)
     mask = np.zeros(len(frame), dtype=bool)
@@ -34,6 +37,10 @@ def split_rows(frame: pd.DataFrame, row_reasons: Mapping[int, Sequence[str]]) ->
     quarantined = frame.loc[mask].copy()
     quarantined.insert(0, ROW_COLUMN, quarantined.index.to_numpy())
     quarantined[REASON_COLUMN] = ["; ".join(dict.fromkeys(row_reasons[int(i)])) for i in quarantined.index]
+    if sources:
+        names = np.array([name for name, _ in sources], dtype=object)
+        ends = np.cumsum([rows for _, rows in sources])
+        quarantined.insert(1, SOURCE_COLUMN, names[np.searchsorted(ends, quarantined.index.to_numpy(), side="right")])
     return clean, quarantined.reset_index(drop=True)
 
 
@@ -46,11 +53,12 @@ def reason_counts(row_reasons: Mapping[int, Sequence[str]]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def write_split(frame: pd.DataFrame, row_reasons: Mapping[int, Sequence[str]], out_dir: str | Path) -> QuarantineSplit:
+def write_split(frame: pd.DataFrame, row_reasons: Mapping[int, Sequence[str]], out_dir: str | Path,
+                sources: Sequence[tuple[str, int]] = ()) -> QuarantineSplit:
     """Write ``clean.parquet`` and (when any row failed) ``quarantine.parquet`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clean, quarantined = split_rows(frame, row_reasons)
+    clean, quarantined = split_rows(frame, row_reasons, sources)
     clean_path = out / "clean.parquet"
     clean.to_parquet(clean_path, index=False)
     q_path = None

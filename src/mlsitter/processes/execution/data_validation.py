@@ -146,11 +146,11 @@ def measure_quality(frame: Any, contract_path: str, rules: list[str], keys: list
     return quality.assess(dims)
 
 
-def write_quarantine(frame: Any, assessment: Any, out_dir: str) -> Any:
-    """Clean rows and quarantined rows (with reasons) as Parquet."""
+def write_quarantine(frame: Any, assessment: Any, out_dir: str, sources: list[list[Any]]) -> Any:
+    """Clean rows and quarantined rows (with reasons and source name) as Parquet."""
     from mlsitter.ml.quarantine import write_split
 
-    return write_split(frame, assessment.row_reasons, out_dir)
+    return write_split(frame, assessment.row_reasons, out_dir, [(str(name), int(rows)) for name, rows in sources])
 
 
 def register_dataset_version(clean_path: str, registry: str, dataset: str, contract_path: str, sources: list[dict[str, Any]],
@@ -256,8 +256,9 @@ def data_validation(
     assessment = ctx.task(measure_quality, frame=frame, contract_path=state.path, rules=rules, keys=keys, required=required,
                           timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat())
     workdir = str(ctx.workdir / "validation")
-    split = ctx.task(write_quarantine, frame=frame, assessment=assessment, out_dir=workdir)
     sources = [r.info for r in good]
+    split = ctx.task(write_quarantine, frame=frame, assessment=assessment, out_dir=workdir,
+                     sources=[[r.name, r.info["rows"]] for r in good])
     version = ctx.task(register_dataset_version, clean_path=split.clean_path, registry=where["registry"], dataset=dataset,
                        contract_path=state.path, sources=sources, rows_in=rows_in, rows_quarantined=split.quarantined_rows,
                        created_at=ctx.now().isoformat())
