@@ -100,3 +100,16 @@ def test_spec_naming_a_missing_column_fails_the_run(tmp_path):
     assert run.status == "failed" and "Agee" in run.error and "not in the data" in run.error
     run = mlsitter.run("features", approve="auto", data=str(titanic_csv(tmp_path)))
     assert run.status == "failed" and "no target" in run.error
+
+
+def test_eda_leak_suspects_are_kept_out_unless_pinned(tmp_path):
+    eda = tmp_path / "eda-report.json"
+    eda.write_text(json.dumps({"title": "EDA", "analysis": {"target": {"leak_suspects": ["Fare"]}}}))
+    common = dict(approve="auto", data=str(titanic_csv(tmp_path)), target="Survived", max_iterations=1,
+                  skew_rows=20, eda_report=str(eda))
+    run = mlsitter.run("features", spec="drop: [PassengerId, Name, Ticket]", **common)
+    assert run.status == "completed", run.error
+    assert "Fare" in run.result.leakage_suspects and "Fare" not in run.result.selected_columns
+    pinned = mlsitter.run("features", spec="drop: [PassengerId, Name, Ticket]\nkeep: [Fare]", on_gate_fail="fail",
+                          **common)
+    assert pinned.status == "failed" and "leakage (Fare)" in pinned.error

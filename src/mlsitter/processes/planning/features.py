@@ -4,7 +4,8 @@ select features, and refine the design with the reviewer.
 
 Steps: split (time-ordered if a time column is known, else stratified) -> leakage checks on the
 training rows (single-feature power, dominance, reconstructed targets, declared or timestamp-based
-post-outcome columns, target-encoding gap, train/test row overlap, time leakage) -> leakage suspects
+post-outcome columns, suspects from an ``eda`` report, target-encoding gap, train/test row overlap,
+time leakage) -> leakage suspects
 leave the candidate columns unless pinned -> selection (mutual information, permutation importance,
 correlation pruning) iterated to convergence -> fit, save the pipeline artifact -> serving skew (the
 reloaded artifact applied record by record vs the offline pipeline).
@@ -47,6 +48,31 @@ class FeaturesResult:
     feedback: list[str] = field(default_factory=list)
 
 
+def eda_leak_suspects(path: str) -> list[str]:
+    """The ``leak_suspects`` an ``eda`` report JSON lists (searched at any depth; [] when it has none)."""
+    import json
+    from pathlib import Path
+
+    from mlsitter.errors import DataError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"EDA report {path!r} does not exist; pass the report JSON written by the eda process")
+    try:
+        queue = [json.loads(p.read_text(encoding="utf-8"))]
+    except json.JSONDecodeError as exc:
+        raise DataError(f"EDA report {path!r} is not JSON: {exc}") from None
+    while queue:
+        node = queue.pop(0)
+        if isinstance(node, dict):
+            if isinstance(node.get("leak_suspects"), list):
+                return [str(c) for c in node["leak_suspects"]]
+            queue.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            queue.extend(v for v in node if isinstance(v, (dict, list)))
+    return []
+
+
 def read_feature_inputs(data: str, sep: str, charter: str, target: str, spec: str, sample_rows: int,
                         seed: int) -> dict[str, Any]:
     """Read the data, the charter (if any) and the spec; resolve the target and columns to exclude."""
@@ -85,10 +111,12 @@ def split_for_features(frame: Any, target: str, test_size: float, time_column: s
 
 
 def check_leakage(train: Any, target: str, task: str | None, positive_class: str | None, excluded: dict[str, str],
-                  spec: Any, outcome_time_column: str, near_perfect: float, folds: int, seed: int) -> dict[str, Any]:
+                  spec: Any, outcome_time_column: str, near_perfect: float, folds: int, seed: int,
+                  upstream_suspects: list[str]) -> dict[str, Any]:
     """Leakage checks on the training rows; returns the report, the problem type and the TE gap."""
     from mlsitter.ml.feature_pipeline import infer_roles
-    from mlsitter.ml.leakage import check_feature_leakage, post_outcome_by_time, target_encoding_gap
+    from mlsitter.ml.leakage import (LeakageFinding, check_feature_leakage, post_outcome_by_time,
+                                     target_encoding_gap)
     from mlsitter.ml.problem_type import encode_target, infer_problem_type
 
     problem = infer_problem_type(train[target], task=task, positive_class=positive_class)
@@ -99,6 +127,11 @@ def check_leakage(train: Any, target: str, task: str | None, positive_class: str
                                    declared_post_outcome=[c for c in declared if c in train.columns])
     if outcome_time_column:
         report.findings.extend(post_outcome_by_time(train, outcome_time_column))
+    flagged = set(report.suspect_columns())
+    for column in upstream_suspects:
+        if column in columns and column not in flagged:
+            report.findings.append(LeakageFinding("flagged by eda", column, 1.0, 0.0,
+                                                  f"{column} is a leak suspect in the EDA report"))
     roles = infer_roles(train, target, spec, list(excluded))
     gap = target_encoding_gap(train, y, problem, roles.target_encode, seed=seed)
     return {"report": report, "problem": problem, "encoding_gap": gap}
@@ -192,12 +225,15 @@ def features(
     min_lift: float = 0.02,
     skew_rows: int = 200,
     serving_code: str = "",
+    eda_report: str = "",
     on_gate_fail: str = "ask",
     max_attempts: int = 3,
 ) -> FeaturesResult:
     """Design features for ``data``: ``target`` or a scoping ``charter``; ``spec`` is a YAML file or
     inline YAML (keys in :mod:`mlsitter.ml.feature_pipeline`); ``serving_code`` ('file.py:function'
-    taking (pipeline, record)) is checked for skew instead of the default serving path."""
+    taking (pipeline, record)) is checked for skew instead of the default serving path; ``eda_report``
+    (the JSON report of an ``eda`` run) adds its leak suspects to the blocking findings (pin one with
+    ``keep`` to override)."""
     seed = ctx.seed()
     inputs = ctx.task(read_feature_inputs, data=data, sep=sep, charter=charter, target=target, spec=spec,
                       sample_rows=sample_rows, seed=seed)
@@ -205,9 +241,11 @@ def features(
     time_col = time_column or inputs["time_column"]
     split = ctx.task(split_for_features, frame=inputs["frame"], target=target, test_size=test_size,
                      time_column=time_col, seed=seed)
+    upstream = ctx.task(eda_leak_suspects, path=eda_report) if eda_report else []
     leak = ctx.task(check_leakage, train=split["train"], target=target, task=inputs["task"],
                     positive_class=inputs["positive_class"], excluded=inputs["excluded"], spec=inputs["spec"],
-                    outcome_time_column=outcome_time_column, near_perfect=near_perfect, folds=cv_folds, seed=seed)
+                    outcome_time_column=outcome_time_column, near_perfect=near_perfect, folds=cv_folds, seed=seed,
+                    upstream_suspects=upstream)
     problem, report = leak["problem"], leak["report"]
     workdir = ctx.workdir / "features"
     files: dict[str, str] = {}
