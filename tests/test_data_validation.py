@@ -130,6 +130,9 @@ def test_several_sources_read_concurrently_and_a_bad_one_skipped_or_fatal(tmp_pa
     assert skipped.result.failed_sources[0]["name"] == "broken" and "is empty" in skipped.result.failed_sources[0]["error"]
     assert skipped.result.dataset_version == ok.result.dataset_version
 
+    pooled = mlsitter.run("data-validation", approve="auto", data=sources, name="bank", executor="process")  # truly parallel reads
+    assert pooled.status == "completed" and pooled.result.dataset_version == ok.result.dataset_version
+
     fatal = mlsitter.run("data-validation", approve="auto", data=sources + [str(tmp_path / "broken.csv")], name="bank")
     assert fatal.status == "failed" and "source 'broken'" in fatal.error and "is empty" in fatal.error
     _verify(fatal.run_id)
