@@ -143,6 +143,10 @@ def sequential_figure(result: SequentialResult, metric: str) -> Any:
     axp.axhline(result.alpha, color="red", lw=1, label=f"alpha {result.alpha}")
     axp.set_yscale("log")
     axp.set_xlabel("look")
+    from matplotlib.ticker import MaxNLocator
+
+    for a in (ax, axp):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     axp.legend(fontsize=8)
     fig.tight_layout()
     return fig
