@@ -211,7 +211,8 @@ def data_validation(
     """Validate ``data`` (paths / SQL URLs, comma-separated or a list) against its contract.
 
     ``contract``: the contract file (YAML/JSON; created on the first run; default
-    <datasets_dir>/contract.yaml). ``rules``: cross-column rules such as 'start <= end'. ``keys``:
+    <datasets_dir>/contract.yaml). ``rules``: cross-column rules such as 'start <= end' (a list, or
+separated by ';'). ``keys``:
     unique key columns. ``timestamp`` ('col' or 'date_col + hour_col hours') with ``max_age`` ('36h')
     measures timeliness. Gates: overall >= ``min_quality`` and each dimension >= ``min_dimension``.
     """
@@ -228,7 +229,8 @@ def data_validation(
     if not good:
         raise DataError("no source could be read: " + "; ".join(f"{f['name']}: {f['error']}" for f in failed))
     frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good])
-    keys, required, rules = list(keys or []), list(required or []), list(rules or [])
+    keys, required = list(keys or []), list(required or [])
+    rules = [part.strip() for rule in (rules or []) for part in str(rule).split(";") if part.strip()]  # ';' also separates
     rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp)
     dataset = name or good[0].name
     where = ctx.task(resolve_registry, dataset=dataset, datasets_dir=datasets_dir, contract=contract)
