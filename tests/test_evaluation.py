@@ -113,3 +113,17 @@ def test_bad_inputs_name_what_was_wrong(case, tmp_path):
     h = mlsitter.run("evaluation", approve="auto+production", model=case["model"], data=case["data"], target="class",
                      targets="roc_auc=0.9")
     assert h.status == "failed" and "roc_auc>=0.85" in h.error
+
+
+def test_sensitive_attributes_and_success_metric_come_from_the_charter(case, tmp_path):
+    from mlsitter.ml.charter import Charter, CharterMetric, write_charter
+
+    charter, _ = write_charter(Charter(name="adult-income", objective="income screening", decision="offer", target="class",
+                                       task="classification", metric=CharterMetric("roc_auc", 0.99, True, "roc_auc"),
+                                       positive_class=">50K", sensitive_attributes=["sex"]), tmp_path)
+    h = mlsitter.run("evaluation", approve="auto+production", model=case["model"], data=case["data"], target="class",
+                     charter=str(charter), n_resamples=30)
+    assert h.status == "completed", h.error
+    assert [f["attribute"] for f in h.result.fairness] == ["sex"]
+    gate = next(g for g in h.result.gates if g["name"] == "metric-roc_auc")
+    assert gate["threshold"] == 0.99 and not gate["passed"] and gate["overridden"]  # 'ask' gate, overridden by policy

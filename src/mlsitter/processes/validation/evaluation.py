@@ -108,14 +108,21 @@ def evaluation(
         ctx.log("warning", info.warning)
         warnings.append(info.warning)
     attributes = list(sensitive or [])
-    if not attributes and charter:
-        attributes = ctx.task(steps.sensitive_from_charter, charter=charter)
+    from_charter = ctx.task(steps.charter_settings, charter=charter) if charter else None
+    if from_charter:
+        attributes = attributes or from_charter["sensitive"]
+        positive_label = positive_label or from_charter["positive_class"]
     scored = ctx.task(steps.score_dataset, model=model, data=data, target=target, positive_label=positive_label,
                       sample_rows=sample_rows, seed=seed, out_dir=out)
     binary = scored.task == "binary"
     has_score = binary and info.task == "binary"
     metrics = ctx.task(steps.compute_metrics, scored=scored, n_resamples=n_resamples, seed=seed)
     gates = []
+    if from_charter and from_charter["metric"] not in [t[0] for t in metric_targets]:
+        if from_charter["metric"] in metrics.values:
+            metric_targets.append((from_charter["metric"], from_charter["op"], float(from_charter["threshold"])))
+        else:
+            ctx.log("warning", f"the charter's success metric {from_charter['metric']!r} is not one this evaluation measures")
     for name, op, threshold in metric_targets:
         if name not in metrics.values:
             raise SpecError(f"metric target {name!r} is not a metric of this {scored.task} model; available: {list(metrics.values)}")

@@ -330,19 +330,11 @@ def compute_business_value(scored: ScoredData, costs: str, out_dir: str) -> dict
     return {"result": res, "figure": str(png)}
 
 
-def sensitive_from_charter(charter: str) -> list[str]:
-    """Sensitive attributes declared in a scoping charter (JSON/YAML), read defensively."""
-    try:
-        from mlsitter.ml.charter import load_charter
-    except ImportError:
-        load_charter = None
-    if load_charter is not None:
-        loaded = load_charter(charter)
-        return [str(a) for a in getattr(loaded, "sensitive_attributes", []) or []]
-    import json
+def charter_settings(charter: str) -> dict[str, Any]:
+    """What evaluation takes from a scoping charter: sensitive attributes, positive class, success metric."""
+    from mlsitter.ml.charter import load_charter
 
-    data = json.loads(Path(charter).read_text(encoding="utf-8"))
-    for key in ("sensitive_attributes", "sensitive", "protected_attributes"):
-        if isinstance(data.get(key), list):
-            return [str(a) for a in data[key]]
-    return []
+    loaded = load_charter(charter)
+    metric = loaded.metric
+    return {"sensitive": [str(a) for a in loaded.sensitive_attributes], "positive_class": loaded.positive_class or "",
+            "metric": metric.name, "threshold": metric.threshold, "op": ">=" if metric.greater_is_better else "<="}
