@@ -138,3 +138,17 @@ def test_corrupt_database_is_a_clear_error(mlsitter_home):
     proc = subprocess.run([sys.executable, "-m", "mlsitter", "runs"], capture_output=True, text=True)
     assert proc.returncode == 4
     assert "not a valid SQLite file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_json_output_prints_dataclass_results_as_plain_objects(tmp_path):
+    proc = tmp_path / "dc.py"
+    proc.write_text(
+        "from dataclasses import dataclass\n"
+        "from mlsitter import process\n"
+        "@dataclass\n"
+        "class Out:\n    score: float\n    label: str\n"
+        "@process('dc-result')\n"
+        "def dc_result(ctx) -> Out:\n    return Out(0.5, 'ok')\n"
+    )
+    res = cli("run", f"{proc}:dc-result", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["result"] == {"score": 0.5, "label": "ok"}

@@ -92,3 +92,20 @@ def test_tampered_pickle_artifact_is_never_loaded():
     path.write_bytes(path.read_bytes() + b"tamper")
     with pytest.raises(ValueError, match="was modified"):
         codec.decode(encoded)
+
+
+def test_missing_text_cells_come_back_as_nan_not_none():
+    frame = pd.DataFrame({"c": ["a", None, np.nan], "x": [1.0, np.nan, 3.0]})
+    back = roundtrip(frame)
+    assert back["c"].isna().tolist() == [False, True, True]
+    assert all(v is not None for v in back["c"].tolist())  # NaN, as pandas' readers give
+
+
+def test_argument_fingerprint_is_the_same_live_and_on_replay():
+    from mlsitter.runtime.codec import args_hash
+
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", None]})
+    live = {"frame": frame, "pair": (frame, 3), "model": object()}
+    replayed = {"frame": roundtrip(frame), "pair": (roundtrip(frame), 3), "model": object()}
+    assert args_hash(live) == args_hash(replayed)
+    assert args_hash({"frame": frame}) != args_hash({"frame": frame[["a"]]})

@@ -140,9 +140,13 @@ def _report_handle(handle: Any, as_json: bool) -> NoReturn:
 
     store = Store()
     if as_json:
-        run = store.get_run(handle.run_id)
+        result = store.get_run(handle.run_id).result if handle.status == "completed" else None
+        if result is not None:  # decoded, so dataclass results print as plain JSON objects
+            from mlsitter.runtime.codec import Codec
+
+            result = Codec(store.artifacts).decode(result)
         _dump({"run_id": handle.run_id, "process": handle.process, "status": handle.status, "error": handle.error,
-               "waiting": handle.waiting, "result": run.result})
+               "waiting": handle.waiting, "result": result})
         sys.exit(STATUS_EXIT.get(handle.status, EXIT_OK))
     console = _console()
     colour = {"completed": "green", "failed": "red", "waiting": "yellow"}.get(handle.status, "white")

@@ -187,7 +187,7 @@ class Codec:
         if tag in ("frame", "series"):
             import pandas as pd
 
-            frame = pd.read_parquet(io.BytesIO(self.artifacts.read_verified(value["sha256"])))
+            frame = _missing_as_nan(pd.read_parquet(io.BytesIO(self.artifacts.read_verified(value["sha256"]))))
             if tag == "series":
                 series = frame.iloc[:, 0]
                 return series.rename(None) if series.name == "__series__" else series
@@ -211,31 +211,48 @@ class Codec:
         raise ValueError(f"unknown value tag {tag!r} in the journal")
 
 
-def fingerprint(value: Any, known: dict[int, str]) -> Any:
-    """A cheap, stable stand-in of an argument for the determinism hash."""
+def _missing_as_nan(frame: Any) -> Any:
+    """Parquet gives missing text cells back as None; pandas readers give NaN. Restore NaN so a
+    replayed process sees what the live one saw (imputers treat None and NaN differently)."""
+    import numpy as np
+
+    for column in frame.columns[frame.dtypes == object]:
+        frame[column] = frame[column].where(frame[column].notna(), np.nan)
+    return frame
+
+
+def fingerprint(value: Any) -> Any:
+    """A cheap stand-in of an argument for the determinism hash, equal live and on replay.
+
+    JSON values count in full; frames and arrays by type, shape and column names (not their cells,
+    which would cost a pass over the data); other objects by type.
+    """
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if id(value) in known:
-        return {"obj": known[id(value)]}
+        return float(value) if math.isfinite(value) else repr(float(value))
     if isinstance(value, (list, tuple)):
-        return [fingerprint(v, known) for v in value]
+        return [fingerprint(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): fingerprint(v, known) for k, v in value.items()}
+        return {str(k): fingerprint(v) for k, v in value.items()}
     if isinstance(value, (PurePath, _dt.date)):
         return str(value)
     if isinstance(value, ArtifactRef):
         return {"ref": value.sha256}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"dc": type(value).__qualname__, "v": fingerprint(dataclasses.asdict(value), known)}
+        return {"dc": type(value).__qualname__,
+                "v": {f.name: fingerprint(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     scalar = _numpy_scalar(value)
     if scalar is not None:
-        return fingerprint(scalar, known)
+        return fingerprint(scalar)
     shape = getattr(value, "shape", None)
-    return {"type": _type_name(value), "shape": list(shape) if shape is not None else None}
+    out: dict[str, Any] = {"type": type(value).__name__, "shape": list(shape) if shape is not None else None}
+    columns = getattr(value, "columns", None)
+    if columns is not None:
+        out["columns"] = [str(c) for c in columns]
+    return out
 
 
-def args_hash(kwargs: dict[str, Any], known: dict[int, str]) -> str:
-    text = canonical_json(fingerprint(kwargs, known))
+def args_hash(kwargs: dict[str, Any]) -> str:
+    text = canonical_json(fingerprint(kwargs))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

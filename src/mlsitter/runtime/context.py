@@ -33,7 +33,6 @@ from mlsitter.errors import (
     SpecError,
 )
 from mlsitter.runtime.artifacts import ArtifactRef, media_type_for
-from mlsitter.runtime.canonical import canonical_json
 from mlsitter.runtime.codec import Codec, args_hash
 from mlsitter.runtime.definitions import step_name, task_options
 from mlsitter.runtime.signals import Suspend
@@ -149,8 +148,6 @@ class Context:
         self._executor = executor
         self._runner = runner
         self._counter = 0
-        self._known: dict[int, str] = {}
-        self._keep: list[Any] = []
         self.gates: list[GateResult] = []
         self._by_key: dict[str, dict[str, dict[str, Any]]] = {}
         self._ident: dict[str, tuple[str, str, str | None]] = {}
@@ -202,24 +199,11 @@ class Context:
     def _append(self, type_: str, data: dict[str, Any]) -> None:
         self._writer.append(type_, data)
 
-    def _register(self, value: Any, encoded: Any) -> None:
-        """Remember the identity of a task's non-JSON result so later argument hashes are cheap."""
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return
-        digest = hashlib.sha256(canonical_json(encoded).encode()).hexdigest()[:16]
-        self._known[id(value)] = digest
-        self._keep.append(value)
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if not isinstance(v, (bool, int, float, str, type(None))):
-                    self._known[id(v)] = f"{digest}/{k}"
-                    self._keep.append(v)
-
     # -- tasks --------------------------------------------------------------------------------------
     def task(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         """Run ``fn(**kwargs)`` once, journaled; on replay return the recorded result."""
         key = self._next_key()
-        step = _Step(key, fn, kwargs, step_name(fn), args_hash(kwargs, self._known))
+        step = _Step(key, fn, kwargs, step_name(fn), args_hash(kwargs))
         return self._run_steps(key, "task", step.name, step.args_hash, [step], group=False)[0]
 
     def map(self, fn: Callable[..., Any], items: Iterable[Any], /, **common: Any) -> list[Any]:
@@ -231,19 +215,19 @@ class Context:
         steps = []
         for i, item in enumerate(items):
             kwargs = {first_param: item, **common}
-            steps.append(_Step(f"{key}.{i}", fn, kwargs, name, args_hash(kwargs, self._known)))
-        digest = args_hash({"n": len(items), "items": [s.args_hash for s in steps]}, {})
+            steps.append(_Step(f"{key}.{i}", fn, kwargs, name, args_hash(kwargs)))
+        digest = args_hash({"n": len(items), "items": [s.args_hash for s in steps]})
         return self._run_steps(key, "map", name, digest, steps, group=True)
 
     def parallel(self, calls: Sequence[tuple[Callable[..., Any], dict[str, Any]]], /) -> list[Any]:
         """Run different tasks concurrently: ``ctx.parallel([(fn_a, {...}), (fn_b, {...})])``."""
         key = self._next_key()
         steps = [
-            _Step(f"{key}.{i}", fn, dict(kwargs), step_name(fn), args_hash(dict(kwargs), self._known))
+            _Step(f"{key}.{i}", fn, dict(kwargs), step_name(fn), args_hash(dict(kwargs)))
             for i, (fn, kwargs) in enumerate(calls)
         ]
         name = ",".join(s.name for s in steps)
-        digest = args_hash([s.args_hash for s in steps], {})
+        digest = args_hash({"steps": [s.args_hash for s in steps]})
         return self._run_steps(key, "parallel", name, digest, steps, group=True)
 
     def _run_steps(self, key: str, op: str, name: str, digest: str, steps: list[_Step], group: bool) -> list[Any]:
@@ -258,9 +242,7 @@ class Context:
             else:
                 rec = recorded
             if rec and "step.completed" in rec:
-                value = self._codec.decode(rec["step.completed"]["result"])
-                self._register(value, rec["step.completed"]["result"])
-                results[i] = value
+                results[i] = self._codec.decode(rec["step.completed"]["result"])
             else:
                 step.attempt = self._attempts.get(step.key, 0) + 1
                 todo.append(i)
@@ -317,7 +299,6 @@ class Context:
         })
         if _has_figure(value):
             value = self._codec.decode(encoded)
-        self._register(value, encoded)
         return value
 
     def _failed(self, step: _Step, exc: BaseException, can_retry: bool) -> bool:
