@@ -86,7 +86,8 @@ def clean_assignments(
     if exposure and exposure not in frame.columns:
         raise DataError(f"exposure column {exposure!r} is not in the A/B table; its columns are {list(frame.columns)}")
     report = CleaningReport(rows_in=len(frame), rows_out=0, metric_types=types)
-    keep = frame[variant].notna().to_numpy()
+    vcodes, vlabels = pd.factorize(frame[variant])  # one hashing pass: -1 marks a missing variant
+    keep = vcodes >= 0
     report.removed["missing_variant"] = int((~keep).sum())
     report.rules["missing_variant"] = "rows with no assigned variant are removed"
     if exposure:
@@ -95,42 +96,40 @@ def clean_assignments(
         report.removed["variant_exposure_mismatch"] = int(disagree.sum())
         report.rules["variant_exposure_mismatch"] = f"rows whose served variant ({exposure}) differs from the assigned one are removed"
         keep &= ~disagree
-    data = frame if keep.all() else frame.loc[keep]
     if unit:
-        codes, uniques = pd.factorize(data[unit])
-        counts = np.bincount(codes)
-        if (counts > 1).any():
-            vcodes = pd.factorize(data[variant])[0]
+        rows = None if keep.all() else np.flatnonzero(keep)
+        units = frame[unit] if rows is None else frame[unit].iloc[rows]
+        vsub = vcodes if rows is None else vcodes[rows]
+        codes, uniques = pd.factorize(units)
+        mixed = dup = 0
+        if (np.bincount(codes) > 1).any():
             first_v = np.full(len(uniques), -1)
-            first_v[codes[::-1]] = vcodes[::-1]  # variant of each unit's first row
+            first_v[codes[::-1]] = vsub[::-1]  # variant of each unit's first row
             mixed_unit = np.zeros(len(uniques), dtype=bool)
-            np.logical_or.at(mixed_unit, codes, vcodes != first_v[codes])
+            np.logical_or.at(mixed_unit, codes, vsub != first_v[codes])
             mixed_rows = mixed_unit[codes]
-            report.removed["unit_in_several_variants"] = int(mixed_rows.sum())
             dup_rows = pd.Series(codes).duplicated().to_numpy() & ~mixed_rows
-            report.removed["duplicate_unit_rows"] = int(dup_rows.sum())
-            data = data.loc[~(mixed_rows | dup_rows)]
-        else:
-            report.removed["unit_in_several_variants"] = 0
-            report.removed["duplicate_unit_rows"] = 0
+            mixed, dup = int(mixed_rows.sum()), int(dup_rows.sum())
+            drop = mixed_rows | dup_rows
+            keep[drop.nonzero()[0] if rows is None else rows[drop]] = False
+        report.removed["unit_in_several_variants"] = mixed
+        report.removed["duplicate_unit_rows"] = dup
         report.rules["unit_in_several_variants"] = "all rows of a unit assigned to more than one variant are removed"
         report.rules["duplicate_unit_rows"] = "repeated rows of a unit in one variant: the first is kept"
-    missing_metric = data[metrics].isna().any(axis=1).to_numpy()
+    missing_metric = keep & frame[metrics].isna().any(axis=1).to_numpy()
     report.removed["missing_metric"] = int(missing_metric.sum())
     report.rules["missing_metric"] = "rows with a missing metric value are removed"
-    if missing_metric.any():
-        data = data.loc[~missing_metric]
-    variants = data[variant]
-    if not (pd.api.types.is_object_dtype(variants) or pd.api.types.is_string_dtype(variants)):
-        variants = variants.astype(str)
-    counts = variants.value_counts()
+    keep &= ~missing_metric
+    per_variant = np.bincount(vcodes[keep] if not keep.all() else vcodes, minlength=len(vlabels))
+    counts = {str(label): int(n) for label, n in zip(vlabels, per_variant) if n > 0}
     if len(counts) < 2:
         raise DataError(
-            f"A/B table has only one variant after cleaning ({counts.to_dict()}); "
+            f"A/B table has only one variant after cleaning ({counts}); "
             f"expected at least two values in column {variant!r} (a control and a treatment)"
         )
+    data = frame if keep.all() else frame.loc[keep]
     report.rows_out = len(data)
-    report.units_per_variant = {str(k): int(v) for k, v in counts.sort_index().items()}
-    if variants is not data[variant]:
-        data = data.assign(**{variant: variants})
+    report.units_per_variant = dict(sorted(counts.items()))
+    if not (pd.api.types.is_object_dtype(data[variant]) or pd.api.types.is_string_dtype(data[variant])):
+        data = data.assign(**{variant: data[variant].astype(str)})
     return data, report

@@ -93,10 +93,12 @@ def sequential_monitor(
         ends_b = np.ceil(frac * len(yb)).astype(int)
 
     def cumulative(y: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # per-look segment sums (no n-sized temporaries), then cumulated over looks
+        starts = np.concatenate([[0], ends[:-1]])
+        seg_sum = np.array([y[s:e].sum() for s, e in zip(starts, ends)])
+        seg_sq = np.array([np.dot(y[s:e], y[s:e]) for s, e in zip(starts, ends)])
         n = ends.astype(np.float64)
-        idx = np.clip(ends - 1, 0, None)
-        s1 = np.where(ends > 0, np.cumsum(y)[idx] if len(y) else 0.0, 0.0)
-        s2 = np.where(ends > 0, np.cumsum(y * y)[idx] if len(y) else 0.0, 0.0)
+        s1, s2 = np.cumsum(seg_sum), np.cumsum(seg_sq)
         with np.errstate(all="ignore"):
             mean = s1 / n
             var = (s2 - n * mean * mean) / (n - 1)
