@@ -77,6 +77,16 @@ def check_table(frame: pd.DataFrame, *, unit: str, variant: str, metrics: list[s
     return types
 
 
+def has_repeats(units: pd.Series) -> bool:
+    """Whether any unit id occurs twice; dense integer ids are counted without hashing."""
+    if pd.api.types.is_integer_dtype(units) and len(units):
+        ids = units.to_numpy()
+        low, high = int(ids.min()), int(ids.max())
+        if high - low <= 4 * len(ids):
+            return bool(np.bincount(ids - low).max() > 1)
+    return bool(units.duplicated().any())
+
+
 def clean_assignments(
     frame: pd.DataFrame, *, unit: str, variant: str, metrics: list[str], exposure: str = "",
     metric_types: dict[str, str] | None = None,
@@ -100,9 +110,12 @@ def clean_assignments(
         rows = None if keep.all() else np.flatnonzero(keep)
         units = frame[unit] if rows is None else frame[unit].iloc[rows]
         vsub = vcodes if rows is None else vcodes[rows]
-        codes, uniques = pd.factorize(units)
         mixed = dup = 0
-        if (np.bincount(codes) > 1).any():
+        if not has_repeats(units):
+            codes = None
+        else:
+            codes, uniques = pd.factorize(units)
+        if codes is not None:
             first_v = np.full(len(uniques), -1)
             first_v[codes[::-1]] = vsub[::-1]  # variant of each unit's first row
             mixed_unit = np.zeros(len(uniques), dtype=bool)

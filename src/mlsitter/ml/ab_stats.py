@@ -112,9 +112,13 @@ def welch_ttest(a: Summary, b: Summary, level: float = 0.95) -> TestResult:
 
 
 def mann_whitney(a: np.ndarray, b: np.ndarray) -> TestResult:
-    """Mann-Whitney U (scipy, two-sided, asymptotic with tie correction); difference = median_B - median_A."""
+    """Mann-Whitney U (scipy, two-sided, asymptotic with tie correction).
+
+    ``difference`` is the probability of superiority minus one half, U / (n_A n_B) - 0.5 (the effect
+    size U itself measures; 0 = no shift), which costs nothing beyond the test.
+    """
     res = stats.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic")
-    diff = float(np.median(b) - np.median(a))
+    diff = float(res.statistic) / (len(a) * len(b)) - 0.5
     return TestResult("Mann-Whitney U", diff, float(res.statistic), float(res.pvalue), float("nan"), float("nan"))
 
 
