@@ -37,13 +37,18 @@ _LAST: dict[tuple[int, int, int], np.ndarray] = {}
 _POISSON1_CDF = np.cumsum([np.exp(-1.0) / np.prod(np.arange(1, k + 1)) for k in range(12)]).astype(np.float32)
 
 
-def poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Poisson(1) draws by inverse CDF on float32 uniforms: about 3x faster than ``rng.poisson`` here."""
+def poisson_counts(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Poisson(1) draws as uint8, by inverse CDF on float32 uniforms (about 3x faster than ``rng.poisson``)."""
     u = rng.random(shape, dtype=np.float32)
     count = (u > _POISSON1_CDF[0]).view(np.uint8)
     for c in _POISSON1_CDF[1:]:
         count += u > c
-    return count.astype(np.float64)
+    return count
+
+
+def poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Poisson(1) weights as float64, ready for matrix products."""
+    return poisson_counts(rng, shape).astype(np.float64)
 
 
 def weight_chunks(n_rows: int, n_resamples: int, seed: int, max_cells: int = MAX_CELLS) -> Iterator[np.ndarray]:
@@ -55,10 +60,10 @@ def weight_chunks(n_rows: int, n_resamples: int, seed: int, max_cells: int = MAX
     """
     key = (n_rows, n_resamples, seed)
     if n_rows * n_resamples <= max_cells:
-        if key not in _LAST:
+        if key not in _LAST:  # kept as uint8 (1 byte a cell) so a long-lived worker holds little
             _LAST.clear()
-            _LAST[key] = poisson_one(np.random.default_rng(seed), (n_resamples, n_rows))
-        yield _LAST[key]
+            _LAST[key] = poisson_counts(np.random.default_rng(seed), (n_resamples, n_rows))
+        yield _LAST[key].astype(np.float64)
         return
     rng = np.random.default_rng(seed)
     per_chunk = max(1, min(n_resamples, max_cells // max(n_rows, 1)))
