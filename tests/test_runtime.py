@@ -335,3 +335,27 @@ def test_status_view_counts_retries(tmp_path):
     handle = mlsitter.run(target("flaky"), state=str(tmp_path / "state"), fail_times=2)
     view = build_view(Store(), handle.run_id)
     assert [(s.attempts, s.status) for s in view.steps] == [(3, "completed")]
+
+
+def test_replayed_dicts_keep_their_order(tmp_path):
+    proc = tmp_path / "order.py"
+    proc.write_text(
+        "from mlsitter import process\n"
+        "def scores() -> dict:\n    return {'zeta': 1, 'alpha': 2, 'mid': 3}\n"
+        "def use(name: str) -> str:\n    return name.upper()\n"
+        "@process('order')\n"
+        "def order(ctx):\n"
+        "    s = ctx.task(scores)\n"
+        "    first = ctx.task(use, name=next(iter(s)))\n"
+        "    ctx.breakpoint('go?')\n"
+        "    return [first, list(s)]\n"
+    )
+    handle = mlsitter.run(f"{proc}:order")
+    done = mlsitter.approve(handle.run_id, resume=True)
+    assert done.status == "completed" and done.result == ["ZETA", ["zeta", "alpha", "mid"]]
+
+
+def test_waiting_breakpoint_lists_artifact_paths():
+    handle = mlsitter.run(target("review"))
+    art = handle.waiting["artifacts"][0]
+    assert Path(art["path"]).read_text().startswith("<html>")

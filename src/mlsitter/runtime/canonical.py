@@ -14,6 +14,17 @@ def canonical_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+_JOURNAL_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def journal_json(value: Any) -> str:
+    """Event payload text: insertion order kept (a replayed dict iterates as the live one did).
+
+    The hash chain covers this exact text, so it need not be sorted to be verifiable.
+    """
+    return _JOURNAL_ENCODER.encode(value)
+
+
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -592,7 +592,7 @@ def _answer(data: dict[str, Any]) -> Answer:
 
 def _artifact_info(item: Any) -> Any:
     if isinstance(item, ArtifactRef):
-        return {"name": item.name, "sha256": item.sha256, "media_type": item.media_type}
+        return {"name": item.name, "sha256": item.sha256, "media_type": item.media_type, "path": item.path}
     return str(item)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from mlsitter.errors import JournalCorruptError, RunLockedError, RunNotFoundError
 from mlsitter.runtime.artifacts import ArtifactStore
-from mlsitter.runtime.canonical import GENESIS_HASH, canonical_json, event_hash
+from mlsitter.runtime.canonical import GENESIS_HASH, canonical_json, event_hash, journal_json
 from mlsitter.runtime.home import mlsitter_home
 
 SCHEMA_VERSION = 1
@@ -406,7 +406,7 @@ class JournalWriter:
         for type_, data in items:
             seq += 1
             at = time.time()
-            text = canonical_json(data)
+            text = journal_json(data)
             digest = event_hash(prev, self.run_id, seq, type_, at, text)
             rows.append((self.run_id, seq, type_, at, text, prev, digest))
             events.append(Event(self.run_id, seq, type_, at, data, prev, digest))
