@@ -21,8 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+# mlsitter's trials run in forked worker processes, one thread each. libgomp is not fork-safe: once the parent
+# has run an OpenMP region (decoding a journaled LightGBM model on resume does), a forked child can hang in
+# it. One OpenMP thread avoids that, and matches n_jobs=1 per worker. FLAML gets the environment without it.
+_USER_OMP = os.environ.get("OMP_NUM_THREADS")
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -112,8 +118,11 @@ def run_flaml(python: Path, train: Path, test: Path, target: str, task: str, met
               n_jobs: int, folder: Path) -> dict:
     out = folder / "flaml_pred.npy"
     started = time.perf_counter()
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if _USER_OMP is not None:
+        env["OMP_NUM_THREADS"] = _USER_OMP
     proc = subprocess.run([str(python), "-c", FLAML_WORKER, str(train), str(test), target, task, metric, str(budget),
-                           str(n_jobs), str(out)], capture_output=True, text=True)
+                           str(n_jobs), str(out)], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"FLAML failed:\n{proc.stderr[-3000:]}")
     info = json.loads(proc.stdout.strip().splitlines()[-1])

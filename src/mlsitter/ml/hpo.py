@@ -18,7 +18,7 @@ from mlsitter.ml import tracking
 from mlsitter.ml.cross_validation import cross_validate, split_indices
 from mlsitter.ml.model_families import build_pipeline, column_kinds
 from mlsitter.ml.scoring import get_metric
-from mlsitter.ml.search_space import ParamSpec, _validate_one, suggest
+from mlsitter.ml.search_space import ParamSpec, validate_param, suggest
 
 
 def storage_url() -> str:
@@ -78,7 +78,7 @@ def load_study(storage: str, study_name: str, direction: str, seed: int = 0, n_s
 def space_from_dict(raw: Mapping[str, Any]) -> dict[str, ParamSpec]:
     """Rebuild a validated space from its JSON form, in sorted name order (the journal stores dicts with sorted
     keys, so a resumed run must draw parameters in the same order as the original)."""
-    return {k: _validate_one(k, raw[k], "search space") for k in sorted(raw)}
+    return {k: validate_param(k, raw[k], "search space") for k in sorted(raw)}
 
 
 @dataclass
@@ -147,7 +147,9 @@ def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, met
         with threadpool_limits(max(1, n_jobs)):  # OpenMP/BLAS threads beyond n_jobs only contend on shared cores
             result = cross_validate(pipeline, X, y, task=task, metric=measure, classes=classes,
                                     splits=split_indices(y, task, folds, seed, holdout), on_fold=on_fold)
-    except (ValueError, TypeError) as exc:
+    except SpecError:
+        raise
+    except Exception as exc:  # a configuration the library rejects is a failed trial, not a failed run
         return TrialOutcome(number, dict(params), "failed", None, [], time.perf_counter() - started,
                             error=f"{type(exc).__name__}: {exc}".strip()[:500], family=family)
     value = float(np.mean(result.fold_scores))

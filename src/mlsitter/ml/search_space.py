@@ -139,7 +139,7 @@ def default_space(family: str, task: str) -> dict[str, ParamSpec]:
             raw[new] = spec
     elif task == CLASSIFICATION and name in _CLASS_WEIGHTED:
         raw["class_weight"] = _BALANCE
-    return {k: _validate_one(k, v, f"default space of {name}") for k, v in raw.items()}
+    return {k: validate_param(k, v, f"default space of {name}") for k, v in raw.items()}
 
 
 def parse_space(spec: str | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -178,11 +178,11 @@ def build_space(family: str, task: str, user: str | Mapping[str, Any] | None = N
         if key not in allowed:
             raise SpecError(f"search space: {key!r} is not a parameter of family {name!r}; "
                             f"expected one of: {', '.join(sorted(allowed))}")
-        space[key] = _validate_one(key, raw, "search space")
+        space[key] = validate_param(key, raw, "search space")
     return space
 
 
-def _validate_one(name: str, raw: Any, where: str) -> ParamSpec:
+def validate_param(name: str, raw: Any, where: str) -> ParamSpec:
     if isinstance(raw, (list, tuple)):
         raw = {"type": "categorical", "choices": list(raw)}
     if not isinstance(raw, Mapping):
