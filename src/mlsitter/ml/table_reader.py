@@ -1,52 +1,31 @@
-"""Read one tabular file (CSV/TSV with a sniffed separator, Parquet, JSON lines, Excel) into pandas.
-
-Planning processes take a path from the user; this gives them one reader with clear errors.
+"""The table a modelling process works on: one source read by :mod:`mlsitter.ml.ingest` (format,
+delimiter, encoding and header detected, clear errors), ISO-date text parsed, optionally sampled.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
 
 from mlsitter.errors import DataError
+from mlsitter.ml.ingest import load_table
+from mlsitter.ml.ingest import require_columns as ingest_require_columns
 
-
-def sniff_separator(path: Path) -> str:
-    """Guess a text file's field separator from its first lines (``,`` ``;`` tab or ``|``)."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        sample = "".join(handle.readline() for _ in range(20))
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+# Tokens that mean "missing" in the public datasets this is used on (Adult writes "?").
+MISSING_TOKENS = ("?", "NA", "N/A", "null")
 
 
 def read_table(path: str | Path, sep: str = "", sample_rows: int = 0, seed: int = 0) -> pd.DataFrame:
-    """Read ``path``; ``sep`` empty means sniff it; ``sample_rows`` > 0 keeps a random sample of rows."""
-    p = Path(path)
+    """Read ``path`` (``sep`` empty: detect it); ``sample_rows`` > 0 keeps a seeded random sample of rows."""
     if not str(path):
-        raise DataError("no data path given; expected a CSV, Parquet or JSON-lines file")
-    if not p.exists():
-        raise DataError(f"data file {str(p)!r} does not exist")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(p)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pd.read_json(p, lines=True)
-        elif suffix == ".json":
-            frame = pd.read_json(p)
-        elif suffix in (".xlsx", ".xls"):
-            frame = pd.read_excel(p)
-        else:
-            frame = pd.read_csv(p, sep=sep or sniff_separator(p), skipinitialspace=True,
-                                na_values=["?", "NA", "N/A", "null", ""], low_memory=False)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {str(p)!r} as a table: {exc}") from exc
+        raise DataError("no data path given; expected a CSV, Parquet, JSON or Excel file, or a SQL URL")
+    options = {"na_values": list(MISSING_TOKENS)}
+    if sep:
+        options["delimiter"] = sep
+    frame = load_table(str(path), **options)
     if frame.empty or frame.shape[1] < 2:
-        raise DataError(f"{str(p)!r} has {frame.shape[0]} rows and {frame.shape[1]} columns; "
+        raise DataError(f"{str(path)!r} has {frame.shape[0]} rows and {frame.shape[1]} columns; "
                         "expected a table with a target and at least one feature")
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = parse_date_columns(frame)
@@ -72,7 +51,5 @@ def parse_date_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
-    """Raise DataError naming every missing column and listing what the frame has."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{what} {missing} not in the data; its columns are {list(frame.columns)}")
+    """Raise DataError naming every missing column (with near matches) and listing what the frame has."""
+    ingest_require_columns(frame, columns, what)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlsitter.errors import DataError, SpecError
+from mlsitter.ml.table_reader import read_table
 from mlsitter.ml.scoring import CLASSIFICATION, REGRESSION, default_metric, get_metric, infer_task
 from mlsitter.ml.tracking import content_hash_of_frame
 
@@ -35,35 +35,8 @@ class PreparedData:
 
 
 def read_frame(path: str, sample_rows: int = 0, seed: int = 0) -> pd.DataFrame:
-    """Read CSV (separator sniffed), Parquet or JSON lines; ISO-date text columns become datetimes."""
-    p = Path(path)
-    if not str(path) or not p.is_file():
-        raise DataError(f"data file {str(path)!r} does not exist; expected a CSV, Parquet or JSON-lines file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(p)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pd.read_json(p, lines=True)
-        else:
-            with p.open("r", encoding="utf-8", errors="replace") as handle:
-                head = "".join(handle.readline() for _ in range(20))
-            try:
-                sep = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
-            except csv.Error:
-                sep = ","
-            frame = pd.read_csv(p, sep=sep, skipinitialspace=True, na_values=["?"], low_memory=False)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {str(p)!r} as a table: {exc}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    for name in frame.columns:
-        column = frame[name]
-        if column.dtype == object and column.dropna().astype(str).str.match(r"^\d{4}-\d{2}-\d{2}([ T][\d:]+)?$").all() \
-                and column.notna().any():
-            frame[name] = pd.to_datetime(column, errors="coerce")
-    if sample_rows and len(frame) > sample_rows:
-        frame = frame.sample(n=sample_rows, random_state=seed).reset_index(drop=True)
-    return frame
+    """The training table (see :func:`mlsitter.ml.table_reader.read_table`)."""
+    return read_table(path, sample_rows=sample_rows, seed=seed)
 
 
 def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
