@@ -73,7 +73,8 @@ def _avg_precision(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> flo
 def _log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
     from sklearn.metrics import log_loss
 
-    return float(log_loss(y, np.clip(proba, 1e-15, 1), labels=classes))
+    clipped = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1)
+    return float(log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=classes))
 
 
 def _label_metric(fn_name: str, **kwargs: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
