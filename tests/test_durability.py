@@ -31,6 +31,18 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def lines(path: Path) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
@@ -98,6 +110,7 @@ def test_sigkill_during_process_pool_map_keeps_landed_results(tmp_path, executor
     wait_for(lambda: len(lines(counter)) >= 4)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    wait_for(lambda: not _processes_mentioning(str(proc_file)), timeout=10)  # pool workers died with it
     store = Store()
     run = store.list_runs()[0]
     landed = {e.data["key"] for e in store.events(run.run_id, types=("step.completed",))}

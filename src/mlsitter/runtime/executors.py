@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Protocol
 
@@ -50,13 +51,26 @@ class ProcessExecutor:
     def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future:
         if self._pool is None:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context(method))
+            self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context(method),
+                                             initializer=_die_with_parent)
         return self._pool.submit(_call, fn, kwargs)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _die_with_parent() -> None:
+    """Pool workers end when their runner dies (even by SIGKILL) instead of lingering as orphans."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
