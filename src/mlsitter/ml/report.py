@@ -35,6 +35,8 @@ figure{margin:8px 0}figcaption{color:#52606d;font-size:12px}
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, float):
         if math.isnan(value):
             return "—"
