@@ -177,7 +177,6 @@ class StudySummary:
 
 def tell_trials(*, storage: str, study_name: str, direction: str, outcomes: Sequence[TrialOutcome]) -> StudySummary:
     """Record outcomes in the study (skipping ones already told) and fail trials orphaned by a crash."""
-    import optuna
     from optuna.trial import TrialState
 
     study = load_study(storage, study_name, direction)

@@ -251,14 +251,13 @@ def run_hpo(ctx: Context, *, prep: Any, settings: TrainingSettings, space: dict[
             seed: int, parallel: int, n_jobs: int, greater_is_better: bool, suffix: str = "") -> HpoOutcome:
     """Batches of asked trials evaluated with ``ctx.map`` and told back, until the trial budget, the time
     budget or patience ends the search. Every piece is a journaled task, so a resumed run continues."""
-    from mlsitter.ml.hpo import ask_trials, evaluate_asked_trial, study_name_for, tell_trials
+    from mlsitter.ml.hpo import ask_trials, evaluate_asked_trial, is_converged, study_name_for, tell_trials
 
     study = study_name_for(ctx.run_id, attempt, suffix)
     direction = "maximize" if greater_is_better else "minimize"
     started = ctx.now()
     values: list[float | None] = []
     outcomes: list[Any] = []
-    summary = None
     stop = f"trial budget ({settings.trials}) used"
     batch = 0
     n_startup = min(10, max(3, settings.trials // 4))
@@ -272,12 +271,10 @@ def run_hpo(ctx: Context, *, prep: Any, settings: TrainingSettings, space: dict[
         results = ctx.map(evaluate_asked_trial, asks, X=prep.X_train, y=prep.y_train, family=space["family"],
                           task=prep.task, metric=settings.metric, storage=storage, study_name=study,
                           direction=direction, folds=settings.folds, seed=seed, n_jobs=n_jobs)
-        summary = ctx.task(tell_trials, storage=storage, study_name=study, direction=direction, outcomes=results)
+        ctx.task(tell_trials, storage=storage, study_name=study, direction=direction, outcomes=results)
         outcomes.extend(results)
         values.extend(r.value if r.state == "complete" else None for r in results)
         batch += 1
-        from mlsitter.ml.hpo import is_converged
-
         if len(outcomes) < settings.trials and is_converged(values, settings.patience, greater_is_better):
             stop = f"converged: no improvement in {settings.patience} trials"
             break
