@@ -142,3 +142,17 @@ def test_a_trial_worse_than_the_median_at_a_fold_is_pruned(mlsitter_home):
     assert out.state == "pruned" and len(out.fold_scores) == 1  # stopped after the first fold
     summary = hpo.tell_trials(storage=hpo.storage_url(), study_name="p", direction="maximize", outcomes=[out])
     assert summary.n_pruned == 1 and summary.n_complete == 5
+
+
+def test_training_and_planning_agree_on_the_task():
+    """The same target is classification for scoping and for training (one rule decides)."""
+    import numpy as np
+    import pandas as pd
+
+    from mlsitter.ml.problem_type import infer_problem_type
+    from mlsitter.ml.scoring import infer_task
+
+    rng = np.random.default_rng(0)
+    for y in (pd.Series(rng.integers(0, 8, 60)), pd.Series(rng.integers(0, 3, 500)), pd.Series(rng.normal(size=80)),
+              pd.Series(["a", "b"] * 20), pd.Series(rng.integers(0, 500, 400))):
+        assert infer_task(y) == infer_problem_type(y).task

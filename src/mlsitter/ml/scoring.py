@@ -136,16 +136,13 @@ def get_metric(name: str, task: str) -> Metric:
 
 
 def infer_task(y: Any) -> str:
-    """Regression for a float target with many distinct values, else classification."""
+    """Classification or regression, decided as every other process decides it
+    (:func:`mlsitter.ml.problem_type.infer_problem_type`), so scoping and training agree."""
     import pandas as pd
 
-    series = pd.Series(y)
-    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
-        return CLASSIFICATION
-    distinct = series.nunique(dropna=True)
-    if pd.api.types.is_float_dtype(series) and not np.allclose(series.dropna() % 1, 0):
-        return REGRESSION
-    return CLASSIFICATION if distinct <= 20 else REGRESSION
+    from mlsitter.ml.problem_type import infer_problem_type
+
+    return infer_problem_type(pd.Series(y)).task
 
 
 def default_metric(task: str, n_classes: int = 2) -> str:
