@@ -359,3 +359,20 @@ def test_waiting_breakpoint_lists_artifact_paths():
     handle = mlsitter.run(target("review"))
     art = handle.waiting["artifacts"][0]
     assert Path(art["path"]).read_text().startswith("<html>")
+
+
+def test_process_pool_runs_tasks_from_a_user_file_with_its_own_classes(tmp_path):
+    proc = tmp_path / "geo.py"
+    proc.write_text(
+        "from dataclasses import dataclass\n"
+        "from mlsitter import process\n"
+        "@dataclass\n"
+        "class Point:\n    x: float\n    y: float\n"
+        "def norm(p: Point) -> float:\n    return (p.x ** 2 + p.y ** 2) ** 0.5\n"
+        "@process('geo')\n"
+        "def geo(ctx):\n    return ctx.map(norm, [Point(3, 4), Point(6, 8)])\n"
+        "if __name__ == '__main__':\n    raise SystemExit('must not run in workers')\n"
+    )
+    handle = mlsitter.run(f"{proc}:geo", executor="process")
+    assert handle.status == "completed", handle.error
+    assert handle.result == [5.0, 10.0]

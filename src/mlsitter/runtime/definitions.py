@@ -164,8 +164,9 @@ def spec_for(fn: Callable[..., Any], name: str | None = None) -> ProcessSpec:
     return spec
 
 
-def load_target(target: str) -> Callable[..., Any]:
-    """Import ``module:qualname`` or ``path.py:qualname`` and return the object."""
+def load_target(target: str, *, prefer_process: bool = True) -> Callable[..., Any]:
+    """Import ``module:qualname`` or ``path.py:qualname`` and return the object; with
+    ``prefer_process`` a name registered by ``@process`` in that module wins over an attribute."""
     location, sep, qual = target.rpartition(":")
     if not sep or not location or not qual:
         raise UnknownProcessError(f"{target!r} is not 'module:function' or 'path/to/file.py:function'")
@@ -176,7 +177,7 @@ def load_target(target: str) -> Callable[..., Any]:
             module = importlib.import_module(location)
         except ImportError as exc:
             raise UnknownProcessError(f"cannot import module {location!r} for process {target!r}: {exc}") from None
-    obj: Any = _process_named(module, qual)
+    obj: Any = _process_named(module, qual) if prefer_process else None
     if obj is not None:
         return obj
     obj = module

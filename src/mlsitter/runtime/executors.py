@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Protocol
 
 from mlsitter.errors import InputError
+from mlsitter.runtime.definitions import function_target, load_target
 
 
 class Executor(Protocol):
@@ -40,7 +42,13 @@ class InlineExecutor:
 
 
 class ProcessExecutor:
-    """A pool of worker processes for CPU-heavy ``map``; task functions must be importable."""
+    """A pool of worker processes for CPU-heavy ``map``; task functions must be importable.
+
+    Workers start from a fork server (or spawn), never by forking the runner: a runner that has
+    used OpenMP (LightGBM, HistGradientBoosting) would hand its children a broken thread pool. Each
+    task travels as ``module:function`` (or ``file.py:function``) plus pickled arguments, so
+    functions from a user's process file load in the worker too.
+    """
 
     name = "process"
 
@@ -50,10 +58,10 @@ class ProcessExecutor:
 
     def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future:
         if self._pool is None:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context(method),
                                              initializer=_die_with_parent)
-        return self._pool.submit(_call, fn, kwargs)
+        return self._pool.submit(_call_target, function_target(fn), pickle.dumps(kwargs, pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -73,8 +81,11 @@ def _die_with_parent() -> None:
             pass
 
 
-def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    return fn(**kwargs)
+def _call_target(target: str, arguments: bytes) -> Any:
+    """Worker side: import the task function first, then unpickle its arguments (which may hold
+    instances of classes from the same user file) and call it."""
+    fn = load_target(target, prefer_process=False)
+    return fn(**pickle.loads(arguments))
 
 
 EXECUTORS = {"inline": InlineExecutor, "process": ProcessExecutor}
