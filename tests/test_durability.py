@@ -31,16 +31,30 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
+                stat = (entry / "stat").read_bytes().split(b") ", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+            except (OSError, IndexError, ValueError):
                 continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [c for c, p in parents.items() if p == parent]
+        found += children
+        frontier += children
     return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().split(b") ", 1)[1][:1]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
 
 
 def lines(path: Path) -> list[int]:
@@ -108,9 +122,11 @@ def test_sigkill_during_process_pool_map_keeps_landed_results(tmp_path, executor
     counter = tmp_path / "counter"
     proc = cli("run", f"{proc_file}:slowmap", "-i", f"counter={counter}", "--executor", executor)
     wait_for(lambda: len(lines(counter)) >= 4)
+    helpers = _descendants(proc.pid)
+    assert helpers  # the pool's processes
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    wait_for(lambda: not _processes_mentioning(str(proc_file)), timeout=10)  # pool workers died with it
+    wait_for(lambda: not [p for p in helpers if _alive(p)], timeout=15)  # none outlives its runner
     store = Store()
     run = store.list_runs()[0]
     landed = {e.data["key"] for e in store.events(run.run_id, types=("step.completed",))}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Protocol
 
@@ -60,7 +59,7 @@ class ProcessExecutor:
         if self._pool is None:
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context(method),
-                                             initializer=_die_with_parent)
+                                             initializer=_exit_with_runner, initargs=(os.getpid(),))
         return self._pool.submit(_call_target, function_target(fn), pickle.dumps(kwargs, pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
@@ -69,16 +68,33 @@ class ProcessExecutor:
             self._pool = None
 
 
-def _die_with_parent() -> None:
-    """Pool workers end when their runner dies (even by SIGKILL) instead of lingering as orphans."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+def _exit_with_runner(runner_pid: int) -> None:
+    """Pool workers end soon after their runner dies (even by SIGKILL) instead of lingering: a
+    daemon thread checks every second that the runner is still there (and not a zombie)."""
+    import threading
+    import time
 
+    def runner_gone() -> bool:
         try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+            with open(f"/proc/{runner_pid}/stat", "rb") as fh:
+                return fh.read().split(b") ", 1)[1][:1] == b"Z"
+        except FileNotFoundError:
+            return True
+        except (OSError, IndexError):  # no /proc (not Linux): ask the kernel
+            try:
+                os.kill(runner_pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+
+    def watch() -> None:
+        while not runner_gone():
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mlsitter-runner-watch", daemon=True).start()
 
 
 def _call_target(target: str, arguments: bytes) -> Any:
