@@ -8,6 +8,7 @@ cost a few matrix products rather than 1,000 calls per metric.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
@@ -178,11 +179,7 @@ def binary_metrics(
             out["brier"] = safe_divide(w @ sq, total)
         return np.column_stack([out[k] for k in names])
 
-    samples = bootstrap_samples(statistic, n, n_resamples, seed) if n_resamples > 0 else np.empty((0, len(names)))
-    result = MetricSet("binary", n, n_resamples)
-    for j, name in enumerate(names):
-        result.values[name] = estimate(point[name], samples[:, j] if len(samples) else samples, level)
-    return result
+    return _metric_set("binary", names, point, statistic, n, n_resamples, level, seed)
 
 
 # ------------------------------------------------------------------------------------ multiclass
@@ -237,11 +234,7 @@ def multiclass_metrics(
             out["log_loss"] = safe_divide(w @ loss, w.sum(axis=1))
         return np.column_stack([out[m] for m in names])
 
-    samples = bootstrap_samples(statistic, n, n_resamples, seed) if n_resamples > 0 else np.empty((0, len(names)))
-    result = MetricSet("multiclass", n, n_resamples)
-    for j, name in enumerate(names):
-        result.values[name] = estimate(point[name], samples[:, j] if len(samples) else samples, level)
-    return result
+    return _metric_set("multiclass", names, point, statistic, n, n_resamples, level, seed)
 
 
 # ------------------------------------------------------------------------------------ regression
@@ -276,8 +269,14 @@ def regression_metrics(
             out["mape"] = safe_divide(w @ ape, total)
         return np.column_stack([out[m] for m in names])
 
+    return _metric_set("regression", names, point, statistic, n, n_resamples, level, seed)
+
+
+def _metric_set(kind: str, names: list[str], point: dict[str, float], statistic: Any, n: int, n_resamples: int,
+                level: float, seed: int) -> MetricSet:
+    """Point estimates plus bootstrap intervals of ``statistic`` (one column per metric name)."""
     samples = bootstrap_samples(statistic, n, n_resamples, seed) if n_resamples > 0 else np.empty((0, len(names)))
-    result = MetricSet("regression", n, n_resamples)
+    result = MetricSet(kind, n, n_resamples)
     for j, name in enumerate(names):
         result.values[name] = estimate(point[name], samples[:, j] if len(samples) else samples, level)
     return result
