@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -156,3 +158,28 @@ def test_training_and_planning_agree_on_the_task():
     for y in (pd.Series(rng.integers(0, 8, 60)), pd.Series(rng.integers(0, 3, 500)), pd.Series(rng.normal(size=80)),
               pd.Series(["a", "b"] * 20), pd.Series(rng.integers(0, 500, 400))):
         assert infer_task(y) == infer_problem_type(y).task
+
+
+def test_logged_model_pins_installed_versions_and_serves_its_example(mlsitter_home, tmp_path):
+    """The model's requirements are the installed versions (why MLflow's own environment scan is skipped), and
+    the logged model loads back and predicts like the fitted one."""
+    from importlib.metadata import version
+
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from mlsitter.ml import tracking
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    y = (X["a"] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    logged = tracking.log_model_run(model=model, input_example=X.head(3), params={"C": 1.0}, metrics={"acc": 1.0},
+                                    step_metrics={}, tags={}, figures={}, files={}, run_name="pins")
+    local = Path(mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=str(tmp_path / "download")))
+    requirements = (local / "requirements.txt").read_text().split()
+    assert f"scikit-learn=={version('scikit-learn')}" in requirements
+    assert f"numpy=={version('numpy')}" in requirements
+    assert tracking.directory_hash(local) == logged.artifact_sha256
+    loaded = mlflow.pyfunc.load_model(logged.model_uri)
+    assert list(loaded.predict(X.head(5))) == list(model.predict(X.head(5)))
