@@ -46,15 +46,44 @@ def test_ensemble_is_kept_only_when_it_wins_on_held_out_rows():
     assert not choice.keep and choice.weights[0] > 0.9
 
 
+def test_no_skill_scores_and_diverse_ensemble_library():
+    from types import SimpleNamespace
+
+    from mlsitter.ml.automl import ensemble_candidates
+    from mlsitter.ml.scoring import get_metric, no_skill_score
+
+    y = np.array(["a"] * 30 + ["b"] * 60 + ["c"] * 10)
+    entropy = -(0.3 * np.log(0.3) + 0.6 * np.log(0.6) + 0.1 * np.log(0.1))
+    assert no_skill_score(get_metric("log_loss", "classification"), y, np.array(["a", "b", "c"])) == pytest.approx(entropy)
+    assert no_skill_score(get_metric("accuracy", "classification"), y) == pytest.approx(0.6)
+    assert no_skill_score(get_metric("roc_auc", "classification"), y[:90] == "b") == pytest.approx(0.5)
+    assert no_skill_score(get_metric("r2", "regression"), np.arange(10.0)) == pytest.approx(0.0)
+    # the library keeps each family's best few before filling up with near-copies of the leader
+    auc = get_metric("roc_auc", "classification")
+    outcomes = [SimpleNamespace(family="lightgbm", value=0.90 - i / 1000, number=i) for i in range(20)]
+    outcomes += [SimpleNamespace(family="linear", value=0.85 - i / 100, number=100 + i) for i in range(5)]
+    library = ensemble_candidates(outcomes, auc, size=8, per_family=3)
+    assert [o.family for o in library].count("linear") == 3 and len(library) == 8
+    assert library[0].value == 0.90 and [o.value for o in library] == sorted((o.value for o in library), reverse=True)
+
+
 def test_early_elimination_and_portfolio_validation():
     from mlsitter.ml.automl import check_portfolio, families_to_eliminate
     from mlsitter.ml.scoring import get_metric
 
     auc = get_metric("roc_auc", "classification")
     best = {"lightgbm": 0.91, "xgboost": 0.905, "linear": 0.89, "knn": 0.80}
-    assert set(families_to_eliminate(best, auc, round_number=1)) == {"knn"}
-    assert set(families_to_eliminate(best, auc, round_number=2)) == {"linear", "knn"}
-    assert families_to_eliminate({"a": 0.9, "b": 0.1}, auc, 3) == {}  # always keeps the top two
+    # tolerance = share of the leader's gain over no skill (AUC 0.5): 10 % = 0.041, then 5 %, then 2 % = 0.0082
+    assert set(families_to_eliminate(best, auc, round_number=1, no_skill=0.5)) == {"knn"}
+    assert set(families_to_eliminate(best, auc, round_number=2, no_skill=0.5)) == {"knn"}
+    assert set(families_to_eliminate(best, auc, round_number=3, no_skill=0.5)) == {"linear", "knn"}
+    assert families_to_eliminate({"a": 0.9, "b": 0.1}, auc, 3, no_skill=0.5) == {}  # always keeps the top two
+    # the same rule on log loss (lower is better, unbounded): a linear model 0.045 behind a 0.05 leader is
+    # within 10 % of the gain over the class prior (1.09), so a default configuration does not doom it
+    loss = get_metric("log_loss", "classification")
+    wine = {"lightgbm": 0.050, "linear": 0.095, "xgboost": 0.108, "knn": 0.157}
+    assert set(families_to_eliminate(wine, loss, round_number=1, no_skill=1.09)) == {"knn"}
+    assert set(families_to_eliminate(wine, loss, round_number=3, no_skill=1.09)) == {"xgboost", "knn"}
     assert check_portfolio(None)[0] == "lightgbm" and len(check_portfolio(None)) == 7
     with pytest.raises(SpecError, match="unknown model family 'svm'"):
         check_portfolio(["lightgbm", "svm"])

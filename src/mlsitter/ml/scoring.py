@@ -157,6 +157,19 @@ def score(metric: Metric, y: np.ndarray, prediction: np.ndarray, classes: np.nda
     return metric.compute(np.asarray(y), np.asarray(prediction), np.asarray(classes) if classes is not None else np.array([]))
 
 
+def no_skill_score(metric: Metric, y: Any, classes: np.ndarray | None = None) -> float:
+    """The metric of a model that ignores the features: the class shares as probabilities, or the mean.
+
+    Gaps between models are judged against the gain over this score, so one rule fits AUC, log loss and R².
+    """
+    y = np.asarray(y)
+    if metric.task == CLASSIFICATION:
+        cls = np.asarray(classes) if classes is not None and len(classes) else np.unique(y)
+        shares = np.array([(y == c).mean() for c in cls], dtype=np.float64)
+        return score(metric, y, np.tile(shares, (len(y), 1)), cls)
+    return score(metric, y.astype(float), np.full(len(y), float(np.mean(y.astype(float)))))
+
+
 def metric_scorer(metric: Metric, task: str) -> Callable[[Any, Any, Any], float]:
     """A sklearn-style ``scorer(estimator, X, y)`` returning the metric in its natural units."""
 

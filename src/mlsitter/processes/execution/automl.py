@@ -67,16 +67,20 @@ class AutomlResult:
 
 
 # -- tasks -------------------------------------------------------------------------------------------
-def plan_portfolio(families: list[str], task: str, metric: str) -> dict[str, Any]:
-    """Validate families and metric; each family's default space and default configuration, and the search
-    order under ``"order"`` (the journal sorts dict keys, so order is never read from the dict itself)."""
+def plan_portfolio(families: list[str], task: str, metric: str, y: Any, classes: list[Any]) -> dict[str, Any]:
+    """Validate families and metric; each family's default space and default configuration, the search
+    order under ``"order"`` (the journal sorts dict keys, so order is never read from the dict itself) and
+    the no-skill score elimination is judged against under ``"no_skill"``."""
+    import numpy as np
+
     from mlsitter.ml.automl import check_portfolio
-    from mlsitter.ml.scoring import get_metric
+    from mlsitter.ml.scoring import get_metric, no_skill_score
     from mlsitter.ml.search_space import build_space, default_params, space_to_dict
 
-    get_metric(metric, task)
+    measure = get_metric(metric, task)
     order = check_portfolio(families)
-    plan: dict[str, Any] = {"order": order}
+    plan: dict[str, Any] = {"order": order,
+                            "no_skill": no_skill_score(measure, y, np.asarray(classes) if classes else None)}
     for family in order:
         space = build_space(family, task)
         plan[family] = {"space": space_to_dict(space), "defaults": default_params(family, space)}
@@ -311,7 +315,8 @@ def automl(
     sample_rows: int = 0,
 ) -> AutomlResult:
     """Search the portfolio under ``time_budget_s``; keep an ensemble only if it wins held out; ask a human."""
-    from mlsitter.ml.automl import PORTFOLIO, families_to_eliminate, holdout_fraction, leaderboard
+    from mlsitter.ml.automl import (PORTFOLIO, ensemble_candidates, families_to_eliminate, holdout_fraction,
+                                    leaderboard)
     from mlsitter.ml.registry import CHALLENGER, validate_model_name
     from mlsitter.ml.scoring import get_metric
     from mlsitter.processes.execution.training import default_model_name, measure_gaps
@@ -325,7 +330,8 @@ def automl(
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
                     metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
                     test_data=test_data)
-    plan = ctx.task(plan_portfolio, families=list(families or PORTFOLIO), task=prep.task, metric=prep.metric)
+    plan = ctx.task(plan_portfolio, families=list(families or PORTFOLIO), task=prep.task, metric=prep.metric,
+                    y=prep.y_train, classes=prep.classes)
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
     measure = get_metric(prep.metric, prep.task)
@@ -345,7 +351,7 @@ def automl(
     while not out_of_time and len(outcomes) < max_trials and alive:
         if round_number >= 1:
             best = {f: _best(outcomes, f, measure) for f in alive if _best(outcomes, f, measure) is not None}
-            for family, why in families_to_eliminate(best, measure, round_number).items():
+            for family, why in families_to_eliminate(best, measure, round_number, plan["no_skill"]).items():
                 eliminated[family] = why
                 alive.remove(family)
         ranked = sorted(alive, key=lambda f: (_best(outcomes, f, measure) is None,
@@ -383,7 +389,7 @@ def automl(
     choice = None
     members = [{"family": best_single.family, "trial": best_single.number, "params": best_single.params, "weight": 1.0}]
     if ensemble and len(ranked_complete) > 1:
-        candidates = ranked_complete[:12]
+        candidates = ensemble_candidates(ranked_complete, measure)
         choice = ctx.task(choose_ensemble, candidates=candidates, y=prep.y_train, task=prep.task, metric=prep.metric,
                           classes=prep.classes, seed=seed, iterations=ensemble_size)
         if choice.keep:
