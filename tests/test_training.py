@@ -242,4 +242,4 @@ def test_charter_sets_metric_target_gate_and_exclusions(adult_csv, tmp_path):
     tracking.configure()
     assert mlflow.get_run(done.result.mlflow_run_id).data.params["dropped_columns"] == "fnlwgt"
     bad = mlsitter.run("training", approve="auto", data=str(adult_csv), target="age", charter=str(path))
-    assert bad.status == "failed" and "charter's target is 'class'" in bad.error
+    assert bad.status == "failed" and "target differs between target input ('age'), charter ('class')" in bad.error

@@ -123,8 +123,10 @@ class TrialOutcome:
 
 def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, metric: str, params: Mapping[str, Any],
                    number: int, storage: str, study_name: str, direction: str, folds: int = 5, seed: int = 0,
-                   holdout: float | None = None, keep_oof: bool = False, n_jobs: int = 1) -> TrialOutcome:
-    """Cross-validate one configuration, reporting the running mean after each fold so bad trials are pruned."""
+                   holdout: float | None = None, keep_oof: bool = False, n_jobs: int = 1,
+                   features: Any = None) -> TrialOutcome:
+    """Cross-validate one configuration, reporting the running mean after each fold so bad trials are pruned
+    (``features``: a transformer used instead of the family's own preprocessing, refitted in every fold)."""
     import optuna
 
     measure = get_metric(metric, task)
@@ -142,7 +144,7 @@ def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, met
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    pipeline = build_pipeline(family, task, params, column_kinds(X), seed, n_jobs=n_jobs)
+    pipeline = build_pipeline(family, task, params, column_kinds(X), seed, n_jobs=n_jobs, features=features)
     try:
         with threadpool_limits(max(1, n_jobs)):  # OpenMP/BLAS threads beyond n_jobs only contend on shared cores
             result = cross_validate(pipeline, X, y, task=task, metric=measure, classes=classes,

@@ -123,14 +123,22 @@ def make_estimator(family: str, task: str, params: Mapping[str, Any], seed: int,
 
 
 def build_pipeline(family: str, task: str, params: Mapping[str, Any], kinds: ColumnKinds, seed: int,
-                   n_jobs: int = 1) -> Any:
-    """Preprocessing chosen for ``family`` + its estimator, as one sklearn Pipeline that takes the raw frame."""
+                   n_jobs: int = 1, features: Any = None) -> Any:
+    """Preprocessing chosen for ``family`` + its estimator, as one sklearn Pipeline that takes the raw frame.
+
+    ``features`` (an unfitted transformer, e.g. the pipeline ``features`` designed) replaces the per-family
+    preprocessing; it is cloned, so every fit (each CV fold) refits it on its own training rows.
+    """
+    from sklearn.base import clone
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
     name = check_family(family)
+    if features is not None:
+        estimator_params = {**params, **({"categorical_features": None} if name == "hist_gradient_boosting" else {})}
+        return Pipeline([("features", clone(features)), ("model", make_estimator(name, task, estimator_params, seed, n_jobs))])
     numeric = list(kinds.numeric) + [f"{d}_{p}" for d in kinds.datetime for p in ("year", "month", "day", "dayofweek", "hour")]
     text = FunctionTransformer(_as_text, feature_names_out="one-to-one")
     parts: list[tuple[str, Any, list[str]]] = []

@@ -121,7 +121,7 @@ def families() -> list[str]:
 def check_family(family: str) -> str:
     """Normalise a family name; unknown names raise SpecError listing the known ones."""
     name = str(family).strip().lower().replace("-", "_")
-    aliases = {"lgbm": "lightgbm", "xgb": "xgboost", "rf": "random_forest", "hgb": "hist_gradient_boosting",
+    aliases = {"lgbm": "lightgbm", "xgb": "xgboost", "rf": "random_forest", "hgb": "hist_gradient_boosting", "hist_gb": "hist_gradient_boosting",
                "et": "extra_trees", "logistic": "linear", "ridge": "linear", "k_nn": "knn"}
     name = aliases.get(name, name)
     if name not in _DEFAULT_SPACES:

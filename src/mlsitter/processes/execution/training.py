@@ -69,6 +69,8 @@ class TrainingResult:
     attempts: int
     mlflow_logging_seconds: float
     report: str
+    feature_pipeline: str = ""
+    selection: str = ""
 
 
 def parse_feedback(text: str | None) -> dict[str, Any]:
@@ -152,19 +154,35 @@ def process_code_version() -> str:
     return code_version(__file__)
 
 
-def fit_best(prep: Any, family: str, params: dict[str, Any], seed: int, metric: str, n_jobs: int = 1) -> Any:
+def read_selection(path: str) -> Any:
+    """The approved recommendation a model-selection run wrote (``selection.json``)."""
+    from mlsitter.ml.handoff import read_selection as read
+
+    return read(path)
+
+
+def read_features(path: str) -> Any:
+    """The feature pipeline a features run saved, unfitted, with its input columns and content hash."""
+    from mlsitter.ml.handoff import read_feature_pipeline
+
+    return read_feature_pipeline(path)
+
+
+def fit_best(prep: Any, family: str, params: dict[str, Any], seed: int, metric: str, n_jobs: int = 1,
+             features: Any = None) -> Any:
     """Refit the best configuration on the training split, evaluate on the test split, draw plots."""
     from mlsitter.ml.final_fit import fit_final
     from mlsitter.ml.model_families import build_pipeline, column_kinds
 
-    pipeline = build_pipeline(family, prep.task, params, column_kinds(prep.X_train), seed, n_jobs=n_jobs)
+    pipeline = build_pipeline(family, prep.task, params, column_kinds(prep.X_train), seed, n_jobs=n_jobs,
+                              features=features)
     return fit_final(pipeline, prep.X_train, prep.y_train, prep.X_test, prep.y_test, task=prep.task, metric=metric,
                      classes=prep.classes, seed=seed, threads=n_jobs)
 
 
 def log_to_mlflow(*, mlsitter_run_id: str, step: str, final: Any, prep: Any, hpo: HpoOutcome, settings: TrainingSettings,
                   code_version: str, gates: list[dict[str, Any]], report_files: dict[str, str], model_name: str,
-                  process_name: str = "training") -> Any:
+                  process_name: str = "training", lineage: dict[str, str] | None = None) -> Any:
     """Log params, per-fold / per-trial / final metrics, tags, plots, report and model to MLflow (once per step)."""
     import dataclasses
     import time
@@ -194,7 +212,8 @@ def log_to_mlflow(*, mlsitter_run_id: str, step: str, final: Any, prep: Any, hpo
     tags = {tracking.TAG_RUN_ID: mlsitter_run_id, tracking.TAG_STEP: step, tracking.TAG_PROCESS: process_name,
             tracking.TAG_DATASET_VERSION: prep.dataset_version, tracking.TAG_CODE_VERSION: code_version,
             "mlsitter.model_name": model_name, "mlsitter.study": hpo.study_name,
-            "mlsitter.gates": ", ".join(f"{g['name']}={'pass' if g['passed'] else 'fail'}" for g in gates)}
+            "mlsitter.gates": ", ".join(f"{g['name']}={'pass' if g['passed'] else 'fail'}" for g in gates),
+            **(lineage or {})}
     logged = tracking.log_model_run(
         model=final.model, input_example=final.input_example, params=params, metrics=metrics,
         step_metrics=step_metrics, tags=tags, figures=final.figures, files=report_files,
@@ -212,7 +231,8 @@ def _std(values: list[float]) -> float:
 
 
 def write_report(*, out_dir: str, model_name: str, prep: Any, settings: TrainingSettings, hpo: HpoOutcome,
-                 final: Any, gates: list[dict[str, Any]], attempt: int, code_version: str) -> dict[str, str]:
+                 final: Any, gates: list[dict[str, Any]], attempt: int, code_version: str,
+                 lineage: dict[str, str] | None = None) -> dict[str, str]:
     """The training report: headline scores, gates, best parameters, trials, folds and plots."""
     from mlsitter.ml.report import Report
 
@@ -224,7 +244,9 @@ def write_report(*, out_dir: str, model_name: str, prep: Any, settings: Training
     })
     report.bullets([f"Search stopped: {hpo.stop_reason}", f"Dataset version: {prep.dataset_version}",
                     f"Code version: {code_version}", f"Rows: {prep.n_rows:,} (test {len(prep.y_test):,})",
-                    f"Optuna study: {hpo.study_name}"])
+                    f"Optuna study: {hpo.study_name}",
+                    *(f"{key.removeprefix('mlsitter.').replace('_', ' ').capitalize()}: {value}"
+                      for key, value in (lineage or {}).items())])
     report.section("Gates").gates(gates)
     report.section("Best configuration").table([{"parameter": k, "value": v} for k, v in hpo.best_params.items()])
     report.table([{"fold": i + 1, settings.metric: s} for i, s in enumerate(hpo.best_fold_scores)], caption="CV folds")
@@ -248,7 +270,8 @@ def register(**kwargs: Any) -> Any:
 
 # -- orchestration ---------------------------------------------------------------------------------
 def run_hpo(ctx: Context, *, prep: Any, settings: TrainingSettings, space: dict[str, Any], storage: str, attempt: int,
-            seed: int, parallel: int, n_jobs: int, greater_is_better: bool, suffix: str = "") -> HpoOutcome:
+            seed: int, parallel: int, n_jobs: int, greater_is_better: bool, suffix: str = "",
+            features: Any = None) -> HpoOutcome:
     """Batches of asked trials evaluated with ``ctx.map`` and told back, until the trial budget, the time
     budget or patience ends the search. Every piece is a journaled task, so a resumed run continues."""
     from mlsitter.ml.hpo import ask_trials, evaluate_asked_trial, is_converged, study_name_for, tell_trials
@@ -270,7 +293,7 @@ def run_hpo(ctx: Context, *, prep: Any, settings: TrainingSettings, space: dict[
                         seed=seed + batch, n_startup=n_startup, enqueue=[space["defaults"]] if batch == 0 else [])
         results = ctx.map(evaluate_asked_trial, asks, X=prep.X_train, y=prep.y_train, family=space["family"],
                           task=prep.task, metric=settings.metric, storage=storage, study_name=study,
-                          direction=direction, folds=settings.folds, seed=seed, n_jobs=n_jobs)
+                          direction=direction, folds=settings.folds, seed=seed, n_jobs=n_jobs, features=features)
         ctx.task(tell_trials, storage=storage, study_name=study, direction=direction, outcomes=results)
         outcomes.extend(results)
         values.extend(r.value if r.state == "complete" else None for r in results)
@@ -318,6 +341,17 @@ def charter_settings(charter: str, columns_of: str = "") -> dict[str, Any]:
             "excluded": sorted(loaded.excluded_columns), "task": loaded.task}
 
 
+def agreed_target(target: str, sources: dict[str, str]) -> str:
+    """The target every given source agrees on (``target`` input, charter, selection, feature pipeline)."""
+    named = {k: v for k, v in {"target input": target, **sources}.items() if v}
+    if not named:
+        raise SpecError("no target: give target=COLUMN, a charter from scoping, a selection from model-selection "
+                        "or a pipeline from features")
+    if len(set(named.values())) > 1:
+        raise SpecError("the target differs between " + ", ".join(f"{k} ({v!r})" for k, v in named.items()))
+    return next(iter(named.values()))
+
+
 def default_model_name(data: str, target: str) -> str:
     """``<file stem>-<target>`` made safe for the registry."""
     stem = Path(data).stem or "model"
@@ -329,8 +363,8 @@ def default_model_name(data: str, target: str) -> str:
 def training(
     ctx: Context,
     data: str,
-    target: str,
-    family: str = "lightgbm",
+    target: str = "",
+    family: str = "",
     search_space: str = "",
     metric: str = "auto",
     trials: int = 20,
@@ -345,6 +379,8 @@ def training(
     model_name: str = "",
     target_metric: float | None = None,
     charter: str = "",
+    pipeline: str = "",
+    selection: str = "",
     max_cv_std: float = 0.05,
     max_cv_test_gap: float = 0.05,
     parallel: int = 2,
@@ -352,25 +388,44 @@ def training(
     sample_rows: int = 0,
     max_attempts: int = 3,
 ) -> TrainingResult:
-    """Tune, train, evaluate and track one model family; register it as ``challenger`` once approved."""
+    """Tune, train, evaluate and track one model family; register it as ``challenger`` once approved.
+
+    ``selection`` (the ``selection.json`` of an approved model-selection run) supplies the family, the metric
+    and the feature pipeline it was measured with; ``pipeline`` (saved by ``features``) replaces the family's
+    own preprocessing and fixes the input columns. Explicit ``family``/``metric``/``pipeline`` inputs win.
+    """
     from mlsitter.ml.hpo import check_budget
     from mlsitter.ml.registry import CHALLENGER, validate_model_name
-    from mlsitter.ml.scoring import get_metric
+    from mlsitter.ml.scoring import ALIASES, METRICS, get_metric
 
     check_budget(trials, timeout_s, folds, patience)
+    chosen = ctx.task(read_selection, path=selection) if selection else None
+    pipeline = pipeline or (chosen.pipeline if chosen else "")
+    features = ctx.task(read_features, path=pipeline) if pipeline else None
+    agreed = ctx.task(charter_settings, charter=charter) if charter else None
+    target = agreed_target(target, {"charter": agreed["target"] if agreed else "",
+                                    "selection": chosen.target if chosen else "",
+                                    "feature pipeline": features.target if features else ""})
+    family = family or (chosen.family if chosen else "lightgbm")
     name = validate_model_name(model_name or default_model_name(data, target))
     goal = target_metric
     dropped = list(drop or [])
-    if charter:
-        agreed = ctx.task(charter_settings, charter=charter)
-        if agreed["target"] != target:
-            raise SpecError(f"the charter's target is {agreed['target']!r} but training was given target {target!r}")
+    columns = ctx.task(data_columns, data=data) if agreed or features else []
+    if agreed:
         if metric == "auto" and agreed["metric"]:
             metric = agreed["metric"]
         if goal is None and agreed["metric"] == metric:
             goal = agreed["threshold"]
-        columns = ctx.task(data_columns, data=data)
         dropped += [c for c in agreed["excluded"] if c in columns and c not in dropped and c != target]
+    if chosen and metric == "auto" and ALIASES.get(chosen.metric, chosen.metric) in METRICS:
+        metric = ALIASES.get(chosen.metric, chosen.metric)
+    if features:
+        missing = [c for c in features.input_columns if c not in columns]
+        if missing:
+            raise SpecError(f"the feature pipeline {pipeline!r} reads column(s) {', '.join(missing)} that {data!r} lacks")
+        dropped += [c for c in columns if c not in features.input_columns and c != target and c not in dropped]
+    lineage = {**({"mlsitter.feature_pipeline": f"{features.path} {features.sha256}"} if features else {}),
+               **({"mlsitter.model_selection": f"run {chosen.run_id}: {chosen.recommended}"} if chosen else {})}
     prep = ctx.task(prepare_data, data=data, target=target, drop=dropped, test_size=test_size, seed=seed,
                     metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
                     test_data=test_data)
@@ -385,9 +440,10 @@ def training(
                          metric=settings.metric)
         settings = replace(settings, family=space["family"])
         hpo = run_hpo(ctx, prep=prep, settings=settings, space=space, storage=storage, attempt=attempt.number,
-                      seed=seed, parallel=parallel, n_jobs=n_jobs, greater_is_better=measure.greater_is_better)
+                      seed=seed, parallel=parallel, n_jobs=n_jobs, greater_is_better=measure.greater_is_better,
+                      features=features.transformer if features else None)
         final = ctx.task(fit_best, prep=prep, family=settings.family, params=hpo.best_params, seed=seed,
-                         metric=settings.metric, n_jobs=n_jobs)
+                         metric=settings.metric, n_jobs=n_jobs, features=features.transformer if features else None)
         instability, drop_to_test = measure_gaps(settings.metric, hpo.best_value, hpo.best_fold_scores, final.test_score)
         results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask"),
                    ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask")]
@@ -398,10 +454,10 @@ def training(
                   "overridden": getattr(g, "overridden", False)} for g in results]
         files = ctx.task(write_report, out_dir=str(ctx.workdir / f"attempt-{attempt.number}"), model_name=name,
                          prep=prep, settings=settings, hpo=hpo, final=final, gates=gates, attempt=attempt.number,
-                         code_version=code)
+                         code_version=code, lineage=lineage)
         logged = ctx.task(log_to_mlflow, mlsitter_run_id=ctx.run_id, step=f"attempt-{attempt.number}", final=final,
                           prep=prep, hpo=hpo, settings=settings, code_version=code, gates=gates,
-                          report_files={"html": files["html"]}, model_name=name)
+                          report_files={"html": files["html"]}, model_name=name, lineage=lineage)
         refs = [ctx.artifact("training-report.html", Path(files["html"])),
                 ctx.artifact("training-report.md", Path(files["markdown"])),
                 ctx.artifact("training-report.json", Path(files["json"]))]
@@ -424,4 +480,5 @@ def training(
         stop_reason=hpo.stop_reason, dataset_version=prep.dataset_version, code_version=code,
         mlflow_run_id=logged.mlflow_run_id, model_uri=logged.model_uri, artifact_sha256=logged.artifact_sha256,
         attempts=attempt.number, mlflow_logging_seconds=logged.logging_seconds, report=files["html"],
+        feature_pipeline=features.path if features else "", selection=str(Path(selection).resolve()) if selection else "",
     )

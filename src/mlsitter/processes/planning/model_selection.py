@@ -41,6 +41,7 @@ class ModelSelectionResult:
     report: str
     attempts: int
     feedback: list[str] = field(default_factory=list)
+    selection: str = ""  # selection.json: the approved recommendation, the input training's ``selection`` takes
 
 
 def read_selection_inputs(data: str, sep: str, charter: str, pipeline: str, target: str, exclude: list[str],
@@ -150,6 +151,19 @@ def write_selection_report(comparison: Any, gates: list[dict[str, Any]], notes: 
     return {"html": str(files.html), "markdown": str(files.markdown), "json": str(files.json)}
 
 
+def write_handoff(out_dir: str, recommended: str, metric: str, score: float, target: str, task: str, pipeline: str,
+                  data: str, run_id: str) -> str:
+    """``selection.json``: the approved recommendation and what it was measured with, for ``training``."""
+    from pathlib import Path
+
+    from mlsitter.ml.handoff import Selection, write_selection
+
+    chosen = Selection(recommended=recommended, metric=metric, score=float(score), target=target, task=task,
+                       pipeline=str(Path(pipeline).resolve()) if pipeline else "", data=str(Path(data).resolve()),
+                       run_id=run_id)
+    return str(write_selection(chosen, out_dir))
+
+
 @process("model-selection", phase="planning",
          description="Candidate families on the same repeated CV folds, corrected t-tests, latency/size, recommendation")
 def model_selection(
@@ -224,6 +238,10 @@ def model_selection(
             artifacts=[html],
         )
     rec = comparison.result(comparison.recommended)
+    handoff = ctx.task(write_handoff, out_dir=str(workdir), recommended=comparison.recommended,
+                       metric=comparison.metric, score=rec.mean, target=inputs["target"], task=problem.task,
+                       pipeline=pipeline, data=data, run_id=ctx.run_id)
+    ctx.artifact("selection.json", handoff, media_type="application/json")
     return ModelSelectionResult(
         recommended=comparison.recommended, best=comparison.best, metric=comparison.metric,
         recommended_score=rec.mean, recommended_ci=(rec.ci_low, rec.ci_high),
@@ -233,4 +251,5 @@ def model_selection(
                      "latency_ms": r.single_row_latency_ms, "size_mb": r.model_size_mb, "admissible": r.admissible}
                     for r in comparison.results],
         reasons=list(comparison.recommendation_reasons), report=files["html"], attempts=attempts, feedback=feedbacks,
+        selection=handoff,
     )
