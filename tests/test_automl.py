@@ -60,11 +60,18 @@ def test_no_skill_scores_and_diverse_ensemble_library():
     assert no_skill_score(get_metric("r2", "regression"), np.arange(10.0)) == pytest.approx(0.0)
     # the library keeps each family's best few before filling up with near-copies of the leader
     auc = get_metric("roc_auc", "classification")
-    outcomes = [SimpleNamespace(family="lightgbm", value=0.90 - i / 1000, number=i) for i in range(20)]
-    outcomes += [SimpleNamespace(family="linear", value=0.85 - i / 100, number=100 + i) for i in range(5)]
+    def trial(family: str, value: float, number: int, seconds: float = 1.0, size: int = 1000) -> SimpleNamespace:
+        return SimpleNamespace(family=family, value=value, number=number, seconds=seconds, size_bytes=size)
+
+    outcomes = [trial("lightgbm", 0.90 - i / 1000, i) for i in range(20)]
+    outcomes += [trial("linear", 0.85 - i / 100, 100 + i) for i in range(5)]
     library = ensemble_candidates(outcomes, auc, size=8, per_family=3)
     assert [o.family for o in library].count("linear") == 3 and len(library) == 8
     assert library[0].value == 0.90 and [o.value for o in library] == sorted((o.value for o in library), reverse=True)
+    # a deep forest 40x the leader's size, or one 5x slower, stays out of the library
+    library = ensemble_candidates(outcomes[:3] + [trial("extra_trees", 0.899, 200, size=40_000),
+                                                  trial("random_forest", 0.898, 201, seconds=5.0)], auc)
+    assert {o.family for o in library} == {"lightgbm"}
 
 
 def test_early_elimination_and_portfolio_validation():

@@ -243,3 +243,41 @@ def test_charter_sets_metric_target_gate_and_exclusions(adult_csv, tmp_path):
     assert mlflow.get_run(done.result.mlflow_run_id).data.params["dropped_columns"] == "fnlwgt"
     bad = mlsitter.run("training", approve="auto", data=str(adult_csv), target="age", charter=str(path))
     assert bad.status == "failed" and "target differs between target input ('age'), charter ('class')" in bad.error
+
+
+def test_selection_and_pipeline_inputs_refuse_bad_files(adult_csv, tmp_path):
+    """A wrong hand-off file, a recommendation training cannot tune, and a pipeline whose columns the data
+    lacks each fail with a message that names the problem."""
+    import json
+
+    from mlsitter.ml.handoff import Selection, read_selection, write_selection
+    from mlsitter.processes.execution.training import agreed_target
+
+    with pytest.raises(SpecError, match="does not exist"):
+        read_selection(tmp_path / "nope.json")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"recommended": "lightgbm"}))
+    with pytest.raises(SpecError, match="not a model-selection hand-off"):
+        read_selection(foreign)
+    tree = Selection("tree", "roc_auc", 0.8, "class", "classification", "", str(adult_csv), "run-1")
+    with pytest.raises(SpecError, match="recommended 'tree', which training does not tune"):
+        _ = read_selection(write_selection(tree, tmp_path)).family
+    hgb = Selection("hist_gb", "roc_auc", 0.8, "class", "classification", "", str(adult_csv), "run-1")
+    assert read_selection(write_selection(hgb, tmp_path / "hgb")).family == "hist_gradient_boosting"
+    with pytest.raises(SpecError, match=r"differs between target input \('age'\), selection \('class'\)"):
+        agreed_target("age", {"selection": "class", "charter": ""})
+
+    run = mlsitter.run("training", approve="auto", data=str(adult_csv), selection=str(foreign), trials=2)
+    assert run.status == "failed" and "not a model-selection hand-off" in run.error
+    run = mlsitter.run("training", approve="auto", data=str(adult_csv), trials=2)
+    assert run.status == "failed" and "no target" in run.error
+    features = mlsitter.run("features", approve="auto", data=str(adult_csv), target="class", max_iterations=1,
+                            skew_rows=20)
+    assert features.status == "completed", features.error
+    from mlsitter.ml.feature_pipeline import load_feature_pipeline
+
+    needed = load_feature_pipeline(features.result.pipeline).input_columns[0]
+    narrow = tmp_path / "narrow.csv"
+    realdata.adult().sample(300, random_state=1).drop(columns=[needed]).to_csv(narrow, index=False)
+    run = mlsitter.run("training", approve="auto", data=str(narrow), pipeline=features.result.pipeline, trials=2)
+    assert run.status == "failed" and f"reads column(s) {needed} that" in run.error

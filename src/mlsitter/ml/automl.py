@@ -60,17 +60,29 @@ def families_to_eliminate(best_by_family: Mapping[str, float], metric: Metric, r
     return out
 
 
-def ensemble_candidates(outcomes: Sequence[Any], metric: Metric, size: int = 12, per_family: int = 3) -> list[Any]:
+def ensemble_candidates(outcomes: Sequence[Any], metric: Metric, size: int = 12, per_family: int = 3,
+                        max_cost_ratio: float = 3.0, max_size_ratio: float = 10.0) -> list[Any]:
     """The library Caruana selection draws from: each family's best few first (diverse members), then the
-    best remaining configurations overall, up to ``size``; ranked best first."""
+    best remaining configurations overall, up to ``size``; ranked best first.
+
+    Configurations that took over ``max_cost_ratio`` times the best one's time or are over ``max_size_ratio``
+    times its size are left out: a deep forest that adds a little on held-out rows would dominate the
+    time to refit, evaluate, store and serve the ensemble.
+    """
     ranked = sorted(outcomes, key=lambda o: metric.loss(o.value))
+    if not ranked:
+        return []
+    best = ranked[0]
+    affordable = [best] + [o for o in ranked[1:]
+                           if o.seconds <= max_cost_ratio * max(best.seconds, 1e-3)
+                           and (not best.size_bytes or o.size_bytes <= max_size_ratio * best.size_bytes)]
     chosen: list[Any] = []
     taken: dict[str, int] = {}
-    for o in ranked:
+    for o in affordable:
         if taken.get(o.family, 0) < per_family and len(chosen) < size:
             chosen.append(o)
             taken[o.family] = taken.get(o.family, 0) + 1
-    chosen += [o for o in ranked if o not in chosen][: size - len(chosen)]
+    chosen += [o for o in affordable if o not in chosen][: size - len(chosen)]
     return sorted(chosen, key=lambda o: metric.loss(o.value))
 
 

@@ -358,13 +358,13 @@ def automl(
                                               measure.loss(_best(outcomes, f, measure) or 0.0)))
         queue = ranked[:1] * 2 + ranked[1:] if round_number >= 1 else list(ranked)
         for start in range(0, len(queue), max(1, parallel)):
-            spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, folds)
+            spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, folds, parallel)
             if spent >= search_budget or len(outcomes) >= max_trials:
                 out_of_time = spent >= search_budget
                 break
             left = search_budget - spent
             chunk = [f for f in queue[start:start + max(1, parallel)]
-                     if not seconds_by_family[f] or min(seconds_by_family[f]) < left]  # skip what cannot finish in time
+                     if not seconds_by_family[f] or _median(seconds_by_family[f]) < left]  # skip what cannot finish in time
             if not chunk:
                 continue
             asks = ctx.task(ask_portfolio, storage=storage, run_id=ctx.run_id, direction=direction, plan=plan,
@@ -444,14 +444,23 @@ def automl(
     )
 
 
-def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, folds: int) -> float:
-    """Seconds to keep for refitting the winner: the slowest of the top five configurations, scaled from one
-    fold's fit to a fit on all training rows (members refit in parallel, so the slowest one sets the pace)."""
-    done = sorted((o for o in outcomes if o.state == "complete"), key=lambda o: measure.loss(o.value))[:5]
+def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, folds: int, parallel: int) -> float:
+    """Seconds to keep for refitting and evaluating the winner: the fits of the current ensemble library,
+    each scaled from one fold's fit to a fit on all training rows, spread over ``parallel`` workers (the
+    slowest one at least), with half again for the test evaluation, plots and storing the model."""
+    from mlsitter.ml.automl import ensemble_candidates
+
+    done = [o for o in outcomes if o.state == "complete" and o.value is not None]
     if not done:
         return 0.0
-    per_fit = max(o.seconds for o in done) / (1 if holdout else folds)
-    return 1.3 * per_fit * (1 / (1 - holdout) if holdout else folds / (folds - 1))
+    scale = 1 / (1 - holdout) if holdout else 1 / (folds - 1)
+    fits = [o.seconds * scale for o in ensemble_candidates(done, measure)]
+    return 1.5 * max(max(fits), sum(fits) / max(1, parallel))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def _best(outcomes: list[Any], family: str, measure: Any) -> float | None:
