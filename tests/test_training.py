@@ -215,6 +215,11 @@ def test_prepare_with_a_given_test_split_and_bad_columns():
         prepare(train, target="Survived", test_frame=test.drop(columns=["Fare"]))
     with pytest.raises(DataError, match="columns to drop \\['Cabin'\\]"):
         prepare(train, target="Survived", drop=["Cabin"])
+    # a charter's exclusions go where present; a pipeline's inputs are the only features kept
+    narrow = prepare(train, target="Survived", exclude=["Fare", "Cabin", "Survived"], inputs=["Age", "Sex", "Fare"])
+    assert list(narrow.X_train.columns) == ["Sex", "Age"] and "Fare" in narrow.dropped_columns
+    with pytest.raises(DataError, match="the pipeline reads column\\(s\\) Cabin that the data lacks"):
+        prepare(train, target="Survived", inputs=["Age", "Cabin"], inputs_of="the pipeline")
 
 
 def test_charter_sets_metric_target_gate_and_exclusions(adult_csv, tmp_path):

@@ -41,10 +41,13 @@ def read_frame(path: str, sample_rows: int = 0, seed: int = 0) -> pd.DataFrame:
 
 def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
             metric: str = "auto", task: str = "auto", dataset_version: str = "", source: str = "",
-            test_frame: pd.DataFrame | None = None) -> PreparedData:
+            test_frame: pd.DataFrame | None = None, exclude: Sequence[str] = (),
+            inputs: Sequence[str] | None = None, inputs_of: str = "the model") -> PreparedData:
     """Check the target and drop list, infer the task, resolve the metric, and split (stratified for classes).
 
     With ``test_frame`` the test split is given (same columns), and ``frame`` is all training rows.
+    ``exclude`` columns are dropped where present (a charter's exclusions); with ``inputs`` only those
+    columns are kept as features, and any the data lacks raise a DataError naming ``inputs_of``.
     """
     from sklearn.model_selection import train_test_split
 
@@ -63,6 +66,13 @@ def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_
         raise DataError(f"columns to drop {missing} are not in the data; columns are: {', '.join(map(str, frame.columns))}")
     if target in drop:
         raise SpecError(f"the target {target!r} is also listed in drop; remove it from drop")
+    if inputs is not None:
+        absent = [c for c in inputs if c not in frame.columns]
+        if absent:
+            raise DataError(f"{inputs_of} reads column(s) {', '.join(map(str, absent))} that the data lacks; "
+                            f"columns are: {', '.join(map(str, frame.columns))}")
+    drop = list(dict.fromkeys([*drop, *(c for c in exclude if c in frame.columns and c != target),
+                               *(c for c in frame.columns if inputs is not None and c not in inputs and c != target)]))
     if not 0.05 <= test_size <= 0.5:
         raise SpecError(f"test_size must be between 0.05 and 0.5; got {test_size}")
     version = dataset_version or content_hash_of_frame(frame)
@@ -111,12 +121,14 @@ def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_
 
 def load_and_prepare(data: str, *, target: str, drop: Sequence[str] = (), test_size: float = 0.2, seed: int = 0,
                      metric: str = "auto", task: str = "auto", dataset_version: str = "", sample_rows: int = 0,
-                     test_data: str = "") -> PreparedData:
+                     test_data: str = "", exclude: Sequence[str] = (), inputs: Sequence[str] | None = None,
+                     inputs_of: str = "the model") -> PreparedData:
     """``read_frame`` + ``prepare`` as one task (``test_data``: a fixed test split instead of a random one)."""
     frame = read_frame(data, sample_rows=sample_rows, seed=seed)
     test_frame = read_frame(test_data) if test_data else None
     return prepare(frame, target=target, drop=drop, test_size=test_size, seed=seed, metric=metric, task=task,
-                   dataset_version=dataset_version, source=str(Path(data).resolve()), test_frame=test_frame)
+                   dataset_version=dataset_version, source=str(Path(data).resolve()), test_frame=test_frame,
+                   exclude=exclude, inputs=inputs, inputs_of=inputs_of)
 
 
 def class_balance(y: Any) -> dict[str, float]:

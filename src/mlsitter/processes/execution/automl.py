@@ -5,6 +5,7 @@ a leaderboard, test validation, a model card stub, and a human check of the winn
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -364,7 +365,7 @@ def automl(
                 break
             left = search_budget - spent
             chunk = [f for f in queue[start:start + max(1, parallel)]
-                     if not seconds_by_family[f] or _median(seconds_by_family[f]) < left]  # skip what cannot finish in time
+                     if not seconds_by_family[f] or statistics.median(seconds_by_family[f]) < left]  # skip what cannot finish in time
             if not chunk:
                 continue
             asks = ctx.task(ask_portfolio, storage=storage, run_id=ctx.run_id, direction=direction, plan=plan,
@@ -456,11 +457,6 @@ def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, fol
     scale = 1 / (1 - holdout) if holdout else 1 / (folds - 1)
     fits = [o.seconds * scale for o in ensemble_candidates(done, measure)]
     return 1.5 * max(max(fits), sum(fits) / max(1, parallel))
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 def _best(outcomes: list[Any], family: str, measure: Any) -> float | None:

@@ -133,13 +133,6 @@ def resolve_space(family: str, task: str, search_space: str, metric: str) -> dic
     return {"family": name, "space": space_to_dict(space), "defaults": default_params(name, space)}
 
 
-def data_columns(data: str) -> list[str]:
-    """Column names of the data file (to apply the charter's exclusions that exist in it)."""
-    from mlsitter.ml.training_data import read_frame
-
-    return [str(c) for c in read_frame(data).columns]
-
-
 def optuna_storage() -> str:
     """The Optuna storage URL under the mlsitter home."""
     from mlsitter.ml.hpo import storage_url
@@ -330,7 +323,7 @@ def measure_gaps(metric_name: str, cv_mean: float, fold_scores: list[float], tes
     return std, drop
 
 
-def charter_settings(charter: str, columns_of: str = "") -> dict[str, Any]:
+def charter_settings(charter: str) -> dict[str, Any]:
     """What the scoping charter fixes for training: target, metric and its threshold, excluded columns."""
     from mlsitter.ml.charter import load_charter
     from mlsitter.ml.scoring import ALIASES, METRICS
@@ -409,26 +402,19 @@ def training(
     family = family or (chosen.family if chosen else "lightgbm")
     name = validate_model_name(model_name or default_model_name(data, target))
     goal = target_metric
-    dropped = list(drop or [])
-    columns = ctx.task(data_columns, data=data) if agreed or features else []
     if agreed:
         if metric == "auto" and agreed["metric"]:
             metric = agreed["metric"]
         if goal is None and agreed["metric"] == metric:
             goal = agreed["threshold"]
-        dropped += [c for c in agreed["excluded"] if c in columns and c not in dropped and c != target]
     if chosen and metric == "auto" and ALIASES.get(chosen.metric, chosen.metric) in METRICS:
         metric = ALIASES.get(chosen.metric, chosen.metric)
-    if features:
-        missing = [c for c in features.input_columns if c not in columns]
-        if missing:
-            raise SpecError(f"the feature pipeline {pipeline!r} reads column(s) {', '.join(missing)} that {data!r} lacks")
-        dropped += [c for c in columns if c not in features.input_columns and c != target and c not in dropped]
     lineage = {**({"mlsitter.feature_pipeline": f"{features.path} {features.sha256}"} if features else {}),
                **({"mlsitter.model_selection": f"run {chosen.run_id}: {chosen.recommended}"} if chosen else {})}
-    prep = ctx.task(prepare_data, data=data, target=target, drop=dropped, test_size=test_size, seed=seed,
-                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
-                    test_data=test_data)
+    prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
+                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows, test_data=test_data,
+                    exclude=agreed["excluded"] if agreed else [], inputs=features.input_columns if features else None,
+                    inputs_of=f"the feature pipeline {pipeline!r}")
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
     base = TrainingSettings(family, search_space, trials, timeout_s, patience, folds, prep.metric)
