@@ -154,6 +154,12 @@ def completeness(frame: Any, required: Sequence[str] = ()) -> DimensionScore:
     if required:
         mask = pl.any_horizontal([pl.col(c).is_null() for c in required])
         failing_idx = df.with_row_index("__r").filter(mask)["__r"].to_list()
+    return _completeness_score(cells, missing, by_column, failing_idx, required)
+
+
+def _completeness_score(cells: int, missing: int, by_column: dict[str, int], failing_idx: list[int],
+                        required: Sequence[str]) -> DimensionScore:
+    """The completeness score from the counts either backend (polars or pandas) measured."""
     score = 100.0 * (1 - missing / cells) if cells else 100.0
     summary = f"{missing:,} of {cells:,} cells missing" + (f" in {', '.join(f'{c} ({n:,})' for c, n in by_column.items())}" if by_column else "")
     return DimensionScore("completeness", round(score, 4), cells, len(failing_idx), summary,
@@ -168,12 +174,7 @@ def _completeness_pandas(frame: pd.DataFrame, required: Sequence[str]) -> Dimens
     missing = int(nulls.sum())
     by_column = {str(c): int(v) for c, v in nulls.items() if v}
     failing_idx = np.flatnonzero(frame[list(required)].isna().any(axis=1).to_numpy()).tolist() if required else []
-    score = 100.0 * (1 - missing / cells) if cells else 100.0
-    summary = f"{missing:,} of {cells:,} cells missing" + (f" in {', '.join(f'{c} ({n:,})' for c, n in by_column.items())}" if by_column else "")
-    return DimensionScore("completeness", round(score, 4), cells, len(failing_idx), summary,
-                          [{"row": int(i), "reason": "missing required value"} for i in failing_idx[:10]],
-                          {"missing_by_column": by_column, "required": list(required), "failing_rows": failing_idx,
-                           "row_reasons": {int(i): [f"missing a required value ({', '.join(required)})"] for i in failing_idx}})
+    return _completeness_score(cells, missing, by_column, failing_idx, required)
 
 
 def validity(violations: ContractViolations) -> DimensionScore:
