@@ -225,6 +225,22 @@ def test_map_results_in_order_on_each_executor(executor):
     assert sorted(keys) == [f"1.{i}" for i in range(6)]
 
 
+def test_local_tasks_run_in_the_runner_and_prefetch_imports_there():
+    assert "mailbox" not in sys.modules
+    handle = mlsitter.run(target("placement"), module="mailbox", wait=True, executor="process")
+    r = handle.result
+    assert handle.status == "completed", handle.error
+    assert r["local"] == r["runner"] and r["parallel"][1] == r["runner"]  # @task(local=True)
+    assert r["plain"] != r["runner"] and r["parallel"][0] != r["runner"]  # the pool
+    assert r["prefetched"]  # loaded by the runner's background import
+    started = {e.data["key"]: e.data["executor"] for e in Store().events(handle.run_id, types=("step.started",))}
+    assert sorted(started.values()) == ["inline", "inline", "process", "process"]
+    # inline executor: everything in the runner; prefetch is a no-op there, an unknown module never fails a run
+    inline = mlsitter.run(target("placement"), module="no_such_module_here", executor="inline")
+    assert inline.status == "completed" and inline.result["plain"] == inline.result["runner"]
+    assert inline.result["prefetched"] is False
+
+
 def test_values_are_journaled_and_replayed_identically():
     handle = mlsitter.run(target("values"), rows=4, seed=7)
     assert handle.status == "completed" and handle.result["rows"] == 4 and handle.result["mean"] == 0.75

@@ -126,6 +126,29 @@ def mapper(ctx: Context, n: int = 8) -> list:
     return ctx.map(square, range(n))
 
 
+def pid_of_worker(i: int) -> int:
+    return os.getpid()
+
+
+@task(local=True)
+def pid_of_runner(i: int) -> int:
+    return os.getpid()
+
+
+def placement(ctx: Context, module: str = "", wait: bool = False) -> dict:
+    """Where tasks ran: a plain task on the executor, a ``local`` one in the runner, both in one ``parallel``."""
+    if module:
+        ctx.prefetch(module)
+    both = ctx.parallel([(pid_of_worker, {"i": 0}), (pid_of_runner, {"i": 1})])
+    import sys
+
+    deadline = time.time() + 30
+    while wait and module not in sys.modules and time.time() < deadline:
+        time.sleep(0.05)
+    return {"runner": os.getpid(), "plain": ctx.task(pid_of_worker, i=2), "local": ctx.task(pid_of_runner, i=3),
+            "parallel": both, "prefetched": bool(module) and module in sys.modules}
+
+
 def frame_stats(rows: int):
     import pandas as pd
 

@@ -23,6 +23,9 @@ TAG_STEP = "mlsitter.step"
 TAG_DATASET_VERSION = "mlsitter.dataset_version"
 TAG_CODE_VERSION = "mlsitter.code_version"
 TAG_PROCESS = "mlsitter.process"
+#: What logging and registering import: worth loading ahead (``Context.prefetch``) while the last fits run.
+MODULES = ("mlflow", "mlflow.sklearn", "mlflow.models", "mlflow.store.tracking.sqlalchemy_store",
+           "mlflow.store.model_registry.sqlalchemy_store")
 
 
 def mlsitter_home() -> Path:

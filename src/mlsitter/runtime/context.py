@@ -16,6 +16,8 @@ import operator
 import os
 import shlex
 import subprocess
+import sys
+import threading
 import time
 import traceback
 import uuid as _uuid
@@ -230,6 +232,15 @@ class Context:
         digest = args_hash({"steps": [s.args_hash for s in steps]})
         return self._run_steps(key, "parallel", name, digest, steps, group=True)
 
+    def prefetch(self, *modules: str) -> None:
+        """Start importing ``modules`` in a background thread of the runner, for a ``local`` task that comes
+        later. On a pool executor the runner idles while workers finish the last steps, so the import overlaps
+        them instead of adding to the run; on the inline executor this thread is busy, so it does nothing.
+        Not journaled: an import changes no result (a module that fails here fails again in the task)."""
+        missing = [m for m in modules if m not in sys.modules]
+        if self._executor.name != "inline" and missing:
+            threading.Thread(target=_import_all, args=(missing,), name="mlsitter-prefetch", daemon=True).start()
+
     def _run_steps(self, key: str, op: str, name: str, digest: str, steps: list[_Step], group: bool) -> list[Any]:
         recorded = self._open(key, op, name, digest)
         if group and recorded is None:
@@ -252,29 +263,27 @@ class Context:
 
     def _execute(self, steps: list[_Step], todo: list[int], results: list[Any]) -> None:
         executor = self._executor
+        here = [i for i in todo if executor.name == "inline" or task_options(steps[i].fn).local]
+        local = set(here)
         self._writer.append_many([
             ("step.started", {"key": steps[i].key, "op": "task", "name": steps[i].name,
-                              "args_hash": steps[i].args_hash, "attempt": steps[i].attempt, "executor": executor.name})
+                              "args_hash": steps[i].args_hash, "attempt": steps[i].attempt,
+                              "executor": "inline" if i in local else executor.name})
             for i in todo
         ])
-        if executor.name == "inline":  # no futures: the common path stays cheap
-            for i in todo:
-                step = steps[i]
-                while True:
-                    started = time.perf_counter()
-                    try:
-                        value = step.fn(**step.kwargs)
-                    except Exception as exc:
-                        if self._failed(step, exc, can_retry=True):
-                            continue
-                        raise
-                    results[i] = self._landed(step, value, started)
-                    break
-            return
         running: dict[Future, tuple[int, float]] = {}
         for i in todo:
-            running[executor.submit(steps[i].fn, steps[i].kwargs)] = (i, time.perf_counter())
+            if i not in local:
+                running[executor.submit(steps[i].fn, steps[i].kwargs)] = (i, time.perf_counter())
         error: BaseException | None = None
+        for i in here:  # in this thread, while any pool tasks run; no futures, so the common path stays cheap
+            try:
+                results[i] = self._run_here(steps[i])
+            except Exception as exc:
+                if not running:
+                    raise
+                error = error or exc
+                break
         while running:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
@@ -289,6 +298,18 @@ class Context:
                     error = error or exc
         if error is not None:
             raise error
+
+    def _run_here(self, step: _Step) -> Any:
+        """Run one step in this thread, retrying as its policy allows; journal the outcome."""
+        while True:
+            started = time.perf_counter()
+            try:
+                value = step.fn(**step.kwargs)
+            except Exception as exc:
+                if self._failed(step, exc, can_retry=True):
+                    continue
+                raise
+            return self._landed(step, value, started)
 
     def _landed(self, step: _Step, value: Any, started: float) -> Any:
         """Journal a finished step's result; return the value the process sees."""
@@ -594,6 +615,16 @@ def _artifact_info(item: Any) -> Any:
     if isinstance(item, ArtifactRef):
         return {"name": item.name, "sha256": item.sha256, "media_type": item.media_type, "path": item.path}
     return str(item)
+
+
+def _import_all(modules: list[str]) -> None:
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the task that needs it reports the error
+            return
 
 
 def _has_figure(value: Any) -> bool:

@@ -39,11 +39,13 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """Per-task retry policy: ``retries`` extra attempts, waiting ``backoff * 2**n`` seconds."""
+    """Per-task policy: ``retries`` extra attempts, waiting ``backoff * 2**n`` seconds; ``local`` tasks run in
+    the runner process whatever the executor (as Temporal's local activities do)."""
 
     retries: int = 0
     backoff: float = 0.5
     max_backoff: float = 30.0
+    local: bool = False
 
     def delay(self, attempt: int) -> float:
         return min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
@@ -69,12 +71,19 @@ def process(name: str, *, phase: str | None = None, description: str | None = No
 @overload
 def task(fn: F) -> F: ...
 @overload
-def task(*, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0) -> Callable[[F], F]: ...
-def task(fn: Any = None, *, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0) -> Any:
-    """Mark a function as a task with a retry policy; it stays callable on its own."""
+def task(*, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0,
+         local: bool = False) -> Callable[[F], F]: ...
+def task(fn: Any = None, *, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0,
+         local: bool = False) -> Any:
+    """Mark a function as a task with a retry policy; it stays callable on its own.
+
+    ``local=True``: run it in the runner process even on a pool executor. For short, I/O-bound steps (logging
+    to a tracking store, registering a model) that would otherwise pay a fresh worker's imports and the
+    transfer of their arguments for nothing; still journaled and replayed like any task.
+    """
     if retries < 0 or backoff < 0:
         raise ValueError(f"@task needs retries >= 0 and backoff >= 0, got retries={retries!r}, backoff={backoff!r}")
-    options = TaskOptions(retries, backoff, max_backoff)
+    options = TaskOptions(retries, backoff, max_backoff, local)
 
     def decorate(f: F) -> F:
         f.__mlsitter_task__ = options  # type: ignore[attr-defined]

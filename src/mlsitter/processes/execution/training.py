@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlsitter import Context, process
+from mlsitter import Context, process, task
 from mlsitter.errors import SpecError
 
 FEEDBACK_KEYS = ("trials", "family", "timeout_s", "folds", "patience", "metric", "search_space")
@@ -173,6 +173,7 @@ def fit_best(prep: Any, family: str, params: dict[str, Any], seed: int, metric: 
                      classes=prep.classes, seed=seed, threads=n_jobs)
 
 
+@task(local=True)
 def log_to_mlflow(*, mlsitter_run_id: str, step: str, final: Any, prep: Any, hpo: HpoOutcome, settings: TrainingSettings,
                   code_version: str, gates: list[dict[str, Any]], report_files: dict[str, str], model_name: str,
                   process_name: str = "training", lineage: dict[str, str] | None = None) -> Any:
@@ -254,6 +255,7 @@ def write_report(*, out_dir: str, model_name: str, prep: Any, settings: Training
     return {"html": str(files.html), "markdown": str(files.markdown), "json": str(files.json)}
 
 
+@task(local=True)
 def register(**kwargs: Any) -> Any:
     """Register the logged model as a new version with alias ``challenger``."""
     from mlsitter.ml.registry import register_model
@@ -387,6 +389,7 @@ def training(
     and the feature pipeline it was measured with; ``pipeline`` (saved by ``features``) replaces the family's
     own preprocessing and fixes the input columns. Explicit ``family``/``metric``/``pipeline`` inputs win.
     """
+    from mlsitter.ml import tracking
     from mlsitter.ml.hpo import check_budget
     from mlsitter.ml.registry import CHALLENGER, validate_model_name
     from mlsitter.ml.scoring import ALIASES, METRICS, get_metric
@@ -430,6 +433,7 @@ def training(
                       features=features.transformer if features else None)
         final = ctx.task(fit_best, prep=prep, family=settings.family, params=hpo.best_params, seed=seed,
                          metric=settings.metric, n_jobs=n_jobs, features=features.transformer if features else None)
+        ctx.prefetch(*tracking.MODULES)  # loads MLflow in the idle runner while a worker writes the report
         instability, drop_to_test = measure_gaps(settings.metric, hpo.best_value, hpo.best_fold_scores, final.test_score)
         results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask"),
                    ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask")]
