@@ -144,3 +144,51 @@ def test_automl_bad_inputs_fail_clearly(adult_csv):
     assert bad.status == "failed" and "unknown model family 'svm'" in bad.error
     bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", time_budget_s=0)
     assert bad.status == "failed" and "time_budget_s must be > 0" in bad.error
+
+
+def test_small_data_is_judged_on_repeated_cv():
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from mlsitter.ml.automl import cv_repeats
+    from mlsitter.ml.cross_validation import cross_validate, split_indices
+    from mlsitter.ml.scoring import get_metric
+
+    assert [cv_repeats(n) for n in (50, 142, 300, 599, 600, 5000)] == [5, 4, 2, 1, 1, 1]
+    y = np.repeat([0, 1, 2], 40)
+    splits = split_indices(y, "classification", 5, seed=3, repeats=3)
+    assert len(splits) == 15
+    assert np.bincount(np.concatenate([val for _, val in splits]), minlength=120).tolist() == [3] * 120
+    one = split_indices(y, "classification", 5, seed=3)  # one repeat: the plain stratified K-fold
+    plain = StratifiedKFold(5, shuffle=True, random_state=3).split(np.zeros(120), y)
+    assert all((a[1] == b[1]).all() for a, b in zip(one, plain))
+    X = pd.DataFrame({"a": np.random.RandomState(0).normal(size=120) + y, "b": np.random.RandomState(1).normal(size=120)})
+    res = cross_validate(LogisticRegression(), X, pd.Series(y), task="classification", metric=get_metric("log_loss", "classification"),
+                         splits=splits, classes=np.array([0, 1, 2]))
+    per_repeat = [cross_validate(LogisticRegression(), X, pd.Series(y), task="classification",
+                                 metric=get_metric("log_loss", "classification"), splits=splits[5 * r:5 * r + 5],
+                                 classes=np.array([0, 1, 2])).oof for r in range(3)]
+    assert len(res.fold_scores) == 15 and np.allclose(res.oof, np.mean(per_repeat, axis=0))
+    assert np.allclose(res.oof.sum(axis=1), 1.0)
+
+
+def test_automl_on_wine_repeats_cv_and_logs_from_the_runner(tmp_path):
+    from sklearn.datasets import load_wine
+
+    from mlsitter import Store
+
+    path = tmp_path / "wine.csv"
+    load_wine(as_frame=True).frame.to_csv(path, index=False)
+    run = mlsitter.run("automl", data=str(path), target="target", time_budget_s=6, families=["linear", "lightgbm"],
+                       executor="process", parallel=2, model_name="wine-automl")
+    assert run.status == "waiting", run.error
+    done = mlsitter.approve(run.run_id, resume=True)
+    r = done.result
+    assert done.status == "completed" and r.metric == "log_loss" and r.test_score < 0.3 and r.version == 1
+    assert "5-fold CV repeated 4 times" in Path(r.report).read_text()  # 142 training rows
+    where = {e.data["name"].rsplit(".", 1)[-1]: e.data["executor"] for e in Store().events(run.run_id, types=("step.started",))}
+    assert where["evaluate_family_trial"] == "process" and where["log_automl"] == "inline"
+    import mlflow
+
+    assert mlflow.get_run(r.mlflow_run_id).data.tags["mlsitter.run_id"] == run.run_id

@@ -16,6 +16,11 @@ from mlsitter.ml.search_space import check_family
 #: Cheap, usually strong families first so a short budget still sees them.
 PORTFOLIO = ("lightgbm", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn")
 HOLDOUT_ROWS = 15_000
+#: Below this many training rows K-fold CV is repeated until every row has been predicted about this often
+#: in total across rows (capped at ``MAX_REPEATS``): on tiny data a single fold assignment decides which hard
+#: rows land together, and hundreds of trials learn that assignment instead of the problem.
+REPEAT_ROWS = 600
+MAX_REPEATS = 5
 
 
 def check_portfolio(families: Sequence[str] | None) -> list[str]:
@@ -29,6 +34,11 @@ def check_portfolio(families: Sequence[str] | None) -> list[str]:
 def holdout_fraction(n_train: int) -> float | None:
     """Large data is judged on one 20 % holdout (cheaper); smaller data by k-fold CV."""
     return 0.2 if n_train > HOLDOUT_ROWS else None
+
+
+def cv_repeats(n_train: int) -> int:
+    """How many times to repeat K-fold CV: ``REPEAT_ROWS // n_train`` (1 to ``MAX_REPEATS``); wine's 142 rows get 4."""
+    return min(MAX_REPEATS, max(1, REPEAT_ROWS // max(1, n_train)))
 
 
 #: Share of the leader's gain over a no-skill model that a family may trail by, per round (tighter later).
@@ -119,17 +129,19 @@ def _blend(predictions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray
 
 
 def select_ensemble(predictions: Sequence[np.ndarray], y: Any, metric: Metric, classes: Sequence[Any] | None,
-                    seed: int = 0, iterations: int = 25) -> EnsembleChoice:
+                    seed: int = 0, iterations: int = 25, repeats: int = 1) -> EnsembleChoice:
     """Caruana selection on out-of-fold predictions, judged by 2-way cross-fitting: weights (and the best
-    single model) are chosen on one half of the rows and scored on the other, so the comparison is held out."""
-    from sklearn.model_selection import StratifiedKFold, KFold
+    single model) are chosen on one half of the rows and scored on the other, so the comparison is held out;
+    ``repeats`` reshuffles the halves (small data) and averages the comparison."""
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
     y = np.asarray(y)
     cls = np.asarray(classes) if classes is not None and len(classes) else None
     preds = [np.asarray(p, dtype=np.float64) for p in predictions]
-    splitter = StratifiedKFold(2, shuffle=True, random_state=seed) if cls is not None else KFold(2, shuffle=True, random_state=seed)
+    splitter = (RepeatedStratifiedKFold if cls is not None else RepeatedKFold)(n_splits=2, n_repeats=max(1, repeats),
+                                                                              random_state=seed)
     ens_scores, single_scores = [], []
-    for pick_rows, judge_rows in splitter.split(np.zeros(len(y)), y if cls is not None else None):
+    for pick_rows, judge_rows in splitter.split(np.zeros(len(y)), y):
         w = caruana_weights([p[pick_rows] for p in preds], y[pick_rows], metric, cls, iterations)
         ens_scores.append(score(metric, y[judge_rows], _blend([p[judge_rows] for p in preds], w), cls))
         losses = [metric.loss(score(metric, y[pick_rows], p[pick_rows], cls)) for p in preds]

@@ -15,7 +15,8 @@ from mlsitter.ml.scoring import CLASSIFICATION, Metric, score
 
 @dataclass
 class CVResult:
-    """Fold scores, their mean/std, out-of-fold predictions (NaN where a fold did not run) and fit time."""
+    """Fold scores, their mean/std, out-of-fold predictions (the mean over
+    repeats; NaN where no fold ran) and fit time."""
 
     fold_scores: list[float]
     mean: float
@@ -27,19 +28,20 @@ class CVResult:
     rows_scored: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
-def split_indices(y: Any, task: str, folds: int, seed: int, holdout: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K-fold (stratified for classification) or one holdout split, reproducible from ``seed``."""
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+def split_indices(y: Any, task: str, folds: int, seed: int, holdout: float | None = None,
+                  repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K-fold (stratified for classification), repeated ``repeats`` times with fresh shuffles, or one holdout
+    split; reproducible from ``seed``."""
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
     index = np.arange(len(y))
     if holdout:
         strat = np.asarray(y) if task == CLASSIFICATION else None
         fit, val = train_test_split(index, test_size=holdout, random_state=seed, stratify=strat)
         return [(np.sort(fit), np.sort(val))]
-    if task == CLASSIFICATION:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return list(splitter.split(index, np.asarray(y)))
-    return list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(index))
+    # one repeat splits exactly as (Stratified)KFold(shuffle=True, random_state=seed)
+    splitter = RepeatedStratifiedKFold if task == CLASSIFICATION else RepeatedKFold
+    return list(splitter(n_splits=folds, n_repeats=max(1, repeats), random_state=seed).split(index, np.asarray(y)))
 
 
 def predict_scores(model: Any, X: pd.DataFrame, task: str) -> np.ndarray:
@@ -65,8 +67,8 @@ def cross_validate(
 
     y_arr = np.asarray(y)
     width = len(classes) if task == CLASSIFICATION and classes is not None else 0
-    oof = np.full((len(y_arr), width) if width else len(y_arr), np.nan)
-    scored = np.zeros(len(y_arr), dtype=bool)
+    oof_sum = np.zeros((len(y_arr), width) if width else len(y_arr))
+    seen = np.zeros(len(y_arr))
     scores: list[float] = []
     started = time.perf_counter()
     stopped = False
@@ -78,8 +80,8 @@ def cross_validate(
             full = np.zeros((len(val_idx), width))
             full[:, np.searchsorted(classes, model.classes_)] = pred
             pred = full
-        oof[val_idx] = pred
-        scored[val_idx] = True
+        oof_sum[val_idx] += pred
+        seen[val_idx] += 1
         scores.append(score(metric, y_arr[val_idx], pred, classes))
         if on_fold is not None and on_fold(i, scores[-1], list(scores)) and i < len(splits) - 1:
             stopped = True
@@ -87,6 +89,9 @@ def cross_validate(
     import pickle
 
     size = len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) if model is not None else 0
+    scored = seen > 0
+    with np.errstate(invalid="ignore", divide="ignore"):  # rows a stopped run never scored stay NaN
+        oof = oof_sum / (seen[:, None] if width else seen)
     return CVResult(
         fold_scores=scores, mean=float(np.mean(scores)), std=float(np.std(scores)), oof=oof,
         fit_seconds=time.perf_counter() - started, stopped_early=stopped, size_bytes=size, rows_scored=scored,

@@ -124,9 +124,10 @@ class TrialOutcome:
 def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, metric: str, params: Mapping[str, Any],
                    number: int, storage: str, study_name: str, direction: str, folds: int = 5, seed: int = 0,
                    holdout: float | None = None, keep_oof: bool = False, n_jobs: int = 1,
-                   features: Any = None) -> TrialOutcome:
+                   features: Any = None, repeats: int = 1) -> TrialOutcome:
     """Cross-validate one configuration, reporting the running mean after each fold so bad trials are pruned
-    (``features``: a transformer used instead of the family's own preprocessing, refitted in every fold)."""
+    (``features``: a transformer used instead of the family's own preprocessing, refitted in every fold;
+    ``repeats``: K-fold repeated with fresh shuffles, so small data is not judged on one fold assignment)."""
     import optuna
 
     measure = get_metric(metric, task)
@@ -148,7 +149,7 @@ def evaluate_trial(*, X: pd.DataFrame, y: pd.Series, family: str, task: str, met
     try:
         with threadpool_limits(max(1, n_jobs)):  # OpenMP/BLAS threads beyond n_jobs only contend on shared cores
             result = cross_validate(pipeline, X, y, task=task, metric=measure, classes=classes,
-                                    splits=split_indices(y, task, folds, seed, holdout), on_fold=on_fold)
+                                    splits=split_indices(y, task, folds, seed, holdout, repeats), on_fold=on_fold)
     except SpecError:
         raise
     except Exception as exc:  # a configuration the library rejects is a failed trial, not a failed run

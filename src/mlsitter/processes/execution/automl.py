@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlsitter import Context, process
+from mlsitter import Context, process, task
 from mlsitter.errors import SpecError
 from mlsitter.processes.execution.training import optuna_storage, prepare_data, process_code_version
 
@@ -124,7 +124,7 @@ def tell_portfolio(*, storage: str, direction: str, asks: list[FamilyAsk], outco
 
 
 def choose_ensemble(candidates: list[Any], y: Any, task: str, metric: str, classes: list[Any], seed: int,
-                    iterations: int) -> Any:
+                    iterations: int, repeats: int = 1) -> Any:
     """Caruana selection over the candidates' out-of-fold predictions, compared held-out with the best single."""
     import numpy as np
 
@@ -136,7 +136,7 @@ def choose_ensemble(candidates: list[Any], y: Any, task: str, metric: str, class
         rows &= ~np.isnan(np.asarray(c.oof, dtype=float).reshape(len(y), -1)).any(axis=1)
     preds = [np.asarray(c.oof, dtype=np.float64)[rows] for c in candidates]
     return select_ensemble(preds, np.asarray(y)[rows], get_metric(metric, task), classes or None, seed=seed,
-                           iterations=iterations)
+                           iterations=iterations, repeats=repeats)
 
 
 def refit_member(member: dict[str, Any], prep: Any, seed: int, n_jobs: int = 1) -> dict[str, Any]:
@@ -182,7 +182,7 @@ def evaluate_winner(prep: Any, members: list[dict[str, Any]], fitted: list[dict[
 
 def write_outputs(*, out_dir: str, model_name: str, prep: Any, metric: str, board: list[Any], winner: Winner,
                   choice: Any, eliminated: dict[str, str], search_seconds: float, budget_s: float, run_id: str,
-                  code_version: str, gates: list[dict[str, Any]]) -> dict[str, str]:
+                  code_version: str, gates: list[dict[str, Any]], validation: str) -> dict[str, str]:
     """Leaderboard (CSV + HTML report) and the model card stub that ``explain`` completes."""
     import json
 
@@ -201,7 +201,7 @@ def write_outputs(*, out_dir: str, model_name: str, prep: Any, metric: str, boar
     table.to_csv(csv_path, index=False)
     fin = winner.final
     report = Report(f"AutoML: {model_name}", f"{prep.task} on {Path(prep.source).name}, target {prep.target!r}, "
-                    f"metric {metric}, budget {budget_s:g} s")
+                    f"metric {metric}, budget {budget_s:g} s, trials judged by {validation}")
     report.section("Winner").metrics({f"test {metric}": fin.test_score, "trials": len(board),
                                       "search seconds": round(search_seconds, 1), "members": len(winner.members)})
     report.text(f"Winner: {winner.description}.")
@@ -238,6 +238,7 @@ def write_outputs(*, out_dir: str, model_name: str, prep: Any, metric: str, boar
             "card": str(card_files.markdown), "card_json": str(card_files.json)}
 
 
+@task(local=True)
 def log_automl(*, mlsitter_run_id: str, prep: Any, winner: Winner, board: list[Any], metric: str, choice: Any,
                files: dict[str, str], code_version: str, model_name: str, budget_s: float) -> Any:
     """Log the leaderboard, per-trial metrics, test metrics, model card and winner model to MLflow."""
@@ -278,6 +279,7 @@ def log_automl(*, mlsitter_run_id: str, prep: Any, winner: Winner, board: list[A
     return dataclasses.replace(logged, logging_seconds=time.perf_counter() - started)
 
 
+@task(local=True)
 def register_winner(**kwargs: Any) -> Any:
     """Register the accepted winner as ``challenger``."""
     from mlsitter.ml.registry import register_model
@@ -316,8 +318,9 @@ def automl(
     sample_rows: int = 0,
 ) -> AutomlResult:
     """Search the portfolio under ``time_budget_s``; keep an ensemble only if it wins held out; ask a human."""
-    from mlsitter.ml.automl import (PORTFOLIO, ensemble_candidates, families_to_eliminate, holdout_fraction,
-                                    leaderboard)
+    from mlsitter.ml.automl import (PORTFOLIO, cv_repeats, ensemble_candidates, families_to_eliminate,
+                                    holdout_fraction, leaderboard)
+    from mlsitter.ml import tracking
     from mlsitter.ml.registry import CHALLENGER, validate_model_name
     from mlsitter.ml.scoring import get_metric
     from mlsitter.processes.execution.training import default_model_name, measure_gaps
@@ -338,9 +341,10 @@ def automl(
     measure = get_metric(prep.metric, prep.task)
     direction = "maximize" if measure.greater_is_better else "minimize"
     holdout = holdout_fraction(len(prep.y_train))
+    repeats = 1 if holdout else cv_repeats(len(prep.y_train))
     search_budget = 0.95 * time_budget_s  # minus, at each step, the time the refit of the winner will take
     common = dict(X=prep.X_train, y=prep.y_train, task=prep.task, metric=prep.metric, storage=storage,
-                  direction=direction, folds=folds, seed=seed, holdout=holdout, n_jobs=n_jobs)
+                  direction=direction, folds=folds, seed=seed, holdout=holdout, n_jobs=n_jobs, repeats=repeats)
 
     alive = list(plan["order"])
     eliminated: dict[str, str] = {}
@@ -359,7 +363,7 @@ def automl(
                                               measure.loss(_best(outcomes, f, measure) or 0.0)))
         queue = ranked[:1] * 2 + ranked[1:] if round_number >= 1 else list(ranked)
         for start in range(0, len(queue), max(1, parallel)):
-            spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, folds, parallel)
+            spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, (folds - 1) * repeats, parallel)
             if spent >= search_budget or len(outcomes) >= max_trials:
                 out_of_time = spent >= search_budget
                 break
@@ -392,11 +396,12 @@ def automl(
     if ensemble and len(ranked_complete) > 1:
         candidates = ensemble_candidates(ranked_complete, measure)
         choice = ctx.task(choose_ensemble, candidates=candidates, y=prep.y_train, task=prep.task, metric=prep.metric,
-                          classes=prep.classes, seed=seed, iterations=ensemble_size)
+                          classes=prep.classes, seed=seed, iterations=ensemble_size, repeats=repeats)
         if choice.keep:
             members = [{"family": c.family, "trial": c.number, "params": c.params, "weight": w}
                        for c, w in zip(candidates, choice.weights) if w > 0]
     fitted = ctx.map(refit_member, members, prep=prep, seed=seed, n_jobs=n_jobs)
+    ctx.prefetch(*tracking.MODULES)  # the runner idles while a worker evaluates the winner: load MLflow meanwhile
     winner = ctx.task(evaluate_winner, prep=prep, members=members, fitted=fitted, seed=seed, metric=prep.metric,
                       n_jobs=n_jobs)
     total_seconds = _elapsed(ctx, started)
@@ -410,7 +415,8 @@ def automl(
               "overridden": g.overridden} for g in results_]
     files = ctx.task(write_outputs, out_dir=str(ctx.workdir / "automl"), model_name=name, prep=prep, metric=prep.metric,
                      board=board, winner=winner, choice=choice, eliminated=eliminated, search_seconds=search_seconds,
-                     budget_s=time_budget_s, run_id=ctx.run_id, code_version=code, gates=gates)
+                     budget_s=time_budget_s, run_id=ctx.run_id, code_version=code, gates=gates,
+                     validation=_validation_text(holdout, folds, repeats))
     logged = ctx.task(log_automl, mlsitter_run_id=ctx.run_id, prep=prep, winner=winner, board=board, metric=prep.metric,
                       choice=choice, files=files, code_version=code, model_name=name, budget_s=time_budget_s)
     refs = [ctx.artifact("leaderboard.csv", Path(files["csv"])), ctx.artifact("automl-report.html", Path(files["html"])),
@@ -445,18 +451,25 @@ def automl(
     )
 
 
-def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, folds: int, parallel: int) -> float:
+def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, full_fits: float, parallel: int) -> float:
     """Seconds to keep for refitting and evaluating the winner: the fits of the current ensemble library,
-    each scaled from one fold's fit to a fit on all training rows, spread over ``parallel`` workers (the
-    slowest one at least), with half again for the test evaluation, plots and storing the model."""
+    each a trial's time over ``full_fits`` (how many fits on all training rows one trial's CV is worth:
+    (folds - 1) x repeats), spread over ``parallel`` workers (the slowest one at least), with half again for
+    the test evaluation, plots and storing the model."""
     from mlsitter.ml.automl import ensemble_candidates
 
     done = [o for o in outcomes if o.state == "complete" and o.value is not None]
     if not done:
         return 0.0
-    scale = 1 / (1 - holdout) if holdout else 1 / (folds - 1)
+    scale = 1 / (1 - holdout) if holdout else 1 / full_fits
     fits = [o.seconds * scale for o in ensemble_candidates(done, measure)]
     return 1.5 * max(max(fits), sum(fits) / max(1, parallel))
+
+
+def _validation_text(holdout: float | None, folds: int, repeats: int) -> str:
+    if holdout:
+        return f"a {holdout:.0%} holdout"
+    return f"{folds}-fold CV" + (f" repeated {repeats} times" if repeats > 1 else "")
 
 
 def _best(outcomes: list[Any], family: str, measure: Any) -> float | None:
