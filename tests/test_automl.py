@@ -144,6 +144,8 @@ def test_automl_bad_inputs_fail_clearly(adult_csv):
     assert bad.status == "failed" and "unknown model family 'svm'" in bad.error
     bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", time_budget_s=0)
     assert bad.status == "failed" and "time_budget_s must be > 0" in bad.error
+    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", max_trials=0)
+    assert bad.status == "failed" and "max_trials >= 1" in bad.error
 
 
 def test_small_data_is_judged_on_repeated_cv():
@@ -181,11 +183,12 @@ def test_automl_on_wine_repeats_cv_and_logs_from_the_runner(tmp_path):
     path = tmp_path / "wine.csv"
     load_wine(as_frame=True).frame.to_csv(path, index=False)
     run = mlsitter.run("automl", data=str(path), target="target", time_budget_s=6, families=["linear", "lightgbm"],
-                       executor="process", parallel=2, model_name="wine-automl")
+                       executor="process", parallel=2, model_name="wine-automl", max_trials=3)
     assert run.status == "waiting", run.error
     done = mlsitter.approve(run.run_id, resume=True)
     r = done.result
     assert done.status == "completed" and r.metric == "log_loss" and r.test_score < 0.3 and r.version == 1
+    assert r.trials_run == 3  # the cap holds even when a round of two parallel trials would pass it
     assert "5-fold CV repeated 4 times" in Path(r.report).read_text()  # 142 training rows
     where = {e.data["name"].rsplit(".", 1)[-1]: e.data["executor"] for e in Store().events(run.run_id, types=("step.started",))}
     assert where["evaluate_family_trial"] == "process" and where["log_automl"] == "inline"

@@ -16,9 +16,9 @@ from mlsitter.ml.search_space import check_family
 #: Cheap, usually strong families first so a short budget still sees them.
 PORTFOLIO = ("lightgbm", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn")
 HOLDOUT_ROWS = 15_000
-#: Below this many training rows K-fold CV is repeated until every row has been predicted about this often
-#: in total across rows (capped at ``MAX_REPEATS``): on tiny data a single fold assignment decides which hard
-#: rows land together, and hundreds of trials learn that assignment instead of the problem.
+#: Below this many training rows K-fold CV is repeated ``REPEAT_ROWS // rows`` times (at most ``MAX_REPEATS``):
+#: on tiny data one fold assignment decides which hard rows land together, and hundreds of trials learn that
+#: assignment instead of the problem.
 REPEAT_ROWS = 600
 MAX_REPEATS = 5
 

@@ -301,7 +301,7 @@ def automl(
     metric: str = "auto",
     time_budget_s: float = 60.0,
     families: list[str] | None = None,
-    max_trials: int = 500,
+    max_trials: int | None = None,
     folds: int = 5,
     seed: int = 0,
     test_size: float = 0.2,
@@ -327,8 +327,10 @@ def automl(
 
     if time_budget_s <= 0:
         raise SpecError(f"time_budget_s must be > 0 seconds; got {time_budget_s}")
-    if folds < 2 or max_trials < 1 or ensemble_size < 1:
-        raise SpecError(f"folds must be >= 2, max_trials >= 1 and ensemble_size >= 1; got {folds}, {max_trials}, {ensemble_size}")
+    if folds < 2 or (max_trials is not None and max_trials < 1) or ensemble_size < 1:
+        raise SpecError(f"folds must be >= 2, max_trials >= 1 (or unset: the time budget alone bounds the search) and "
+                        f"ensemble_size >= 1; got {folds}, {max_trials}, {ensemble_size}")
+    trial_cap = max_trials if max_trials is not None else float("inf")
     name = validate_model_name(model_name or default_model_name(data, target) + "-automl")
     started = ctx.now()
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
@@ -353,7 +355,7 @@ def automl(
     tried: set[str] = set()
     round_number = 0
     out_of_time = False
-    while not out_of_time and len(outcomes) < max_trials and alive:
+    while not out_of_time and len(outcomes) < trial_cap and alive:
         if round_number >= 1:
             best = {f: _best(outcomes, f, measure) for f in alive if _best(outcomes, f, measure) is not None}
             for family, why in families_to_eliminate(best, measure, round_number, plan["no_skill"]).items():
@@ -364,12 +366,14 @@ def automl(
         queue = ranked[:1] * 2 + ranked[1:] if round_number >= 1 else list(ranked)
         for start in range(0, len(queue), max(1, parallel)):
             spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, (folds - 1) * repeats, parallel)
-            if spent >= search_budget or len(outcomes) >= max_trials:
+            if spent >= search_budget or len(outcomes) >= trial_cap:
                 out_of_time = spent >= search_budget
                 break
             left = search_budget - spent
             chunk = [f for f in queue[start:start + max(1, parallel)]
                      if not seconds_by_family[f] or statistics.median(seconds_by_family[f]) < left]  # skip what cannot finish in time
+            if max_trials is not None:
+                chunk = chunk[:max_trials - len(outcomes)]
             if not chunk:
                 continue
             asks = ctx.task(ask_portfolio, storage=storage, run_id=ctx.run_id, direction=direction, plan=plan,
