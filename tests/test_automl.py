@@ -137,6 +137,24 @@ def test_automl_regression_on_bike_sharing_and_rejection_registers_nothing(bike_
         resolve_model("bike-automl")
 
 
+def test_search_stops_when_no_family_fits_the_time_left(adult_csv, monkeypatch):
+    from types import SimpleNamespace
+
+    from mlsitter import Store
+    from mlsitter.processes.execution import automl as automl_process
+
+    # every family's median trial now looks longer than any time left: after each family's first trial the
+    # search must end at once, not poll the (journaled) clock until the budget runs out
+    monkeypatch.setattr(automl_process, "statistics", SimpleNamespace(median=lambda xs: 1e9))
+    run = mlsitter.run("automl", data=str(adult_csv), target="class", time_budget_s=20, folds=3,
+                       families=["linear", "lightgbm"], model_name="adult-stop")
+    assert run.status == "waiting", run.error
+    events = Store().events(run.run_id)
+    trials = [e for e in events if e.type == "step.started" and e.data["name"].endswith("evaluate_family_trial")]
+    clock_reads = [e for e in events if e.type == "value.recorded"]
+    assert len(trials) == 2 and len(clock_reads) < 10
+
+
 def test_automl_bad_inputs_fail_clearly(adult_csv):
     bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", metric="gini")
     assert bad.status == "failed" and "unknown metric 'gini'" in bad.error

@@ -364,6 +364,7 @@ def automl(
         ranked = sorted(alive, key=lambda f: (_best(outcomes, f, measure) is None,
                                               measure.loss(_best(outcomes, f, measure) or 0.0)))
         queue = ranked[:1] * 2 + ranked[1:] if round_number >= 1 else list(ranked)
+        launched = False
         for start in range(0, len(queue), max(1, parallel)):
             spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, (folds - 1) * repeats, parallel)
             if spent >= search_budget or len(outcomes) >= trial_cap:
@@ -385,6 +386,8 @@ def automl(
             for r in results:
                 seconds_by_family[r.family].append(r.seconds)
             outcomes.extend(results)
+            launched = True
+        out_of_time = out_of_time or not launched  # no family's median trial fits the time left: stop, don't spin
         round_number += 1
     search_seconds = _elapsed(ctx, started)
     complete = [o for o in outcomes if o.state == "complete" and o.oof is not None]
