@@ -330,7 +330,6 @@ def automl(
     if folds < 2 or (max_trials is not None and max_trials < 1) or ensemble_size < 1:
         raise SpecError(f"folds must be >= 2, max_trials >= 1 (or unset: the time budget alone bounds the search) and "
                         f"ensemble_size >= 1; got {folds}, {max_trials}, {ensemble_size}")
-    trial_cap = max_trials if max_trials is not None else float("inf")
     name = validate_model_name(model_name or default_model_name(data, target) + "-automl")
     started = ctx.now()
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
@@ -354,8 +353,14 @@ def automl(
     seconds_by_family: dict[str, list[float]] = {f: [] for f in alive}
     tried: set[str] = set()
     round_number = 0
-    out_of_time = False
-    while not out_of_time and len(outcomes) < trial_cap and alive:
+    width = max(1, parallel)  # trials started together, one per worker
+
+    def room() -> int:
+        """Trials the next chunk may start: ``width``, or fewer where ``max_trials`` is near."""
+        return width if max_trials is None else min(width, max_trials - len(outcomes))
+
+    stop = False
+    while not stop and room() > 0 and alive:
         if round_number >= 1:
             best = {f: _best(outcomes, f, measure) for f in alive if _best(outcomes, f, measure) is not None}
             for family, why in families_to_eliminate(best, measure, round_number, plan["no_skill"]).items():
@@ -365,16 +370,15 @@ def automl(
                                               measure.loss(_best(outcomes, f, measure) or 0.0)))
         queue = ranked[:1] * 2 + ranked[1:] if round_number >= 1 else list(ranked)
         launched = False
-        for start in range(0, len(queue), max(1, parallel)):
+        for start in range(0, len(queue), width):
             spent = _elapsed(ctx, started) + _refit_reserve(outcomes, measure, holdout, (folds - 1) * repeats, parallel)
-            if spent >= search_budget or len(outcomes) >= trial_cap:
-                out_of_time = spent >= search_budget
+            if spent >= search_budget or room() <= 0:
+                stop = True
                 break
             left = search_budget - spent
-            chunk = [f for f in queue[start:start + max(1, parallel)]
+            chunk = [f for f in queue[start:start + width]
                      if not seconds_by_family[f] or statistics.median(seconds_by_family[f]) < left]  # skip what cannot finish in time
-            if max_trials is not None:
-                chunk = chunk[:max_trials - len(outcomes)]
+            chunk = chunk[:room()]
             if not chunk:
                 continue
             asks = ctx.task(ask_portfolio, storage=storage, run_id=ctx.run_id, direction=direction, plan=plan,
@@ -387,7 +391,7 @@ def automl(
                 seconds_by_family[r.family].append(r.seconds)
             outcomes.extend(results)
             launched = True
-        out_of_time = out_of_time or not launched  # no family's median trial fits the time left: stop, don't spin
+        stop = stop or not launched  # no family's median trial fits the time left: stop, don't spin
         round_number += 1
     search_seconds = _elapsed(ctx, started)
     complete = [o for o in outcomes if o.state == "complete" and o.oof is not None]
