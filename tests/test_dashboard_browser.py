@@ -118,7 +118,7 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     page.fill("textarea[name=feedback]", "Name the data source in the title")
     page.click("button.reject")
     expect(page).to_have_url(f"{dashboard_url}/inbox?answered={run_id}")
-    expect(page.locator(f"#item-{run_id} b.attempt")).to_have_text("2")  # appears by live update
+    expect(page.locator(f"#item-{run_id} b.attempt")).to_have_text("2", timeout=20_000)  # live update, after the background resume
     expect(page.locator(f"#item-{run_id} .refine q")).to_have_text("Name the data source in the title")
 
     page.locator(f"#item-{run_id} a.review-link").click()
