@@ -75,17 +75,28 @@ def ensemble_candidates(outcomes: Sequence[Any], metric: Metric, size: int = 12,
     """The library Caruana selection draws from: each family's best few first (diverse members), then the
     best remaining configurations overall, up to ``size``; ranked best first.
 
-    Configurations that took over ``max_cost_ratio`` times the best one's time or are over ``max_size_ratio``
-    times its size are left out: a deep forest that adds a little on held-out rows would dominate the
-    time to refit, evaluate, store and serve the ensemble.
+    Configurations that took over ``max_cost_ratio`` times as long as the best one or the median family
+    (each family's best configuration; whichever is more), or are over ``max_size_ratio`` times as large
+    (same rule), are left out: a deep forest that adds a little on held-out rows would dominate the time to
+    refit, evaluate, store and serve the ensemble. The median keeps a fast leader (a linear model on a small
+    table) from shutting every tree model out. A configuration that scores within 0.01 % of one already
+    taken from its family (a search sitting on a boundary of its space, where hundreds of trials fit the
+    same model) is a copy and takes no slot.
     """
     ranked = sorted(outcomes, key=lambda o: metric.loss(o.value))
     if not ranked:
         return []
     best = ranked[0]
-    affordable = [best] + [o for o in ranked[1:]
-                           if o.seconds <= max_cost_ratio * max(best.seconds, 1e-3)
-                           and (not best.size_bytes or o.size_bytes <= max_size_ratio * best.size_bytes)]
+    typical = list({o.family: o for o in reversed(ranked)}.values())  # each family's best configuration
+    max_seconds = max_cost_ratio * max(best.seconds, float(np.median([o.seconds for o in typical])), 1e-3)
+    sizes = [o.size_bytes for o in typical if o.size_bytes]
+    max_bytes = max_size_ratio * max(best.size_bytes or 0, float(np.median(sizes)) if sizes else 0.0)
+    affordable: list[Any] = []
+    for o in ranked:
+        copy = any(a.family == o.family and abs(a.value - o.value) <= 1e-4 * abs(a.value) for a in affordable)
+        if copy or (o is not best and (o.seconds > max_seconds or (max_bytes and o.size_bytes > max_bytes))):
+            continue
+        affordable.append(o)
     chosen: list[Any] = []
     taken: dict[str, int] = {}
     for o in affordable:
