@@ -73,7 +73,7 @@ def test_no_skill_scores_and_diverse_ensemble_library():
                                                   trial("random_forest", 0.898, 201, seconds=5.0)], auc)
     assert {o.family for o in library} == {"lightgbm"}
     # wine at 300 s: a fast linear leader sitting on its C boundary filled the library with copies of
-    # itself and shut out every tree model, which took 20-60x its time; the median trial sets the bar
+    # itself and shut out every tree model, which took 20-60x its time; the median family sets the bar
     log_loss = get_metric("log_loss", "classification")
     leader = [trial("linear", 0.036 + i * 1e-7, 20 + i, seconds=0.05, size=2_000) for i in range(9)]
     trees = [trial(f, 0.048 + i / 1000, 300 + i, seconds=2.0, size=150_000)
