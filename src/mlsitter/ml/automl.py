@@ -92,11 +92,14 @@ def ensemble_candidates(outcomes: Sequence[Any], metric: Metric, size: int = 12,
     sizes = [o.size_bytes for o in typical if o.size_bytes]
     max_bytes = max_size_ratio * max(best.size_bytes or 0, float(np.median(sizes)) if sizes else 0.0)
     affordable: list[Any] = []
+    last_taken: dict[str, float] = {}  # ranked order: a family's nearest taken score is its last one
     for o in ranked:
-        copy = any(a.family == o.family and abs(a.value - o.value) <= 1e-4 * abs(a.value) for a in affordable)
+        last = last_taken.get(o.family)
+        copy = last is not None and abs(last - o.value) <= 1e-4 * abs(last)
         if copy or (o is not best and (o.seconds > max_seconds or (max_bytes and o.size_bytes > max_bytes))):
             continue
         affordable.append(o)
+        last_taken[o.family] = o.value
     chosen: list[Any] = []
     taken: dict[str, int] = {}
     for o in affordable:
