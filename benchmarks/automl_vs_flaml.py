@@ -7,7 +7,10 @@ predictions with the same code. FLAML runs in its own venv (``benchmarks/.venv-f
 first use) in a subprocess. Also reports MLflow logging time as a share of mlsitter's training time.
 
     .venv/bin/python benchmarks/automl_vs_flaml.py [--budgets 60 300] [--datasets adult wine ...]
-        [--n-jobs 2] [--out results.json]
+        [--n-jobs 2] [--seed 0] [--tool-seed 0] [--out results.json]
+
+``--seed`` picks the train/test split; ``--tool-seed`` is the seed both tools search with, so repeating a
+dataset over tool seeds on one split measures each tool's own run-to-run spread.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ FLAML_WORKER = r"""
 import json, sys, time
 import numpy as np, pandas as pd
 from flaml import AutoML
-train, test, target, task, metric, budget, n_jobs, out = sys.argv[1:9]
+train, test, target, task, metric, budget, n_jobs, seed, out = sys.argv[1:10]
 tr, te = pd.read_parquet(train), pd.read_parquet(test)
 X, y = tr.drop(columns=[target]), tr[target]
 for frame in (X,):
@@ -105,7 +108,7 @@ for c in Xt.columns:
         Xt[c] = pd.Categorical(Xt[c], categories=X[c].cat.categories)
 automl = AutoML()
 started = time.perf_counter()
-automl.fit(X, y, task=task, metric=metric, time_budget=float(budget), seed=0, n_jobs=int(n_jobs), verbose=0)
+automl.fit(X, y, task=task, metric=metric, time_budget=float(budget), seed=int(seed), n_jobs=int(n_jobs), verbose=0)
 seconds = time.perf_counter() - started
 pred = automl.predict_proba(Xt) if task == "classification" else automl.predict(Xt)
 np.save(out, np.asarray(pred, dtype=float))
@@ -115,14 +118,14 @@ print(json.dumps({"seconds": seconds, "best": automl.best_estimator, "classes": 
 
 
 def run_flaml(python: Path, train: Path, test: Path, target: str, task: str, metric: str, budget: float,
-              n_jobs: int, folder: Path) -> dict:
+              n_jobs: int, seed: int, folder: Path) -> dict:
     out = folder / "flaml_pred.npy"
     started = time.perf_counter()
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if _USER_OMP is not None:
         env["OMP_NUM_THREADS"] = _USER_OMP
     proc = subprocess.run([str(python), "-c", FLAML_WORKER, str(train), str(test), target, task, metric, str(budget),
-                           str(n_jobs), str(out)], capture_output=True, text=True, env=env)
+                           str(n_jobs), str(seed), str(out)], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"FLAML failed:\n{proc.stderr[-3000:]}")
     info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -131,7 +134,8 @@ def run_flaml(python: Path, train: Path, test: Path, target: str, task: str, met
     return info
 
 
-def run_mlsitter(train: Path, test: Path, target: str, metric: str, budget: float, n_jobs: int, name: str) -> dict:
+def run_mlsitter(train: Path, test: Path, target: str, metric: str, budget: float, n_jobs: int, seed: int,
+                 name: str) -> dict:
     import mlsitter
 
     started = time.perf_counter()
@@ -139,7 +143,7 @@ def run_mlsitter(train: Path, test: Path, target: str, metric: str, budget: floa
     # on a shared 2-core machine), so both tools use n_jobs cores
     handle = mlsitter.run("automl", approve="auto", executor="process" if n_jobs > 1 else None, data=str(train),
                           test_data=str(test), target=target, metric=metric, time_budget_s=budget, parallel=n_jobs,
-                          n_jobs=1, model_name=f"bench-{name}")
+                          n_jobs=1, seed=seed, model_name=f"bench-{name}")
     if handle.status == "waiting":  # the winner's review is production-tagged: approve it explicitly
         handle = mlsitter.approve(handle.run_id, by="benchmark", resume=True)
     if handle.status != "completed":
@@ -165,7 +169,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[60.0, 300.0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="train/test split seed")
+    parser.add_argument("--tool-seed", type=int, default=0, help="search seed given to both tools")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -184,16 +189,17 @@ def main() -> None:
             folder = home / f"{name}-{budget:g}"
             folder.mkdir(parents=True)
             train, test = split(frame, target, task, args.seed, folder)
-            fl = run_flaml(python, train, test, target, task, metric, budget, args.n_jobs, folder)
+            fl = run_flaml(python, train, test, target, task, metric, budget, args.n_jobs, args.tool_seed, folder)
             fl_score = score_flaml(fl["pred"], test, target, task, metric, fl["classes"])
-            ml = run_mlsitter(train, test, target, metric, budget, args.n_jobs, f"{name}-{budget:g}")
+            ml = run_mlsitter(train, test, target, metric, budget, args.n_jobs, args.tool_seed, f"{name}-{budget:g}")
             r = ml["result"]
             m = METRICS[metric]
             worse = (fl_score - r.test_score) if m.greater_is_better else (r.test_score - fl_score)
             rel = worse / max(abs(fl_score), 1e-12)
             train_seconds = r.total_seconds
             row = {
-                "budget_s": budget, "dataset": name, "task": task, "metric": metric, "rows": int(len(frame)),
+                "budget_s": budget, "split_seed": args.seed, "tool_seed": args.tool_seed, "dataset": name,
+                "task": task, "metric": metric, "rows": int(len(frame)),
                 "mlsitter": r.test_score, "flaml": fl_score, "mlsitter_worse_by_pct": 100 * rel,
                 "mlsitter_winner": r.winner[:80], "flaml_best": fl["best"], "ensemble_kept": r.ensemble_kept,
                 "trials": r.trials_run, "eliminated": sorted(r.eliminated),
