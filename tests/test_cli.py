@@ -76,6 +76,12 @@ def test_inputs_file_yaml(tmp_path):
     assert res.exit_code == 0 and json.loads(res.stdout)["result"] == {"total": 5}
 
 
+def test_seed_option_is_the_process_seed_input_unless_given():
+    assert json.loads(cli("run", f"{CASES}:seeded", "--seed", "3", "--json").stdout)["result"]["input"] == 3
+    given = cli("run", f"{CASES}:seeded", "--seed", "3", "-i", "seed=5", "--json")
+    assert json.loads(given.stdout)["result"]["input"] == 5
+
+
 def test_tasks_pending_and_post_validates_against_schema(tmp_path):
     res = cli("run", f"{CASES}:external", "--json")
     rid = run_id_of(res)

@@ -249,6 +249,15 @@ def test_values_are_journaled_and_replayed_identically():
     assert again.result["uuid"] != handle.result["uuid"]
 
 
+def test_run_seed_reaches_a_process_seed_input_unless_the_inputs_name_one():
+    # mlsitter.run("training", ..., seed=3) and `mlsitter run training --seed 3` must search with seed 3
+    assert mlsitter.run(target("seeded"), seed=3).result["input"] == 3
+    explicit = mlsitter.run(target("seeded"), {"seed": 5}, seed=3)
+    assert explicit.result["input"] == 5 and Store().get_run(explicit.run_id).seed == 3
+    assert mlsitter.run(target("seeded")).result["input"] == 0  # no run seed: the process default
+    assert "seed" not in Store().get_run(mlsitter.run(target("values"), rows=2, seed=7).run_id).inputs
+
+
 def test_determinism_error_names_position_and_both_steps(tmp_path):
     proc = tmp_path / "proc.py"
     template = (

@@ -163,6 +163,11 @@ def values(ctx: Context, rows: int = 5) -> dict:
             "now": ctx.now().isoformat()}
 
 
+@process("seeded")
+def seeded(ctx: Context, seed: int = 0) -> dict:
+    return {"input": seed, "derived": ctx.seed()}
+
+
 @process("logs-json")
 def logs_json(ctx: Context) -> str:
     ctx.log("info", "hello")

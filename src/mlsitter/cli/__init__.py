@@ -210,7 +210,8 @@ class _Progress:
 @click.option("--approve", "policy", default="manual", show_default=True,
               help="Approval policy: manual, auto, gates-passed (add '+production' to let it approve production breakpoints).")
 @click.option("--executor", type=click.Choice(["inline", "process"]), default=None, help="Where tasks run (default inline).")
-@click.option("--seed", type=int, default=None, help="Run seed (default: random, recorded).")
+@click.option("--seed", type=int, default=None,
+              help="Run seed (default: random, recorded); also the process's seed input if it has one and -i names none.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def run(process: str, pairs: tuple[str, ...], inputs_file: str | None, policy: str, executor: str | None,
         seed: int | None, as_json: bool) -> None:

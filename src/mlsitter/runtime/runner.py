@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import inspect
 import os
 import secrets
 import socket
@@ -69,8 +70,12 @@ class Runner:
         executor: str | None = None,
         seed: int | None = None,
     ) -> RunHandle:
-        """Validate the inputs, create the run and execute it until it ends or suspends."""
-        run_id = self.create(target, inputs or {}, approve=approve, executor=executor, seed=seed)
+        """Validate the inputs, create the run and execute it until it ends or suspends. A process that takes a
+        ``seed`` input gets the run ``seed`` there too unless the inputs name one: ``--seed 3`` means seed 3."""
+        inputs = dict(inputs or {})
+        if seed is not None and "seed" not in inputs and "seed" in inspect.signature(resolve(target).fn).parameters:
+            inputs["seed"] = seed
+        run_id = self.create(target, inputs, approve=approve, executor=executor, seed=seed)
         return self.drive(run_id)
 
     def create(
