@@ -7,10 +7,11 @@ predictions with the same code. FLAML runs in its own venv (``benchmarks/.venv-f
 first use) in a subprocess. Also reports MLflow logging time as a share of mlsitter's training time.
 
     .venv/bin/python benchmarks/automl_vs_flaml.py [--budgets 60 300] [--datasets adult wine ...]
-        [--n-jobs 2] [--seed 0] [--tool-seed 0] [--out results.json]
+        [--n-jobs 2] [--seed 0] [--tool-seeds 0 1 2] [--out results.json]
 
-``--seed`` picks the train/test split; ``--tool-seed`` is the seed both tools search with, so repeating a
-dataset over tool seeds on one split measures each tool's own run-to-run spread.
+``--seed`` picks the train/test split. ``--tool-seeds`` are the seeds both tools search with: each dataset runs
+once per seed on the same split, and the summary compares each tool's mean over them, since on tiny data one
+run's score swings by more than the gaps being measured.
 """
 
 from __future__ import annotations
@@ -164,17 +165,46 @@ def score_flaml(pred: np.ndarray, test: Path, target: str, task: str, metric: st
     return score(get_metric(metric, task), y.to_numpy(dtype=float), pred)
 
 
+def compare(metric: str, mlsitter_score: float, flaml_score: float) -> tuple[float, float, float]:
+    """How much worse mlsitter is, in % of FLAML's score (negative: better), and each tool's rank (1 or 2)."""
+    from mlsitter.ml.scoring import METRICS
+
+    m = METRICS[metric]
+    a, b = (mlsitter_score, flaml_score) if m.greater_is_better else (-mlsitter_score, -flaml_score)
+    ranks = (1.0, 2.0) if a > b else ((2.0, 1.0) if a < b else (1.5, 1.5))
+    return 100 * (b - a) / max(abs(flaml_score), 1e-12), *ranks
+
+
+def summarise(rows: list[dict], budgets: list[float]) -> None:
+    """Per budget: each dataset's scores averaged over the tool seeds, then the mean ranks and the worst gap."""
+    print("\nbudget  mean-rank mlsitter  mean-rank flaml  worst-gap  mlflow-share (median)"
+          "   (scores averaged over tool seeds per dataset)")
+    for budget in budgets:
+        sub = [r for r in rows if r["budget_s"] == budget]
+        means = []
+        for name in dict.fromkeys(r["dataset"] for r in sub):
+            runs = [r for r in sub if r["dataset"] == name]
+            ml, fl = float(np.mean([r["mlsitter"] for r in runs])), float(np.mean([r["flaml"] for r in runs]))
+            means.append(compare(runs[0]["metric"], ml, fl))
+            if len(runs) > 1:
+                print(f"  [{budget:g}s] {name}: {len(runs)} tool seeds, mean mlsitter {ml:.4f}  flaml {fl:.4f}  "
+                      f"(mlsitter {min(r['mlsitter'] for r in runs):.4f}-{max(r['mlsitter'] for r in runs):.4f}, "
+                      f"flaml {min(r['flaml'] for r in runs):.4f}-{max(r['flaml'] for r in runs):.4f})  "
+                      f"worse-by {means[-1][0]:+.2f}%")
+        print(f"{budget:>5g}s  {np.mean([m[1] for m in means]):>18.2f}  {np.mean([m[2] for m in means]):>15.2f}  "
+              f"{max(m[0] for m in means):+8.2f}%  {np.median([r['mlflow_share_pct'] for r in sub]):>6.2f}%")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budgets", type=float, nargs="+", default=[60.0, 300.0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="train/test split seed")
-    parser.add_argument("--tool-seed", type=int, default=0, help="search seed given to both tools")
+    parser.add_argument("--tool-seeds", type=int, nargs="+", default=[0],
+                        help="search seeds given to both tools; each dataset runs once per seed")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-
-    from mlsitter.ml.scoring import METRICS
 
     home = Path(tempfile.mkdtemp(prefix="mlsitter-automl-bench-"))
     print(f"mlsitter home: {home / 'home'} (MLflow UI: mlflow ui --backend-store-uri sqlite:///{home / 'home' / 'mlflow.db'})")
@@ -186,42 +216,34 @@ def main() -> None:
         for name in args.datasets:
             frame, target = load(name)
             task, metric = task_and_metric(frame[target])
-            folder = home / f"{name}-{budget:g}"
-            folder.mkdir(parents=True)
-            train, test = split(frame, target, task, args.seed, folder)
-            fl = run_flaml(python, train, test, target, task, metric, budget, args.n_jobs, args.tool_seed, folder)
-            fl_score = score_flaml(fl["pred"], test, target, task, metric, fl["classes"])
-            ml = run_mlsitter(train, test, target, metric, budget, args.n_jobs, args.tool_seed, f"{name}-{budget:g}")
-            r = ml["result"]
-            m = METRICS[metric]
-            worse = (fl_score - r.test_score) if m.greater_is_better else (r.test_score - fl_score)
-            rel = worse / max(abs(fl_score), 1e-12)
-            train_seconds = r.total_seconds
-            row = {
-                "budget_s": budget, "split_seed": args.seed, "tool_seed": args.tool_seed, "dataset": name,
-                "task": task, "metric": metric, "rows": int(len(frame)),
-                "mlsitter": r.test_score, "flaml": fl_score, "mlsitter_worse_by_pct": 100 * rel,
-                "mlsitter_winner": r.winner[:80], "flaml_best": fl["best"], "ensemble_kept": r.ensemble_kept,
-                "trials": r.trials_run, "eliminated": sorted(r.eliminated),
-                "mlsitter_wall_s": ml["wall_seconds"], "flaml_wall_s": fl["wall_seconds"],
-                "mlflow_log_s": r.mlflow_logging_seconds, "mlsitter_train_s": train_seconds,
-                "mlflow_share_pct": 100 * r.mlflow_logging_seconds / (train_seconds + r.mlflow_logging_seconds),
-            }
-            if m.greater_is_better:
-                a, b = r.test_score, fl_score
-            else:
-                a, b = -r.test_score, -fl_score
-            row["rank_mlsitter"], row["rank_flaml"] = (1.0, 2.0) if a > b else ((2.0, 1.0) if a < b else (1.5, 1.5))
-            rows.append(row)
-            print(f"[{budget:g}s] {name:8s} {metric:8s} mlsitter {r.test_score:.4f}  flaml {fl_score:.4f}  "
-                  f"worse-by {100 * rel:+.2f}%  walls {ml['wall_seconds']:.0f}s/{fl['wall_seconds']:.0f}s  "
-                  f"mlflow {row['mlflow_share_pct']:.1f}%  winner {r.winner[:60]}", flush=True)
-    print("\nbudget  mean-rank mlsitter  mean-rank flaml  worst-gap  mlflow-share (median)")
-    for budget in args.budgets:
-        sub = [r for r in rows if r["budget_s"] == budget]
-        print(f"{budget:>5g}s  {np.mean([r['rank_mlsitter'] for r in sub]):>18.2f}  "
-              f"{np.mean([r['rank_flaml'] for r in sub]):>15.2f}  {max(r['mlsitter_worse_by_pct'] for r in sub):+8.2f}%  "
-              f"{np.median([r['mlflow_share_pct'] for r in sub]):>6.2f}%")
+            for tool_seed in args.tool_seeds:
+                folder = home / f"{name}-{budget:g}-t{tool_seed}"
+                folder.mkdir(parents=True)
+                train, test = split(frame, target, task, args.seed, folder)
+                fl = run_flaml(python, train, test, target, task, metric, budget, args.n_jobs, tool_seed, folder)
+                fl_score = score_flaml(fl["pred"], test, target, task, metric, fl["classes"])
+                ml = run_mlsitter(train, test, target, metric, budget, args.n_jobs, tool_seed,
+                                  f"{name}-{budget:g}-t{tool_seed}")
+                r = ml["result"]
+                rel, rank_ml, rank_fl = compare(metric, r.test_score, fl_score)
+                train_seconds = r.total_seconds
+                row = {
+                    "budget_s": budget, "split_seed": args.seed, "tool_seed": tool_seed, "dataset": name,
+                    "task": task, "metric": metric, "rows": int(len(frame)),
+                    "mlsitter": r.test_score, "flaml": fl_score, "mlsitter_worse_by_pct": rel,
+                    "rank_mlsitter": rank_ml, "rank_flaml": rank_fl,
+                    "mlsitter_winner": r.winner[:80], "flaml_best": fl["best"], "ensemble_kept": r.ensemble_kept,
+                    "trials": r.trials_run, "eliminated": sorted(r.eliminated),
+                    "mlsitter_wall_s": ml["wall_seconds"], "flaml_wall_s": fl["wall_seconds"],
+                    "mlflow_log_s": r.mlflow_logging_seconds, "mlsitter_train_s": train_seconds,
+                    "mlflow_share_pct": 100 * r.mlflow_logging_seconds / (train_seconds + r.mlflow_logging_seconds),
+                }
+                rows.append(row)
+                print(f"[{budget:g}s] {name:8s} t{tool_seed} {metric:8s} mlsitter {r.test_score:.4f}  "
+                      f"flaml {fl_score:.4f}  worse-by {rel:+.2f}%  walls {ml['wall_seconds']:.0f}s/"
+                      f"{fl['wall_seconds']:.0f}s  mlflow {row['mlflow_share_pct']:.1f}%  winner {r.winner[:60]}",
+                      flush=True)
+    summarise(rows, args.budgets)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2, default=str))
         print(f"wrote {args.out}")
