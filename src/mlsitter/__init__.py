@@ -36,7 +36,8 @@ def run(
     **kw_inputs: Any,
 ) -> RunHandle:
     """Start a process (registered name, ``module:function``, ``file.py:function`` or the function)
-    and execute it until it completes, fails or waits. Inputs as keywords or as ``inputs={...}``."""
+    and execute it until it completes, fails or waits. Inputs as keywords or as ``inputs={...}``; ``seed`` is the
+    run seed, and also the process's ``seed`` input when it has one and the inputs do not name it."""
     return Runner().start(target, {**(inputs or {}), **kw_inputs}, approve=approve, executor=executor, seed=seed)
 
 
