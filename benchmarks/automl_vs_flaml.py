@@ -216,10 +216,12 @@ def main() -> None:
         for name in args.datasets:
             frame, target = load(name)
             task, metric = task_and_metric(frame[target])
+            data_folder = home / f"{name}-{budget:g}"
+            data_folder.mkdir(parents=True)
+            train, test = split(frame, target, task, args.seed, data_folder)
             for tool_seed in args.tool_seeds:
-                folder = home / f"{name}-{budget:g}-t{tool_seed}"
-                folder.mkdir(parents=True)
-                train, test = split(frame, target, task, args.seed, folder)
+                folder = data_folder / f"t{tool_seed}"
+                folder.mkdir()
                 fl = run_flaml(python, train, test, target, task, metric, budget, args.n_jobs, tool_seed, folder)
                 fl_score = score_flaml(fl["pred"], test, target, task, metric, fl["classes"])
                 ml = run_mlsitter(train, test, target, metric, budget, args.n_jobs, tool_seed,

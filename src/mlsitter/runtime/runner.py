@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
-import inspect
 import os
 import secrets
 import socket
@@ -21,7 +20,7 @@ from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.context import Context
 from mlsitter.runtime.definitions import resolve
 from mlsitter.runtime.executors import EXECUTORS, make_executor
-from mlsitter.runtime.inputs import bind_inputs, coerce_inputs
+from mlsitter.runtime.inputs import bind_inputs, coerce_inputs, input_parameters
 from mlsitter.runtime.policy import ApprovalPolicy
 from mlsitter.runtime.signals import Suspend
 from mlsitter.runtime.store import FINAL, Event, RunRecord, Store
@@ -70,12 +69,8 @@ class Runner:
         executor: str | None = None,
         seed: int | None = None,
     ) -> RunHandle:
-        """Validate the inputs, create the run and execute it until it ends or suspends. A process that takes a
-        ``seed`` input gets the run ``seed`` there too unless the inputs name one: ``--seed 3`` means seed 3."""
-        inputs = dict(inputs or {})
-        if seed is not None and "seed" not in inputs and "seed" in inspect.signature(resolve(target).fn).parameters:
-            inputs["seed"] = seed
-        run_id = self.create(target, inputs, approve=approve, executor=executor, seed=seed)
+        """Validate the inputs, create the run and execute it until it ends or suspends."""
+        run_id = self.create(target, inputs or {}, approve=approve, executor=executor, seed=seed)
         return self.drive(run_id)
 
     def create(
@@ -95,6 +90,9 @@ class Runner:
             raise InputError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+        if seed is not None and parent is None and "seed" not in inputs and any(
+                p.name == "seed" for p in input_parameters(spec.fn)):
+            inputs = {**inputs, "seed": seed}  # `--seed 3` on a process with a seed input means seed 3 there too
         coerced = coerce_inputs(spec.fn, inputs, spec.name)
         return self.store.create_run(
             process=spec.name, target=spec.target, inputs=coerced, policy=str(policy), executor=executor,
