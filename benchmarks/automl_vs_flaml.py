@@ -65,7 +65,7 @@ def load(name: str) -> tuple[pd.DataFrame, str]:
 
 
 def task_and_metric(y: pd.Series) -> tuple[str, str]:
-    from mlsitter.ml.scoring import default_metric, infer_task
+    from mlsitter.ml.metrics._scoring import default_metric, infer_task
 
     task = infer_task(y)
     return task, default_metric(task, int(y.nunique()))
@@ -154,7 +154,7 @@ def run_mlsitter(train: Path, test: Path, target: str, metric: str, budget: floa
 
 
 def score_flaml(pred: np.ndarray, test: Path, target: str, task: str, metric: str, classes: list[str]) -> float:
-    from mlsitter.ml.scoring import get_metric, score
+    from mlsitter.ml.metrics._scoring import get_metric, score
 
     y = pd.read_parquet(test)[target]
     if task == "classification":
@@ -167,7 +167,7 @@ def score_flaml(pred: np.ndarray, test: Path, target: str, task: str, metric: st
 
 def compare(metric: str, mlsitter_score: float, flaml_score: float) -> tuple[float, float, float]:
     """How much worse mlsitter is, in % of FLAML's score (negative: better), and each tool's rank (1 or 2)."""
-    from mlsitter.ml.scoring import METRICS
+    from mlsitter.ml.metrics._scoring import METRICS
 
     m = METRICS[metric]
     a, b = (mlsitter_score, flaml_score) if m.greater_is_better else (-mlsitter_score, -flaml_score)

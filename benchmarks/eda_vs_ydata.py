@@ -72,10 +72,10 @@ from pathlib import Path
 import pandas as pd
 data, out = sys.argv[1], Path(sys.argv[2])
 frame = pd.read_parquet(data)
-from mlsitter.ml.eda_analysis import analyze_dataset
-from mlsitter.ml.eda_report import build_eda_report
+from mlsitter.processes.planning.eda.analysis import analyze_dataset
+from mlsitter.processes.planning.eda.report import build_eda_report
 import sklearn.ensemble, matplotlib.pyplot  # imports are not what we time
-from mlsitter.ml.frames import as_polars
+from mlsitter.ml.io._frames import as_polars
 tc = time.perf_counter()
 frame = as_polars(frame)  # once: every step works on polars (the eda process's load task returns polars)
 t0 = time.perf_counter()

@@ -73,8 +73,8 @@ def adult_model():
 # -- 1. evaluation with fairness -----------------------------------------------------------------
 def bench_evaluation(model, test, folder: Path, n_resamples: int, loop_resamples: int) -> dict[str, float]:
     import mlsitter
-    from mlsitter.processes.validation import evaluation_steps as steps
-    from mlsitter.processes.validation.evaluation_report import write_evaluation_report
+    from mlsitter.processes.validation.evaluation import tasks as steps
+    from mlsitter.processes.validation.evaluation.report import write_evaluation_report
 
     os.environ["MLSITTER_HOME"] = str(folder / "home")
     model_path, data_path = str(folder / "adult-lgbm.joblib"), str(folder / "adult-test.csv")
@@ -114,8 +114,8 @@ def bench_evaluation(model, test, folder: Path, n_resamples: int, loop_resamples
     from fairlearn.metrics import demographic_parity_ratio, equalized_odds_difference
     from sklearn import metrics as skm
 
-    from mlsitter.ml.fairness import fairness_by_group
-    from mlsitter.ml.metrics import binary_metrics
+    from mlsitter.ml.evaluation._fairness import fairness_by_group
+    from mlsitter.ml.metrics._metrics import binary_metrics
 
     X = test.drop(columns="class")
     y = (test["class"].str.rstrip(".") == ">50K").to_numpy()
@@ -154,7 +154,7 @@ def bench_evaluation(model, test, folder: Path, n_resamples: int, loop_resamples
 def bench_shap(model, test, rows: int) -> dict[str, float]:
     import shap
 
-    from mlsitter.ml.explainers import explain_with_shap
+    from mlsitter.ml.explain._explainers import explain_with_shap
 
     X = pd.concat([test, test]).drop(columns="class").iloc[:rows].reset_index(drop=True)
 
@@ -192,9 +192,9 @@ def bench_ab(n: int, n_resamples: int) -> dict[str, float]:
     from scipy import stats
     from statsmodels.stats.proportion import proportions_ztest
 
-    from mlsitter.ml.ab_cleaning import clean_assignments
-    from mlsitter.ml.ab_readout import metric_readout
-    from mlsitter.ml.ab_stats import BOOTSTRAP_BUCKETS as M, sample_ratio_mismatch
+    from mlsitter.ml.experiments._ab_cleaning import clean_assignments
+    from mlsitter.ml.experiments._ab_readout import metric_readout
+    from mlsitter.ml.experiments._ab_stats import BOOTSTRAP_BUCKETS as M, sample_ratio_mismatch
 
     frame = ab_frame(n)
 

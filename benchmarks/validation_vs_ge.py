@@ -79,7 +79,7 @@ def make_data(rows: int, seed: int = 0) -> pd.DataFrame:
 def write_contract(path: Path) -> None:
     import pandera.pandas as pa
 
-    from mlsitter.ml.schema_contract import save_contract
+    from mlsitter.ml.data._schema_contract import save_contract
 
     columns = {}
     for name, spec in CONTRACT.items():
@@ -98,9 +98,9 @@ def peak_mb():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 import json, sys, time
 import pandas as pd
-from mlsitter.ml.schema_contract import load_contract, enforce_contract
-from mlsitter.ml import quality
-from mlsitter.ml.quarantine import write_split
+from mlsitter.ml.data._schema_contract import load_contract, enforce_contract
+from mlsitter.ml.data import _quality as quality
+from mlsitter.ml.data._quarantine import write_split
 frame = pd.read_parquet(sys.argv[1])
 checks, full = [], []
 for _ in range(int(sys.argv[5])):

@@ -66,7 +66,7 @@ def cross_validate_baseline(path: str, target: str, seed: int) -> dict:
 
 def write_report(stats: list[dict], baseline: dict, feedback: str | None, out_dir: str) -> str:
     """An HTML report of the column checks and the baseline; honours ``exclude:`` feedback."""
-    from mlsitter.ml.report import Report
+    from mlsitter.report import Report
 
     excluded = []
     if feedback and feedback.strip().lower().startswith("exclude:"):

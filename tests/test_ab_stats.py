@@ -11,10 +11,10 @@ from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from mlsitter.errors import DataError
-from mlsitter.ml import ab_stats as st
-from mlsitter.ml.ab_cleaning import clean_assignments
-from mlsitter.ml.ab_plan import read_preregistration
-from mlsitter.ml.sequential import sequential_monitor
+from mlsitter.ml.experiments import _ab_stats as st
+from mlsitter.ml.experiments._ab_cleaning import clean_assignments
+from mlsitter.ml.experiments._ab_plan import read_preregistration
+from mlsitter.ml.experiments._sequential import sequential_monitor
 
 TOL = 1e-6
 

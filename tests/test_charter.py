@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mlsitter.errors import SpecError
-from mlsitter.ml.charter import Charter, CharterMetric, load_charter, write_charter
-from mlsitter.ml.review_feedback import parse_feedback
+from mlsitter.ml.handoffs._charter import Charter, CharterMetric, load_charter, write_charter
+from mlsitter.ml.handoffs._review_feedback import parse_feedback
 
 
 def test_charter_round_trips_through_json_and_yaml(tmp_path):

@@ -7,11 +7,11 @@ import pytest
 
 import realdata
 from mlsitter.errors import DataError
-from mlsitter.ml.data_availability import assess_availability
-from mlsitter.ml.feasibility import assess_feasibility, extrapolate_curve
-from mlsitter.ml.metric_catalog import metric_info
-from mlsitter.ml.pii import find_pii_columns
-from mlsitter.ml.problem_type import encode_target, infer_problem_type
+from mlsitter.processes.planning.scoping.data_availability import assess_availability
+from mlsitter.processes.planning.scoping.feasibility import assess_feasibility, extrapolate_curve
+from mlsitter.ml.metrics._metric_catalog import metric_info
+from mlsitter.ml.data._pii import find_pii_columns
+from mlsitter.ml.modeling._problem_type import encode_target, infer_problem_type
 
 
 def test_titanic_personal_data_and_sensitive_columns():

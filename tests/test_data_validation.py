@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import mlsitter
 import realdata
-from mlsitter.ml.quarantine import REASON_COLUMN
+from mlsitter.ml.data._quarantine import REASON_COLUMN
 
 
 def _verify(run_id: str) -> None:

@@ -14,13 +14,13 @@ from click.testing import CliRunner
 
 import mlsitter
 import realdata
-from mlsitter.ml.correlation import category_codes, compute_associations, correlation_ratio, cramers_v, vif_from_correlation
-from mlsitter.ml.eda_analysis import analyze_dataset
-from mlsitter.ml.eda_feedback import ReportOptions, apply_feedback, options_from_feedbacks
-from mlsitter.ml.eda_report import write_eda_report
-from mlsitter.ml.outliers import column_outliers, row_outliers
-from mlsitter.ml.profiling import profile_frame
-from mlsitter.ml.target_analysis import analyze_target
+from mlsitter.ml.data._correlation import category_codes, compute_associations, correlation_ratio, cramers_v, vif_from_correlation
+from mlsitter.processes.planning.eda.analysis import analyze_dataset
+from mlsitter.processes.planning.eda.feedback import ReportOptions, apply_feedback, options_from_feedbacks
+from mlsitter.processes.planning.eda.report import write_eda_report
+from mlsitter.ml.data._outliers import column_outliers, row_outliers
+from mlsitter.ml.data._profiling import profile_frame
+from mlsitter.ml.data._target_analysis import analyze_target
 
 
 # -- known facts on real data ------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_bad_inputs_name_what_was_wrong(case, tmp_path):
 
 
 def test_sensitive_attributes_and_success_metric_come_from_the_charter(case, tmp_path):
-    from mlsitter.ml.charter import Charter, CharterMetric, write_charter
+    from mlsitter.ml.handoffs._charter import Charter, CharterMetric, write_charter
 
     charter, _ = write_charter(Charter(name="adult-income", objective="income screening", decision="offer", target="class",
                                        task="classification", metric=CharterMetric("roc_auc", 0.99, True, "roc_auc"),

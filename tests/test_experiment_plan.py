@@ -13,7 +13,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 import mlsitter
 import realdata
-from mlsitter.ml.ab_plan import read_preregistration
+from mlsitter.ml.experiments._ab_plan import read_preregistration
 from planning_helpers import cli, plain
 
 BANK = "bank_marketing/bank-additional-full.csv"

@@ -82,8 +82,8 @@ def test_bad_explain_inputs(case):
 
 
 def test_explain_a_registered_model(tmp_path):
-    from mlsitter.ml import tracking
-    from mlsitter.ml.registry import register_model
+    from mlsitter.ml.tracking import _tracking as tracking
+    from mlsitter.ml.tracking._registry import register_model
 
     train, test = adult_samples(1500)
     model = lightgbm_pipeline(train)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlsitter.ml.counterfactuals import counterfactual_probes
-from mlsitter.ml.explainers import explain_with_shap, explainer_kind, original_column_groups
-from mlsitter.ml.importance_stability import rank_stability
-from mlsitter.ml.model_card import apply_feedback, build_model_card, render_model_card, section_for
+from mlsitter.ml.explain._counterfactuals import counterfactual_probes
+from mlsitter.ml.explain._explainers import explain_with_shap, explainer_kind, original_column_groups
+from mlsitter.ml.explain._importance_stability import rank_stability
+from mlsitter.ml.explain._model_card import apply_feedback, build_model_card, render_model_card, section_for
 from validation_fixtures import adult_samples, lightgbm_pipeline, logistic_pipeline
 
 

@@ -7,7 +7,7 @@ import pytest
 from fairlearn.metrics import demographic_parity_ratio, equalized_odds_difference
 
 from mlsitter.errors import DataError, SpecError
-from mlsitter.ml.fairness import fairness_by_group, mitigate_with_threshold_optimizer
+from mlsitter.ml.evaluation._fairness import fairness_by_group, mitigate_with_threshold_optimizer
 from validation_fixtures import adult_samples, logistic_pipeline
 
 

@@ -11,7 +11,7 @@ import pytest
 import mlsitter
 import realdata
 from mlsitter.errors import SpecError
-from mlsitter.ml.feature_pipeline import load_feature_pipeline, parse_feature_spec
+from mlsitter.ml.features._pipeline import load_feature_pipeline, parse_feature_spec
 from planning_helpers import cli, plain, titanic_csv
 
 BANK = "bank_marketing/bank-additional-full.csv"

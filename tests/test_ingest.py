@@ -9,7 +9,7 @@ import pytest
 
 import realdata
 from mlsitter.errors import DataError, SpecError
-from mlsitter.ml.ingest import (
+from mlsitter.ml.io._ingest import (
     detect_delimiter,
     detect_encoding,
     load_table,

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 import realdata
-from mlsitter.ml.feature_pipeline import FeatureSpec, fit_feature_pipeline
-from mlsitter.ml.leakage import (check_feature_leakage, post_outcome_by_time, row_overlap, target_encoding_gap,
+from mlsitter.ml.features._pipeline import FeatureSpec, fit_feature_pipeline
+from mlsitter.ml.data._leakage import (check_feature_leakage, post_outcome_by_time, row_overlap, target_encoding_gap,
                                  time_split_leakage)
-from mlsitter.ml.problem_type import encode_target, infer_problem_type
-from mlsitter.ml.serving_skew import compare_offline_serving
+from mlsitter.ml.modeling._problem_type import encode_target, infer_problem_type
+from mlsitter.ml.features._serving_skew import compare_offline_serving
 
 
 def test_bank_duration_dominates_and_is_blocking():
@@ -71,7 +71,7 @@ def test_pipeline_cross_fits_target_encoding_and_serves_identically(tmp_path):
 
 
 def test_time_split_cuts_on_a_timestamp_so_no_training_row_is_from_the_test_period():
-    from mlsitter.ml.data_split import split_train_test
+    from mlsitter.ml.data._data_split import split_train_test
 
     frame = realdata.bike_hour()  # 24 rows per day share one dteday
     split = split_train_test(frame, "cnt", test_size=0.2, time_column="dteday")

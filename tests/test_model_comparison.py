@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlsitter.ml.candidates import build_candidates, parse_candidate_names
-from mlsitter.ml.feature_pipeline import FeatureSpec, build_feature_pipeline, infer_roles
-from mlsitter.ml.metric_catalog import metric_info
-from mlsitter.ml.model_comparison import compare_candidates, corrected_interval, corrected_resampled_ttest
-from mlsitter.ml.problem_type import encode_target, infer_problem_type
+from mlsitter.ml.modeling._candidates import build_candidates, parse_candidate_names
+from mlsitter.ml.features._pipeline import FeatureSpec, build_feature_pipeline, infer_roles
+from mlsitter.ml.metrics._metric_catalog import metric_info
+from mlsitter.ml.modeling._model_comparison import compare_candidates, corrected_interval, corrected_resampled_ttest
+from mlsitter.ml.modeling._problem_type import encode_target, infer_problem_type
 import realdata
 
 

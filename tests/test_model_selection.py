@@ -10,8 +10,8 @@ import pytest
 import mlsitter
 import realdata
 from mlsitter.errors import SpecError
-from mlsitter.ml.candidates import parse_candidate_names
-from mlsitter.ml.charter import Charter, CharterMetric, write_charter
+from mlsitter.ml.modeling._candidates import parse_candidate_names
+from mlsitter.ml.handoffs._charter import Charter, CharterMetric, write_charter
 from planning_helpers import cli, plain, titanic_csv, write_sample
 
 BIKE = "bike_sharing/hour.csv"

@@ -15,10 +15,10 @@ import mlflow
 import pandas as pd
 
 import mlsitter
-from mlsitter.ml import tracking
-from mlsitter.ml.charter import load_charter
-from mlsitter.ml.handoff import TUNABLE
-from mlsitter.ml.registry import load_registered_model
+from mlsitter.ml.tracking import _tracking as tracking
+from mlsitter.ml.handoffs._charter import load_charter
+from mlsitter.ml.handoffs._handoff import TUNABLE
+from mlsitter.ml.tracking._registry import load_registered_model
 from planning_helpers import bank_csv, write_yaml
 from test_scoping import BANK_BRIEF
 

@@ -9,7 +9,7 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 from mlsitter.errors import SpecError
-from mlsitter.ml.power import baseline_from_data, plan_power
+from mlsitter.ml.experiments._power import baseline_from_data, plan_power
 
 
 @pytest.mark.parametrize("baseline, mde, alpha, power, ratio, direction, alternative", [

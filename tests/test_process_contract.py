@@ -8,8 +8,9 @@ import typing
 
 import pytest
 
-from mlsitter.processes.catalog import BUILTIN
-from mlsitter.runtime.definitions import load_target, resolve
+from mlsitter.runtime.definitions import catalogue, registered, resolve
+
+BUILTIN = catalogue()
 
 PHASES = {"planning", "execution", "validation", "monitoring"}
 
@@ -26,14 +27,35 @@ def test_builtin_process_contract(name):
     params = list(inspect.signature(spec.fn).parameters.values())[1:]
     untyped = [p.name for p in params if p.name not in hints]
     assert not untyped, f"process {name!r} has untyped inputs: {untyped}"
-    assert load_target(spec.target) is spec.fn
+    assert spec.target == name and resolve(spec.target).fn is spec.fn  # a resume finds it by name
 
 
 def test_catalogue_import_is_lazy():
     import subprocess
     import sys
 
-    code = ("import mlsitter.processes.catalog, sys; "
-            "print([m for m in sys.modules if m.startswith('mlsitter.processes.') and m != 'mlsitter.processes.catalog'])")
+    code = ("from mlsitter.runtime.definitions import catalogue; import sys; names = catalogue(); "
+            "print(len(names), [m for m in sys.modules if m.startswith('mlsitter.processes')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == f"{len(BUILTIN)} []"
+
+
+def test_the_eleven_built_in_processes_come_from_entry_points():
+    assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "eda", "evaluation", "experiment-plan",
+                            "explain", "features", "model-selection", "scoping", "training"}
+    assert all(target.startswith("mlsitter.processes.") for target in BUILTIN.values())
+
+
+def test_a_process_that_fails_to_load_is_reported_with_its_error(monkeypatch):
+    from click.testing import CliRunner
+
+    from mlsitter.cli import main
+
+    broken = {**BUILTIN, "broken-one": "mlsitter.processes.no_such_module:broken"}
+    monkeypatch.setattr("mlsitter.runtime.definitions.catalogue", lambda: broken)
+    found = registered()
+    assert "eda" in found.processes and "broken-one" not in found.processes
+    assert "No module named 'mlsitter.processes.no_such_module'" in found.broken["broken-one"]
+    result = CliRunner().invoke(main, ["processes"])
+    assert result.exit_code == 1
+    assert "broken-one" in result.output and "cannot be loaded" in result.output and "eda" in result.output

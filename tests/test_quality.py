@@ -9,9 +9,9 @@ import pytest
 
 import realdata
 from mlsitter.errors import SpecError
-from mlsitter.ml import quality
-from mlsitter.ml.dataset_version import content_hash, latest_version, lineage, register_version
-from mlsitter.ml.quarantine import REASON_COLUMN, ROW_COLUMN, split_rows, write_split
+from mlsitter.ml.data import _quality as quality
+from mlsitter.ml.data._dataset_version import content_hash, latest_version, lineage, register_version
+from mlsitter.ml.data._quarantine import REASON_COLUMN, ROW_COLUMN, split_rows, write_split
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ def _logged_iris(mlsitter_run_id: str = "run-1"):
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    from mlsitter.ml import tracking
-
+    from mlsitter.ml.tracking import _tracking as tracking
     X, y = load_iris(return_X_y=True, as_frame=True)
     model = LogisticRegression(max_iter=500).fit(X, y)
     logged = tracking.log_model_run(
@@ -27,7 +26,7 @@ def _logged_iris(mlsitter_run_id: str = "run-1"):
 
 
 def _register(logged, version_of: str = "ds-1"):
-    from mlsitter.ml.registry import register_model
+    from mlsitter.ml.tracking._registry import register_model
 
     return register_model("iris", model_uri=logged.model_uri, mlflow_run_id=logged.mlflow_run_id,
                           artifact_sha256=logged.artifact_sha256, mlsitter_run_id=logged.tags["mlsitter.run_id"],
@@ -36,8 +35,7 @@ def _register(logged, version_of: str = "ds-1"):
 
 
 def test_register_aliases_lineage_and_load():
-    from mlsitter.ml import registry
-
+    from mlsitter.ml.tracking._tracking import _registry as registry
     logged, X = _logged_iris("run-1")
     first = _register(logged)
     assert (first.version, first.aliases) == (1, ["challenger"])
@@ -57,8 +55,7 @@ def test_register_aliases_lineage_and_load():
 def test_tampered_artifact_is_never_unpickled():
     import mlflow
 
-    from mlsitter.ml import registry
-
+    from mlsitter.ml.tracking._tracking import _registry as registry
     logged, _ = _logged_iris()
     _register(logged)
     local = Path(mlflow.artifacts.download_artifacts(logged.model_uri))
@@ -68,8 +65,7 @@ def test_tampered_artifact_is_never_unpickled():
 
 
 def test_registration_checks_the_hash_it_was_given():
-    from mlsitter.ml import registry
-
+    from mlsitter.ml.tracking._tracking import _registry as registry
     logged, _ = _logged_iris()
     with pytest.raises(registry.ModelIntegrityError):
         registry.register_model("iris", model_uri=logged.model_uri, mlflow_run_id=logged.mlflow_run_id,
@@ -77,8 +73,7 @@ def test_registration_checks_the_hash_it_was_given():
 
 
 def test_bad_references_give_clear_errors():
-    from mlsitter.ml import registry
-
+    from mlsitter.ml.tracking._tracking import _registry as registry
     for ref in ("", "iris@", "a b", "iris/0", "iris/x"):
         with pytest.raises(SpecError):
             registry.parse_model_ref(ref)

@@ -176,14 +176,16 @@ def test_agent_result_breaking_schema_fails_run(tmp_path, monkeypatch):
     assert done.status == "failed" and "schema" in done.error
 
 
-def test_timer_suspends_until_due_then_resume_due_wakes_it():
+def test_timer_suspends_until_due_then_resume_due_wakes_it(monkeypatch):
     from mlsitter.runtime import Runner
 
     handle = mlsitter.run(target("sleeper"), seconds=2.6)
     assert handle.status == "waiting" and handle.waiting["kind"] == "timer"
     run = Store().get_run(handle.run_id)
-    assert run.wake_at and run.wake_at > time.time()
-    assert Runner().resume_due() == []  # not yet due
+    assert run.wake_at and run.wake_at >= run.created_at + 2.6  # the timer starts at the sleep, after the run began
+    with monkeypatch.context() as m:  # half a second before it is due, however long the lines above took
+        m.setattr(time, "time", lambda: run.wake_at - 0.5)
+        assert Runner().resume_due() == []  # not yet due
     time.sleep(max(0.0, run.wake_at - time.time()) + 0.1)
     woken = Runner().resume_due()
     assert [h.run_id for h in woken] == [handle.run_id] and woken[0].status == "completed"

@@ -7,7 +7,7 @@ import pytest
 
 import realdata
 from mlsitter.errors import SpecError
-from mlsitter.ml.schema_contract import (
+from mlsitter.ml.data._schema_contract import (
     contract_hash,
     diff_contract,
     enforce_contract,

@@ -8,8 +8,8 @@ import pytest
 
 import mlsitter
 from mlsitter.errors import SpecError
-from mlsitter.ml.brief import load_brief, parse_brief
-from mlsitter.ml.charter import load_charter
+from mlsitter.processes.planning.scoping.brief import load_brief, parse_brief
+from mlsitter.ml.handoffs._charter import load_charter
 from planning_helpers import bank_csv, cli, german_csv, plain, titanic_csv, write_yaml
 
 BANK_BRIEF = {

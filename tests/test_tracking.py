@@ -12,8 +12,7 @@ from mlsitter.errors import SpecError
 
 
 def test_embedded_default_and_user_tracking_uri(mlsitter_home, monkeypatch, tmp_path):
-    from mlsitter.ml import tracking
-
+    from mlsitter.ml.tracking import _tracking as tracking
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracking_uri() == f"sqlite:///{mlsitter_home.resolve() / 'mlflow.db'}"
     assert tracking.artifact_root().endswith("/mlruns")
@@ -31,7 +30,7 @@ def test_embedded_default_and_user_tracking_uri(mlsitter_home, monkeypatch, tmp_
 
 
 def test_content_hashes(tmp_path):
-    from mlsitter.ml.tracking import code_version, content_hash_of_frame, directory_hash
+    from mlsitter.ml.tracking._tracking import code_version, content_hash_of_frame, directory_hash
 
     frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
     assert content_hash_of_frame(frame) == content_hash_of_frame(frame.copy())
@@ -49,13 +48,13 @@ def test_content_hashes(tmp_path):
     script = tmp_path / "proc.py"
     script.write_text("x = 1\n")
     assert code_version(script).startswith("sha256:")  # outside any git repository
-    import mlsitter.processes.execution.training as training
+    import mlsitter.processes.execution.training.process as training
 
     assert code_version(training.__file__).startswith("git:")
 
 
 def test_search_space_validation():
-    from mlsitter.ml.search_space import build_space, check_family, default_space, parse_space
+    from mlsitter.ml.modeling._search_space import build_space, check_family, default_space, parse_space
 
     space = build_space("lightgbm", "classification", {"num_leaves": {"type": "int", "low": 8, "high": 16}})
     assert space["num_leaves"].high == 16 and "class_weight" in space
@@ -82,7 +81,7 @@ def test_search_space_validation():
 
 
 def test_metrics_table_and_unknown_metric():
-    from mlsitter.ml.scoring import get_metric, infer_task, score
+    from mlsitter.ml.metrics._scoring import get_metric, infer_task, score
 
     with pytest.raises(SpecError, match="unknown metric 'auc'.*roc_auc"):
         get_metric("auc", "classification")
@@ -98,8 +97,8 @@ def test_metrics_table_and_unknown_metric():
 
 def test_ask_evaluate_tell_is_deterministic(mlsitter_home):
     import realdata
-    from mlsitter.ml import hpo
-    from mlsitter.ml.search_space import build_space, space_to_dict
+    from mlsitter.ml.modeling import _hpo as hpo
+    from mlsitter.ml.modeling._search_space import build_space, space_to_dict
 
     frame = realdata.german_credit().sample(400, random_state=0)
     y = frame.pop("class")
@@ -127,8 +126,8 @@ def test_a_trial_worse_than_the_median_at_a_fold_is_pruned(mlsitter_home):
     import optuna
 
     import realdata
-    from mlsitter.ml import hpo
-    from mlsitter.ml.search_space import build_space, space_to_dict
+    from mlsitter.ml.modeling import _hpo as hpo
+    from mlsitter.ml.modeling._search_space import build_space, space_to_dict
 
     frame = realdata.german_credit().sample(400, random_state=0)
     y = frame.pop("class")
@@ -151,8 +150,8 @@ def test_training_and_planning_agree_on_the_task():
     import numpy as np
     import pandas as pd
 
-    from mlsitter.ml.problem_type import infer_problem_type
-    from mlsitter.ml.scoring import infer_task
+    from mlsitter.ml.modeling._problem_type import infer_problem_type
+    from mlsitter.ml.metrics._scoring import infer_task
 
     rng = np.random.default_rng(0)
     for y in (pd.Series(rng.integers(0, 8, 60)), pd.Series(rng.integers(0, 3, 500)), pd.Series(rng.normal(size=80)),
@@ -168,8 +167,7 @@ def test_logged_model_pins_installed_versions_and_serves_its_example(mlsitter_ho
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
-    from mlsitter.ml import tracking
-
+    from mlsitter.ml.tracking import _tracking as tracking
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
     y = (X["a"] > 0).astype(int)

@@ -35,7 +35,7 @@ def bike_csv(tmp_path_factory) -> Path:
 
 # -- pure helpers --------------------------------------------------------------------------------
 def test_feedback_syntax_changes_settings_and_rejects_unknown_keys():
-    from mlsitter.processes.execution.training import TrainingSettings, apply_feedback, parse_feedback
+    from mlsitter.processes.execution.training.process import TrainingSettings, apply_feedback, parse_feedback
 
     assert parse_feedback("trials: 40\nfamily: xgboost") == {"trials": 40, "family": "xgboost"}
     assert parse_feedback("Too few trials; trials=12; timeout: 30s") == {"trials": 12, "timeout_s": 30.0}
@@ -51,8 +51,8 @@ def test_feedback_syntax_changes_settings_and_rejects_unknown_keys():
 
 
 def test_gap_measures_and_patience():
-    from mlsitter.ml.hpo import is_converged
-    from mlsitter.processes.execution.training import measure_gaps
+    from mlsitter.ml.modeling._hpo import is_converged
+    from mlsitter.processes.execution.training.process import measure_gaps
 
     std, drop = measure_gaps("roc_auc", 0.90, [0.88, 0.92], 0.85)
     assert std == pytest.approx(0.02) and drop == pytest.approx(0.05)
@@ -121,7 +121,7 @@ def test_reject_with_feedback_retrains_with_the_change(adult_csv):
     done = mlsitter.approve(waiting.run_id, resume=True)
     assert done.status == "completed", done.error
     assert (done.result.trials_run, done.result.family, done.result.attempts) == (3, "random_forest", 2)
-    from mlsitter.ml.registry import resolve_model
+    from mlsitter.ml.tracking._registry import resolve_model
 
     assert resolve_model("adult-linear@challenger").mlsitter_run_id == waiting.run_id
 
@@ -159,7 +159,7 @@ def test_sigkill_during_hpo_then_resume_continues_the_study(adult_csv, mlsitter_
     import optuna
     from optuna.trial import TrialState
 
-    from mlsitter.ml.hpo import storage_url
+    from mlsitter.ml.modeling._hpo import storage_url
 
     trials = 10
     cmd = [sys.executable, "-m", "mlsitter", "run", "training", "-i", f"data={adult_csv}", "-i", "target=class",
@@ -205,7 +205,7 @@ def test_sigkill_during_hpo_then_resume_continues_the_study(adult_csv, mlsitter_
 
 def test_prepare_with_a_given_test_split_and_bad_columns():
     from mlsitter.errors import DataError
-    from mlsitter.ml.training_data import prepare
+    from mlsitter.ml.modeling._training_data import prepare
 
     frame = realdata.titanic().drop(columns=["PassengerId", "Name", "Ticket", "Cabin"])
     train, test = frame.iloc[:700], frame.iloc[700:]
@@ -225,8 +225,8 @@ def test_prepare_with_a_given_test_split_and_bad_columns():
 def test_charter_sets_metric_target_gate_and_exclusions(adult_csv, tmp_path):
     import mlflow
 
-    from mlsitter.ml import tracking
-    from mlsitter.ml.charter import charter_from_dict, write_charter
+    from mlsitter.ml.tracking import _tracking as tracking
+    from mlsitter.ml.handoffs._charter import charter_from_dict, write_charter
 
     charter = charter_from_dict({
         "name": "income", "objective": "find high earners", "decision": "mailing list", "target": "class",
@@ -255,8 +255,8 @@ def test_selection_and_pipeline_inputs_refuse_bad_files(adult_csv, tmp_path):
     lacks each fail with a message that names the problem."""
     import json
 
-    from mlsitter.ml.handoff import Selection, read_selection, write_selection
-    from mlsitter.processes.execution.training import agreed_target
+    from mlsitter.ml.handoffs._handoff import Selection, read_selection, write_selection
+    from mlsitter.processes.execution.training.process import agreed_target
 
     with pytest.raises(SpecError, match="does not exist"):
         read_selection(tmp_path / "nope.json")
@@ -279,7 +279,7 @@ def test_selection_and_pipeline_inputs_refuse_bad_files(adult_csv, tmp_path):
     features = mlsitter.run("features", approve="auto", data=str(adult_csv), target="class", max_iterations=1,
                             skew_rows=20)
     assert features.status == "completed", features.error
-    from mlsitter.ml.feature_pipeline import load_feature_pipeline
+    from mlsitter.ml.features._pipeline import load_feature_pipeline
 
     needed = load_feature_pipeline(features.result.pipeline).input_columns[0]
     narrow = tmp_path / "narrow.csv"

@@ -8,14 +8,14 @@ import pytest
 from sklearn import metrics as skm
 
 from mlsitter.errors import DataError, SpecError
-from mlsitter.ml.bootstrap import bootstrap_samples
-from mlsitter.ml.business_value import business_value, parse_cost_matrix
-from mlsitter.ml.calibration import expected_calibration_error
-from mlsitter.ml.metrics import (
+from mlsitter.ml.metrics._bootstrap import bootstrap_samples
+from mlsitter.ml.evaluation._business_value import business_value, parse_cost_matrix
+from mlsitter.ml.metrics._calibration import expected_calibration_error
+from mlsitter.ml.metrics._metrics import (
     _tie_groups, binary_metrics, multiclass_metrics, regression_metrics, weighted_average_precision, weighted_roc_auc,
 )
-from mlsitter.ml.robustness import robustness_report
-from mlsitter.ml.slices import wilson_interval, worst_slices
+from mlsitter.ml.evaluation._robustness import robustness_report
+from mlsitter.ml.evaluation._slices import wilson_interval, worst_slices
 
 
 @pytest.fixture

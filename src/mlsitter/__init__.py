@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlsitter import errors
+from mlsitter.naming import install_moved_module_finder
 from mlsitter.runtime import (
     Answer,
     ArtifactRef,
@@ -23,6 +24,8 @@ from mlsitter.runtime import (
 )
 
 __version__ = "0.1.0"
+
+install_moved_module_finder()  # objects pickled before a module moved still load
 
 
 def run(

@@ -525,17 +525,22 @@ def cancel(run_id: str, reason: str) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 def processes(as_json: bool) -> None:
-    """List the built-in processes."""
+    """List the installed processes; one that fails to load is listed with its error (exit code 1)."""
     from mlsitter.runtime.definitions import registered
 
-    specs = registered()
+    found = registered()
+    specs = found.processes
     if as_json:
         _dump([{"name": s.name, "phase": s.phase, "description": s.description, "target": s.target}
-               for s in specs.values()])
-        return
-    for name in sorted(specs):
-        s = specs[name]
-        click.echo(f"{name:<22} {s.phase or '':<11} {s.description}")
+               for s in specs.values()] + [{"name": n, "error": e} for n, e in found.broken.items()])
+    else:
+        for name in sorted(specs):
+            s = specs[name]
+            click.echo(f"{name:<22} {s.phase or '':<11} {s.description}")
+        for name, error in sorted(found.broken.items()):
+            click.echo(f"{name:<22} cannot be loaded: {error}", err=True)
+    if found.broken:
+        raise SystemExit(1)
 
 
 @main.command()

@@ -12,7 +12,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the lineage as JSON.")
 def lineage(model: str, as_json: bool) -> None:
     """Show where a registered model came from: MODEL, MODEL@ALIAS or MODEL/VERSION (no suffix: latest)."""
-    from mlsitter.ml.registry import lineage as read_lineage
+    from mlsitter.ml.tracking._registry import lineage as read_lineage
 
     info = read_lineage(model)
     if as_json:

@@ -120,7 +120,7 @@ def model_record(store: Store, ref: str) -> tuple[dict[str, Any] | None, str | N
     if not os.environ.get("MLFLOW_TRACKING_URI") and not (store.home / "mlflow.db").exists():
         return None, f"no model registry in {store.home} yet (no model was registered)"
     try:
-        from mlsitter.ml.registry import lineage
+        from mlsitter.ml.tracking._registry import lineage
     except ImportError as exc:
         return None, f"the model registry needs the ml extra ({exc.name} is missing)"
     try:

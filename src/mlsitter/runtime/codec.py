@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import importlib
 import io
 import math
 import pickle
@@ -20,6 +19,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from mlsitter.runtime.artifacts import ArtifactRef, ArtifactStore
+from mlsitter.naming import locate, name_of, named
 from mlsitter.runtime.canonical import canonical_json
 
 TAG = "$t"
@@ -86,11 +86,12 @@ class Codec:
             return {TAG: "date", "v": value.isoformat()}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             cls = type(value)
-            return {
-                TAG: "dataclass",
-                "cls": f"{cls.__module__}:{cls.__qualname__}",
-                "v": {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init},
-            }
+            where = f"{cls.__module__}:{cls.__qualname__}"
+            tagged: dict[str, Any] = {TAG: "dataclass", "cls": name_of(cls) or where}
+            if tagged["cls"] != where:
+                tagged["at"] = where  # where to import it from when no module has registered the name yet
+            tagged["v"] = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+            return tagged
         scalar = _numpy_scalar(value)
         if scalar is not None:
             return self.encode(scalar)
@@ -179,11 +180,7 @@ class Codec:
         if tag == "date":
             return _dt.date.fromisoformat(value["v"])
         if tag == "dataclass":
-            module, _, qual = value["cls"].partition(":")
-            obj: Any = importlib.import_module(module)
-            for part in qual.split("."):
-                obj = getattr(obj, part)
-            return obj(**{k: self.decode(v) for k, v in value["v"].items()})
+            return _dataclass_type(value)(**{k: self.decode(v) for k, v in value["v"].items()})
         if tag in ("frame", "series"):
             import pandas as pd
 
@@ -209,6 +206,15 @@ class Codec:
             # Only files this store wrote and whose hash still matches are ever unpickled.
             return pickle.loads(self.artifacts.read_verified(value["sha256"]))
         raise ValueError(f"unknown value tag {tag!r} in the journal")
+
+
+def _dataclass_type(tagged: dict[str, Any]) -> Any:
+    """The class a dataclass tag names: by stable name, else by ``module:qualname`` (following moves)."""
+    cls = named(tagged["cls"])
+    if cls is None:
+        module, _, qual = tagged.get("at", tagged["cls"]).partition(":")
+        cls = locate(module, qual)
+    return cls
 
 
 def _missing_as_nan(frame: Any) -> Any:

@@ -36,7 +36,7 @@ from mlsitter.errors import (
 )
 from mlsitter.runtime.artifacts import ArtifactRef, media_type_for
 from mlsitter.runtime.codec import Codec, args_hash
-from mlsitter.runtime.definitions import step_name, task_options
+from mlsitter.runtime.definitions import same_step, step_name, task_options
 from mlsitter.runtime.signals import Suspend
 from mlsitter.runtime.values import jsonable
 
@@ -188,7 +188,7 @@ class Context:
         recorded = self._ident.get(key)
         if recorded is None:
             return self._by_key.get(key)
-        if recorded != (op, name, digest):
+        if recorded[0] != op or recorded[2] != digest or not same_step(recorded[1], name):
             old = f"{recorded[0]} {recorded[1]!r}" + (f" (arguments {recorded[2]})" if recorded[2] else "")
             new = f"{op} {name!r}" + (f" (arguments {digest})" if digest else "")
             raise NonDeterminismError(

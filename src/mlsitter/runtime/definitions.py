@@ -1,11 +1,13 @@
 """``@process`` and ``@task``: thin decorators that register and describe, and return the function.
 
-A process is found by its registered name (the built-in catalogue is imported lazily), by
-``module:function``, or by ``path/to/file.py:function`` for a user's own file.
+A process is found by its registered name (installed packages declare theirs as ``mlsitter.processes``
+entry points, imported only when used), by ``module:function``, or by ``path/to/file.py:function`` for a
+user's own file.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar, overload
 
 from mlsitter.errors import UnknownProcessError
+from mlsitter.naming import locate, name_of, register
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +36,18 @@ class ProcessSpec:
 
     @property
     def target(self) -> str:
-        """How a later resume finds the function again."""
-        return function_target(self.fn)
+        """How a later resume finds the function again: an installed process by its name, so that moving
+        its module never strands a run; any other by ``module:function`` or ``file.py:function``."""
+        where = function_target(self.fn)
+        return self.name if catalogue().get(self.name) == where else where
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every process known by name, and the installed ones that failed to load, with their error."""
+
+    processes: dict[str, ProcessSpec]
+    broken: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -71,11 +84,14 @@ def process(name: str, *, phase: str | None = None, description: str | None = No
 @overload
 def task(fn: F) -> F: ...
 @overload
-def task(*, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0,
+def task(*, name: str | None = None, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0,
          local: bool = False) -> Callable[[F], F]: ...
-def task(fn: Any = None, *, retries: int = 0, backoff: float = 0.5, max_backoff: float = 30.0,
-         local: bool = False) -> Any:
+def task(fn: Any = None, *, name: str | None = None, retries: int = 0, backoff: float = 0.5,
+         max_backoff: float = 30.0, local: bool = False) -> Any:
     """Mark a function as a task with a retry policy; it stays callable on its own.
+
+    ``name``: the step's stable journal name (``"eda.profile"``), so moving the function never breaks a
+    waiting run; without it the step is named by its module path.
 
     ``local=True``: run it in the runner process even on a pool executor. For short, I/O-bound steps (logging
     to a tracking store, registering a model) that would otherwise pay a fresh worker's imports and the
@@ -87,6 +103,8 @@ def task(fn: Any = None, *, retries: int = 0, backoff: float = 0.5, max_backoff:
 
     def decorate(f: F) -> F:
         f.__mlsitter_task__ = options  # type: ignore[attr-defined]
+        if name is not None:
+            register(f, name)
         return f
 
     return decorate(fn) if fn is not None else decorate
@@ -97,7 +115,29 @@ def task_options(fn: Callable[..., Any]) -> TaskOptions:
 
 
 def step_name(fn: Callable[..., Any]) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    """The name a step of ``fn`` has in the journal: its stable name, else ``module.qualname``."""
+    return name_of(fn) or f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def same_step(recorded: str, current: str) -> bool:
+    """Whether a step name read from a journal names the step ``current`` names now: the same text, or
+    a module path (as journals before stable names recorded) of a function that now has that name.
+    ``parallel`` groups join their steps' names with commas."""
+    if recorded == current:
+        return True
+    old, new = recorded.split(","), current.split(",")
+    return len(old) == len(new) and all(o == n or _named_now(o) == n for o, n in zip(old, new))
+
+
+def _named_now(recorded: str) -> str | None:
+    module, _, qual = recorded.rpartition(".")
+    while module:
+        try:
+            return step_name(locate(module, qual))
+        except ImportError:
+            module, _, head = module.rpartition(".")
+            qual = f"{head}.{qual}"
+    return None
 
 
 def check_process_shape(fn: Callable[..., Any], name: str) -> None:
@@ -124,24 +164,34 @@ def function_target(fn: Callable[..., Any]) -> str:
     return f"{module}:{qual}"
 
 
-def registered() -> dict[str, ProcessSpec]:
-    """Every process known by name: the built-in catalogue plus those registered in this session."""
-    from mlsitter.processes.catalog import BUILTIN
+ENTRY_POINT_GROUP = "mlsitter.processes"
 
+
+@functools.cache
+def catalogue() -> dict[str, str]:
+    """Installed processes, name -> ``module:function``, from the ``mlsitter.processes`` entry points of
+    every installed package (mlsitter's own and any other); nothing is imported."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def registered() -> Catalogue:
+    """Every process known by name (installed ones plus those registered in this session), importing each
+    installed one; one that fails to import is reported with its error instead of hiding the others."""
     specs = dict(_REGISTRY)
-    for name, target in BUILTIN.items():
+    broken: dict[str, str] = {}
+    for name, target in catalogue().items():
         if name not in specs:
             try:
                 specs[name] = spec_for(load_target(target), name)
-            except Exception:  # a broken built-in must not hide the others
-                continue
-    return specs
+            except Exception as exc:
+                broken[name] = f"{target}: {type(exc).__name__}: {exc}"
+    return Catalogue(specs, broken)
 
 
-def builtin_names() -> list[str]:
-    from mlsitter.processes.catalog import BUILTIN
-
-    return sorted(set(BUILTIN) | set(_REGISTRY))
+def known_names() -> list[str]:
+    return sorted(set(catalogue()) | set(_REGISTRY))
 
 
 def resolve(name_or_target: str | Callable[..., Any]) -> ProcessSpec:
@@ -151,13 +201,12 @@ def resolve(name_or_target: str | Callable[..., Any]) -> ProcessSpec:
     text = str(name_or_target)
     if text in _REGISTRY:
         return _REGISTRY[text]
-    from mlsitter.processes.catalog import BUILTIN
-
-    if text in BUILTIN:
-        return spec_for(load_target(BUILTIN[text]), text)
+    installed = catalogue()
+    if text in installed:
+        return spec_for(load_target(installed[text]), text)
     if ":" in text:
         return spec_for(load_target(text))
-    known = ", ".join(builtin_names()) or "none yet"
+    known = ", ".join(known_names()) or "none yet"
     raise UnknownProcessError(
         f"unknown process {text!r}. Known processes: {known}. "
         "For your own process pass 'path/to/file.py:function' or 'package.module:function'."
@@ -189,12 +238,10 @@ def load_target(target: str, *, prefer_process: bool = True) -> Callable[..., An
     obj: Any = _process_named(module, qual) if prefer_process else None
     if obj is not None:
         return obj
-    obj = module
-    for part in qual.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise UnknownProcessError(f"{location} has no function {qual!r} (looked for process {target!r})") from None
+    try:
+        obj = locate(module.__name__, qual)
+    except ImportError:
+        raise UnknownProcessError(f"{location} has no function {qual!r} (looked for process {target!r})") from None
     if not callable(obj):
         raise UnknownProcessError(f"{target!r} is not a function")
     return obj

@@ -1,0 +1,34 @@
+from ._business_value import (
+    OUTCOMES as OUTCOMES,
+    CostMatrix as CostMatrix,
+    parse_cost_matrix as parse_cost_matrix,
+    BusinessValue as BusinessValue,
+    business_value as business_value,
+    value_curve_figure as value_curve_figure,
+)
+from ._fairness import (
+    FairnessResult as FairnessResult,
+    fairness_by_group as fairness_by_group,
+    fairness_figure as fairness_figure,
+    OTHER_GROUPS as OTHER_GROUPS,
+    combined_groups as combined_groups,
+    fit_groups as fit_groups,
+    MitigatedModel as MitigatedModel,
+    MitigationResult as MitigationResult,
+    mitigate_with_threshold_optimizer as mitigate_with_threshold_optimizer,
+)
+from ._robustness import (
+    PerturbationResult as PerturbationResult,
+    add_numeric_noise as add_numeric_noise,
+    swap_categories as swap_categories,
+    inject_missing as inject_missing,
+    PERTURBATIONS as PERTURBATIONS,
+    robustness_report as robustness_report,
+)
+from ._slices import (
+    SliceResult as SliceResult,
+    wilson_interval as wilson_interval,
+    worst_slices as worst_slices,
+    confusion_figure as confusion_figure,
+    residual_figure as residual_figure,
+)

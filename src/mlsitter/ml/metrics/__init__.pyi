@@ -1,0 +1,50 @@
+from ._bootstrap import (
+    MAX_CELLS as MAX_CELLS,
+    Estimate as Estimate,
+    poisson_counts as poisson_counts,
+    poisson_one as poisson_one,
+    weight_chunks as weight_chunks,
+    bootstrap_samples as bootstrap_samples,
+    percentile_interval as percentile_interval,
+    estimate as estimate,
+    safe_divide as safe_divide,
+)
+from ._calibration import (
+    ReliabilityBin as ReliabilityBin,
+    CalibrationResult as CalibrationResult,
+    expected_calibration_error as expected_calibration_error,
+    reliability_figure as reliability_figure,
+    RecalibrationResult as RecalibrationResult,
+    recalibrate as recalibrate,
+)
+from ._metric_catalog import (
+    MetricInfo as MetricInfo,
+    METRICS as METRICS,
+    metric_info as metric_info,
+    default_metric as default_metric,
+)
+from ._metrics import (
+    CLASSIFICATION_METRICS as CLASSIFICATION_METRICS,
+    REGRESSION_METRICS as REGRESSION_METRICS,
+    LOWER_IS_BETTER as LOWER_IS_BETTER,
+    MetricSet as MetricSet,
+    weighted_auc_and_ap as weighted_auc_and_ap,
+    weighted_roc_auc as weighted_roc_auc,
+    weighted_average_precision as weighted_average_precision,
+    binary_metrics as binary_metrics,
+    multiclass_metrics as multiclass_metrics,
+    regression_metrics as regression_metrics,
+)
+from ._scoring import (
+    CLASSIFICATION as CLASSIFICATION,
+    REGRESSION as REGRESSION,
+    Metric as Metric,
+    METRICS as METRICS,
+    ALIASES as ALIASES,
+    get_metric as get_metric,
+    infer_task as infer_task,
+    default_metric as default_metric,
+    score as score,
+    no_skill_score as no_skill_score,
+    metric_scorer as metric_scorer,
+)

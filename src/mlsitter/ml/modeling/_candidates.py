@@ -1,0 +1,93 @@
+"""Candidate model families for model selection, each behind the same feature pipeline.
+
+Classification and regression variants of: dummy, linear/logistic, decision tree, random forest,
+extra trees, HistGradientBoosting, LightGBM, XGBoost (CPU) and k-NN (only where sensible: at most
+20,000 rows and 100 features, since its predict cost grows with the training set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.base import clone
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
+                              HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from mlsitter.errors import SpecError
+from mlsitter.naming import stable_name
+
+CANDIDATE_NAMES = ("dummy", "linear", "tree", "random_forest", "extra_trees", "hist_gb", "lightgbm", "xgboost", "knn")
+INTERPRETABLE = ("dummy", "linear", "tree")
+BASELINES = ("dummy", "linear")
+
+
+@stable_name("ml.modeling.Candidate")
+@dataclass
+class Candidate:
+    """A named model family and its (unfitted) estimator."""
+
+    name: str
+    estimator: Any
+    interpretable: bool
+
+
+def _estimator(name: str, task: str, seed: int, n_jobs: int) -> Any:
+    clf = task == "classification"
+    if name == "dummy":
+        return DummyClassifier(strategy="prior") if clf else DummyRegressor()
+    if name == "linear":
+        return LogisticRegression(max_iter=2000) if clf else Ridge(alpha=1.0)
+    if name == "tree":
+        kw = dict(max_depth=8, min_samples_leaf=10, random_state=seed)
+        return DecisionTreeClassifier(**kw) if clf else DecisionTreeRegressor(**kw)
+    if name in ("random_forest", "extra_trees"):
+        kw = dict(n_estimators=100, min_samples_leaf=2, n_jobs=n_jobs, random_state=seed)
+        if name == "random_forest":
+            return RandomForestClassifier(**kw) if clf else RandomForestRegressor(**kw)
+        return ExtraTreesClassifier(**kw) if clf else ExtraTreesRegressor(**kw)
+    if name == "hist_gb":
+        return (HistGradientBoostingClassifier if clf else HistGradientBoostingRegressor)(max_iter=200,
+                                                                                           random_state=seed)
+    if name == "lightgbm":
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        kw = dict(n_estimators=200, learning_rate=0.05, num_leaves=31, n_jobs=n_jobs, random_state=seed, verbose=-1)
+        return LGBMClassifier(**kw) if clf else LGBMRegressor(**kw)
+    if name == "xgboost":
+        from xgboost import XGBClassifier, XGBRegressor
+
+        kw = dict(n_estimators=200, learning_rate=0.1, max_depth=6, tree_method="hist", n_jobs=n_jobs,
+                  random_state=seed)
+        return XGBClassifier(**kw) if clf else XGBRegressor(**kw)
+    if name == "knn":
+        return KNeighborsClassifier(n_neighbors=15) if clf else KNeighborsRegressor(n_neighbors=15)
+    raise SpecError(f"unknown candidate {name!r}; expected some of {', '.join(CANDIDATE_NAMES)}")
+
+
+def parse_candidate_names(text: str | list[str] | None) -> list[str]:
+    """Comma-separated candidate names (empty = all); the baselines dummy and linear are always added."""
+    names = ([n.strip().lower() for n in text.split(",") if n.strip()] if isinstance(text, str)
+             else [str(n).lower() for n in (text or [])])
+    unknown = [n for n in names if n not in CANDIDATE_NAMES]
+    if unknown:
+        raise SpecError(f"unknown candidate(s) {unknown}; expected some of {', '.join(CANDIDATE_NAMES)}")
+    chosen = names or list(CANDIDATE_NAMES)
+    return [n for n in CANDIDATE_NAMES if n in chosen or n in BASELINES]
+
+
+def build_candidates(features: Any, task: str, names: list[str], n_rows: int, n_features: int, seed: int = 0,
+                     n_jobs: int = 1) -> list[Candidate]:
+    """Each named family as ``Pipeline([features, model])``; k-NN is skipped where it does not fit."""
+    out = []
+    for name in names:
+        if name == "knn" and (n_rows > 20_000 or n_features > 100):
+            continue
+        pipe = Pipeline([("features", clone(features)), ("model", _estimator(name, task, seed, n_jobs))])
+        out.append(Candidate(name, pipe, name in INTERPRETABLE))
+    return out

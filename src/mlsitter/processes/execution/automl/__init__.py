@@ -1,0 +1,1 @@
+"""The ``automl`` process: its story (``process.py``), its tasks and its report."""

@@ -1,0 +1,239 @@
+"""AutoML building blocks: the algorithm portfolio, budget-aware rounds with early elimination,
+Caruana ensemble selection judged on held-out rows, the ensemble estimator and the leaderboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+from mlsitter.errors import SpecError
+from mlsitter.ml.metrics._scoring import CLASSIFICATION, Metric, score
+from mlsitter.ml.modeling._search_space import check_family
+from mlsitter.naming import stable_name
+
+#: Cheap, usually strong families first so a short budget still sees them.
+PORTFOLIO = ("lightgbm", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn")
+HOLDOUT_ROWS = 15_000
+#: Below this many training rows K-fold CV is repeated ``REPEAT_ROWS // rows`` times (at most ``MAX_REPEATS``):
+#: on tiny data one fold assignment decides which hard rows land together, and hundreds of trials learn that
+#: assignment instead of the problem.
+REPEAT_ROWS = 600
+MAX_REPEATS = 5
+
+
+def check_portfolio(families: Sequence[str] | None) -> list[str]:
+    """The families to search (default: the whole portfolio), normalised; unknown names raise SpecError."""
+    chosen = [check_family(f) for f in (families or PORTFOLIO)]
+    if not chosen:
+        raise SpecError(f"families is empty; expected some of: {', '.join(PORTFOLIO)}")
+    return list(dict.fromkeys(chosen))
+
+
+def holdout_fraction(n_train: int) -> float | None:
+    """Large data is judged on one 20 % holdout (cheaper); smaller data by k-fold CV."""
+    return 0.2 if n_train > HOLDOUT_ROWS else None
+
+
+def cv_repeats(n_train: int) -> int:
+    """How many times to repeat K-fold CV: ``REPEAT_ROWS // n_train`` (1 to ``MAX_REPEATS``); wine's 142 rows get 4."""
+    return min(MAX_REPEATS, max(1, REPEAT_ROWS // max(1, n_train)))
+
+
+#: Share of the leader's gain over a no-skill model that a family may trail by, per round (tighter later).
+ELIMINATION_SHARES = (0.10, 0.05, 0.02)
+
+
+def tolerance(leader: float, no_skill: float, round_number: int) -> float:
+    """How far behind the leader a family may be before it is eliminated: a share of the leader's gain over a
+    no-skill model (10 % after the default configurations, 5 % next round, 2 % later), so the rule reads
+    the same for AUC, log loss or R²."""
+    share = ELIMINATION_SHARES[min(max(round_number, 1), len(ELIMINATION_SHARES)) - 1]
+    return share * max(abs(leader - no_skill), 1e-12)
+
+
+def families_to_eliminate(best_by_family: Mapping[str, float], metric: Metric, round_number: int, no_skill: float,
+                          keep_at_least: int = 2) -> dict[str, str]:
+    """Families whose best score trails the leader by more than the tolerance -> the reason (keeps the top few)."""
+    ranked = sorted(best_by_family, key=lambda f: best_by_family[f], reverse=metric.greater_is_better)
+    if len(ranked) <= keep_at_least:
+        return {}
+    leader = best_by_family[ranked[0]]
+    allowed = tolerance(leader, no_skill, round_number)
+    out = {}
+    for family in ranked[keep_at_least:]:
+        behind = abs(leader - best_by_family[family])
+        if behind > allowed:
+            out[family] = (f"round {round_number}: best {metric.name} {best_by_family[family]:.4f} trails "
+                           f"{ranked[0]} ({leader:.4f}) by {behind:.4f} > {allowed:.4f}")
+    return out
+
+
+def ensemble_candidates(outcomes: Sequence[Any], metric: Metric, size: int = 12, per_family: int = 3,
+                        max_cost_ratio: float = 3.0, max_size_ratio: float = 10.0) -> list[Any]:
+    """The library Caruana selection draws from: each family's best few first (diverse members), then the
+    best remaining configurations overall, up to ``size``; ranked best first.
+
+    Configurations that took over ``max_cost_ratio`` times as long as the best one or the median family
+    (each family's best configuration; whichever is more), or are over ``max_size_ratio`` times as large
+    (same rule), are left out: a deep forest that adds a little on held-out rows would dominate the time to
+    refit, evaluate, store and serve the ensemble. The median keeps a fast leader (a linear model on a small
+    table) from shutting every tree model out. A configuration that scores within 0.01 % of one already
+    taken from its family (a search sitting on a boundary of its space, where hundreds of trials fit the
+    same model) is a copy and takes no slot.
+    """
+    ranked = sorted(outcomes, key=lambda o: metric.loss(o.value))
+    if not ranked:
+        return []
+    best = ranked[0]
+    typical = list({o.family: o for o in reversed(ranked)}.values())  # each family's best configuration
+    max_seconds = max_cost_ratio * max(best.seconds, float(np.median([o.seconds for o in typical])), 1e-3)
+    sizes = [o.size_bytes for o in typical if o.size_bytes]
+    max_bytes = max_size_ratio * max(best.size_bytes or 0, float(np.median(sizes)) if sizes else 0.0)
+    affordable: list[Any] = []
+    last_taken: dict[str, float] = {}  # ranked order: a family's nearest taken score is its last one
+    for o in ranked:
+        last = last_taken.get(o.family)
+        copy = last is not None and abs(last - o.value) <= 1e-4 * abs(last)
+        if copy or (o is not best and (o.seconds > max_seconds or (max_bytes and o.size_bytes > max_bytes))):
+            continue
+        affordable.append(o)
+        last_taken[o.family] = o.value
+    chosen: list[Any] = []
+    taken: dict[str, int] = {}
+    for o in affordable:
+        if taken.get(o.family, 0) < per_family and len(chosen) < size:
+            chosen.append(o)
+            taken[o.family] = taken.get(o.family, 0) + 1
+    chosen += [o for o in affordable if o not in chosen][: size - len(chosen)]
+    return sorted(chosen, key=lambda o: metric.loss(o.value))
+
+
+def caruana_weights(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric, classes: np.ndarray | None,
+                    iterations: int = 25) -> np.ndarray:
+    """Greedy ensemble selection with replacement (Caruana et al. 2004), starting from the best model."""
+    n = len(predictions)
+    counts = np.zeros(n)
+    losses = [metric.loss(score(metric, y, p, classes)) for p in predictions]
+    counts[int(np.argmin(losses))] = 1
+    total = predictions[int(np.argmin(losses))].astype(np.float64).copy()
+    for _ in range(max(0, iterations - 1)):
+        size = counts.sum()
+        trial = [metric.loss(score(metric, y, (total + p) / (size + 1), classes)) for p in predictions]
+        pick = int(np.argmin(trial))
+        counts[pick] += 1
+        total += predictions[pick]
+    return counts / counts.sum()
+
+
+@stable_name("automl.EnsembleChoice")
+@dataclass
+class EnsembleChoice:
+    """Weights over the candidates, and the held-out comparison that decides whether the ensemble is kept."""
+
+    weights: list[float]
+    ensemble_score: float
+    best_single_score: float
+    keep: bool
+    members: int
+
+
+def _blend(predictions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    return sum(w * p for w, p in zip(weights, predictions) if w > 0)
+
+
+def select_ensemble(predictions: Sequence[np.ndarray], y: Any, metric: Metric, classes: Sequence[Any] | None,
+                    seed: int = 0, iterations: int = 25, repeats: int = 1) -> EnsembleChoice:
+    """Caruana selection on out-of-fold predictions, judged by 2-way cross-fitting: weights (and the best
+    single model) are chosen on one half of the rows and scored on the other, so the comparison is held out;
+    ``repeats`` reshuffles the halves (small data) and averages the comparison."""
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+    y = np.asarray(y)
+    cls = np.asarray(classes) if classes is not None and len(classes) else None
+    preds = [np.asarray(p, dtype=np.float64) for p in predictions]
+    splitter = (RepeatedStratifiedKFold if cls is not None else RepeatedKFold)(n_splits=2, n_repeats=max(1, repeats),
+                                                                              random_state=seed)
+    ens_scores, single_scores = [], []
+    for pick_rows, judge_rows in splitter.split(np.zeros(len(y)), y):
+        w = caruana_weights([p[pick_rows] for p in preds], y[pick_rows], metric, cls, iterations)
+        ens_scores.append(score(metric, y[judge_rows], _blend([p[judge_rows] for p in preds], w), cls))
+        losses = [metric.loss(score(metric, y[pick_rows], p[pick_rows], cls)) for p in preds]
+        best = int(np.argmin(losses))
+        single_scores.append(score(metric, y[judge_rows], preds[best][judge_rows], cls))
+    weights = caruana_weights(preds, y, metric, cls, iterations)
+    ens, single = float(np.mean(ens_scores)), float(np.mean(single_scores))
+    members = int((weights > 0).sum())
+    return EnsembleChoice(weights=[float(w) for w in weights], ensemble_score=ens, best_single_score=single,
+                          keep=members > 1 and metric.is_better(ens, single), members=members)
+
+
+class WeightedEnsemble(BaseEstimator):
+    """Weighted average of fitted pipelines' probabilities (classification) or predictions (regression)."""
+
+    def __init__(self, estimators: list[Any] | None = None, weights: list[float] | None = None,
+                 task: str = CLASSIFICATION) -> None:
+        self.estimators = estimators
+        self.weights = weights
+        self.task = task
+
+    @classmethod
+    def from_fitted(cls, estimators: list[Any], weights: list[float], task: str) -> "WeightedEnsemble":
+        """An ensemble of pipelines that are already fitted (refitted in parallel elsewhere)."""
+        ensemble = cls(estimators, weights, task)
+        ensemble.estimators_ = list(estimators)
+        if task == CLASSIFICATION:
+            ensemble.classes_ = np.unique(np.concatenate([np.asarray(e.classes_) for e in estimators]))
+        return ensemble
+
+    def fit(self, X: Any, y: Any) -> "WeightedEnsemble":
+        self.estimators_ = [clone(e).fit(X, y) for e in self.estimators or []]
+        if self.task == CLASSIFICATION:
+            self.classes_ = np.unique(np.asarray(y))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        total = None
+        for est, w in zip(self.estimators_, self.weights or []):
+            proba = np.zeros((len(X), len(self.classes_)))
+            proba[:, np.searchsorted(self.classes_, est.classes_)] = est.predict_proba(X)
+            total = w * proba if total is None else total + w * proba
+        return total
+
+    def predict(self, X: Any) -> np.ndarray:
+        if self.task == CLASSIFICATION:
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return sum(w * np.asarray(est.predict(X), dtype=float) for est, w in zip(self.estimators_, self.weights or []))
+
+
+@stable_name("automl.LeaderboardRow")
+@dataclass
+class LeaderboardRow:
+    """One evaluated configuration."""
+
+    rank: int
+    family: str
+    trial: int
+    state: str
+    cv_score: float | None
+    cv_std: float | None
+    seconds: float
+    size_bytes: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def leaderboard(outcomes: Sequence[Any], metric: Metric) -> list[LeaderboardRow]:
+    """Every trial ranked by its CV score (failed and pruned trials last)."""
+    def key(o: Any) -> tuple[int, float]:
+        if o.state != "complete" or o.value is None:
+            return (1, 0.0)
+        return (0, metric.loss(o.value))
+
+    rows = []
+    for rank, o in enumerate(sorted(outcomes, key=key), start=1):
+        rows.append(LeaderboardRow(rank=rank, family=o.family, trial=o.number, state=o.state, cv_score=o.value,
+                                   cv_std=o.std, seconds=round(float(o.seconds), 3), size_bytes=int(o.size_bytes),
+                                   params=dict(o.params)))
+    return rows

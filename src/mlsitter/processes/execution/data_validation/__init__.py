@@ -1,0 +1,1 @@
+"""The ``data-validation`` process: its story (``process.py``), its tasks and its report."""

@@ -1,0 +1,1 @@
+"""The ``training`` process: its story (``process.py``), its tasks and its report."""

@@ -1,0 +1,150 @@
+"""The ``eda`` process: profile a table, find associations, outliers, leaks and time gaps, score its
+quality (gate), and refine the report with the reviewer until it is approved.
+
+Rejection feedback uses the directives of :mod:`mlsitter.processes.planning.eda.feedback`
+(``exclude: a, b``; ``include: a``; ``sample: 10000``); the next report applies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlsitter import Context, process, task
+from mlsitter.naming import stable_name
+
+
+@stable_name("eda.EdaResult")
+@dataclass
+class EdaResult:
+    """What ``eda`` found, plus where its report is."""
+
+    rows: int
+    columns: int
+    quality_score: float
+    quality_passed: bool
+    kinds: dict[str, str]
+    missing_by_column: dict[str, int]
+    duplicate_rows: int
+    leak_suspects: list[str]
+    high_correlations: list[dict[str, Any]]
+    missing_time_points: int | None
+    recommendations: list[str]
+    excluded: list[str]
+    sample: int | None
+    attempts: int
+    report: str
+    report_json: str
+    feedback: list[str] = field(default_factory=list)
+
+
+@task(name="eda.load_eda_table")
+def load_eda_table(data: str, options: dict[str, Any]) -> Any:
+    """Read the one table EDA analyses, as a polars frame (every later step works on polars; stored as Parquet)."""
+    from mlsitter.ml.io._frames import as_polars
+    from mlsitter.ml.io._ingest import load_table
+
+    return as_polars(load_table(data, **options))
+
+
+@task(name="eda.check_eda_inputs")
+def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timestamp: str | None) -> dict[str, Any]:
+    """Every column named in an input must exist; returns the table's shape."""
+    from mlsitter.ml.io._ingest import require_columns
+    from mlsitter.ml.io._timeseries import parse_timestamp_spec
+
+    if target:
+        require_columns(frame, [target], "target")
+    require_columns(frame, exclude, "exclude")
+    if timestamp:
+        column, offset, _ = parse_timestamp_spec(timestamp)
+        require_columns(frame, [c for c in (column, offset) if c], "timestamp")
+    return {"rows": int(len(frame)), "columns": int(frame.shape[1])}
+
+
+@task(name="eda.analyze_eda")
+def analyze_eda(frame: Any, target: str | None, timestamp: str | None, exclude: list[str], sample: int | None,
+                feedbacks: list[str], seed: int) -> Any:
+    """Run the whole EDA computation under the inputs plus every rejection's directives."""
+    from mlsitter.processes.planning.eda.analysis import analyze_dataset
+    from mlsitter.processes.planning.eda.feedback import ReportOptions, options_from_feedbacks
+
+    options = options_from_feedbacks(ReportOptions(exclude=tuple(exclude), sample=sample), feedbacks)
+    return analyze_dataset(frame, target=target, timestamp=timestamp, options=options, seed=seed)
+
+
+@task(name="eda.render_eda_report")
+def render_eda_report(analysis: Any, frame: Any, out_dir: str, source: str, min_quality: float, attempt: int, seed: int) -> dict[str, str]:
+    """Write the HTML/Markdown/JSON report of one attempt; returns the file paths."""
+    from mlsitter.processes.planning.eda.report import write_eda_report
+
+    files = write_eda_report(analysis, frame, Path(out_dir) / f"attempt-{attempt}", source=source,
+                             min_quality=min_quality, attempt=attempt, seed=seed)
+    return {"html": str(files.html), "json": str(files.json), "markdown": str(files.markdown)}
+
+
+@process("eda", phase="planning", description="Profile, correlations, outliers, target/leakage analysis and an explained quality score, reviewed until approved")
+def eda(
+    ctx: Context,
+    data: str,
+    target: str | None = None,
+    timestamp: str | None = None,
+    exclude: list[str] | None = None,
+    sample: int | None = None,
+    min_quality: float = 70.0,
+    on_gate_fail: str = "ask",
+    max_attempts: int = 3,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    encoding: str | None = None,
+    columns: list[str] | None = None,
+    na_values: list[str] | None = None,
+    query: str | None = None,
+    table: str | None = None,
+) -> EdaResult:
+    """Explore one table: ``data`` is a file (CSV/TSV/Parquet/JSON/Excel/SQLite/DuckDB) or a SQL URL.
+
+    ``timestamp`` ('col' or 'date_col + hour_col hours') adds a gap analysis; ``target`` adds
+    balance, feature power and leak suspicion. The quality score is gated at ``min_quality``.
+    """
+    read_options = {"delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
+                    "query": query, "table": table}
+    frame = ctx.task(load_eda_table, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
+    ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp)
+    seed = ctx.seed()
+    workdir = str(ctx.workdir / "eda")
+    analysis = None
+    files: dict[str, str] = {}
+    attempts = 0
+    feedbacks: list[str] = []
+    for attempt in ctx.refine("eda-report", max_attempts=max_attempts):
+        attempts = attempt.number
+        feedbacks = [f for f in attempt.feedbacks if f]
+        analysis = ctx.task(analyze_eda, frame=frame, target=target, timestamp=timestamp, exclude=list(exclude or []),
+                            sample=sample, feedbacks=feedbacks, seed=seed)
+        if attempt.number == 1:
+            ctx.gate("data-quality", analysis.quality.score, ">=", min_quality, on_fail=on_gate_fail)
+        files = ctx.task(render_eda_report, analysis=analysis, frame=frame, out_dir=workdir, source=str(data),
+                         min_quality=min_quality, attempt=attempt.number, seed=seed)
+        html = ctx.artifact(f"eda-report-{attempt.number}.html", files["html"], media_type="text/html")
+        ctx.artifact(f"eda-report-{attempt.number}.json", files["json"], media_type="application/json")
+        ctx.artifact(f"eda-report-{attempt.number}.md", files["markdown"], media_type="text/markdown")
+        attempt.review(
+            f"Approve the EDA report (quality score {analysis.quality.score})? Reject with 'exclude: a, b' or 'sample: N' to change it.",
+            context={"quality_score": analysis.quality.score, "leak_suspects": analysis.target.leak_suspects if analysis.target else [],
+                     "excluded": list(analysis.options.exclude), "sample": analysis.options.sample},
+            artifacts=[html],
+        )
+    profile = analysis.profile
+    return EdaResult(
+        rows=profile.rows, columns=profile.n_columns, quality_score=analysis.quality.score,
+        quality_passed=analysis.quality.score >= min_quality, kinds=dict(profile.kinds),
+        missing_by_column={c.name: c.missing for c in profile.columns if c.missing},
+        duplicate_rows=profile.duplicate_rows,
+        leak_suspects=list(analysis.target.leak_suspects) if analysis.target else [],
+        high_correlations=list(analysis.associations.high_pairs),
+        missing_time_points=profile.time_gaps.missing if profile.time_gaps else None,
+        recommendations=analysis.quality.recommendations, excluded=list(analysis.options.exclude),
+        sample=analysis.options.sample, attempts=attempts, report=files["html"], report_json=files["json"], feedback=feedbacks,
+    )

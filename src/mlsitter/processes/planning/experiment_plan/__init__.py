@@ -1,0 +1,1 @@
+"""The ``experiment-plan`` process: its story (``process.py``), its tasks and its report."""

@@ -1,0 +1,1 @@
+"""The ``model-selection`` process: its story (``process.py``), its tasks and its report."""

@@ -1,0 +1,1 @@
+"""The ``ab-test`` process: its story (``process.py``), its tasks and its report."""

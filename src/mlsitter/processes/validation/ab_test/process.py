@@ -1,0 +1,177 @@
+"""The ``ab-test`` process: explicit cleaning, a sample-ratio-mismatch gate that blocks the readout,
+z / Welch / Mann-Whitney / bootstrap / Bayesian / CUPED / lift statistics, always-valid sequential
+monitoring with guardrails and an early-stop breakpoint, segments, and a decision approval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlsitter import Context, process, task
+from mlsitter.errors import SpecError
+from mlsitter.processes.validation.ab_test import tasks as steps
+from mlsitter.naming import stable_name
+DECISIONS = ["ship", "dont-ship", "inconclusive"]
+
+
+@stable_name("ab-test.AbTestResult")
+@dataclass
+class AbTestResult:
+    """The readout's numbers, the decision and who approved it."""
+
+    control: str
+    treatment: str
+    n_control: int
+    n_treatment: int
+    metric: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    lift: float
+    lift_ci: list[float]
+    prob_treatment_better: float
+    tests: dict[str, dict[str, Any]]
+    cuped: dict[str, Any] | None
+    srm_p_value: float
+    cleaning: dict[str, int]
+    guardrails: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+    sequential_first_crossing: int | None
+    recommended: str
+    decision: str
+    reasons: list[str]
+    approved: bool
+    decided_by: str
+    report: str
+    plan_fields: list[str] = field(default_factory=list)
+
+
+@task(name="ab-test.read_plan")
+def read_plan(path: str) -> Any:
+    """The experiment-plan pre-registration (see ``mlsitter.ml.experiments._ab_plan`` for the fields read)."""
+    from mlsitter.ml.experiments._ab_plan import read_preregistration
+
+    return read_preregistration(path)
+
+
+def guardrail_list(names: list[str], plan: Any) -> list[Any]:
+    """Guardrails from the input (``name`` or ``name:higher`` when higher is worse), else from the plan."""
+    from mlsitter.ml.experiments._ab_plan import parse_guardrail
+
+    if names:
+        return [g for g in (parse_guardrail(n) for n in names) if g is not None]
+    return list(plan.guardrails) if plan is not None else []
+
+
+@process("ab-test", phase="validation",
+         description="A/B readout: cleaning, SRM gate, z/Welch/MWU/bootstrap/Bayes/CUPED/lift, mSPRT monitoring, segments, decision")
+def ab_test(
+    ctx: Context,
+    data: str,
+    metric: str = "",
+    plan: str = "",
+    unit: str = "unit",
+    variant: str = "variant",
+    exposure: str = "",
+    covariate: str = "",
+    timestamp: str = "",
+    guardrails: list[str] | None = None,
+    segments: list[str] | None = None,
+    control: str = "",
+    treatment: str = "",
+    metric_types: dict[str, str] | None = None,
+    alpha: float | None = None,
+    direction: str = "",
+    n_resamples: int = 1000,
+    n_looks: int = 20,
+    srm_threshold: float = 0.001,
+    guardrail_tolerance: float = 0.0,
+    seed: int = 0,
+) -> AbTestResult:
+    """Read out an A/B test from a unit-level table, optionally against its pre-registration ``plan``."""
+    pre = ctx.task(read_plan, path=plan) if plan else None
+    metric = metric or (pre.primary_metric if pre else "") or ""
+    if not metric:
+        raise SpecError("no primary metric: pass 'metric' (a column of the table) or a plan that names its primary metric")
+    alpha = alpha if alpha is not None else (pre.alpha if pre and pre.alpha else 0.05)
+    if not 0 < alpha < 0.5:
+        raise SpecError(f"alpha must be between 0 and 0.5; got {alpha}")
+    direction = direction or (pre.direction if pre and pre.direction else "increase")
+    if direction not in ("increase", "decrease", "two-sided"):
+        raise SpecError(f"direction must be 'increase', 'decrease' or 'two-sided'; got {direction!r}")
+    if n_looks < 1 or n_resamples < 0:
+        raise SpecError(f"n_looks must be >= 1 and n_resamples >= 0; got {n_looks}, {n_resamples}")
+    guards = guardrail_list(list(guardrails or []), pre)
+    types = dict(metric_types or {})
+    if pre and pre.metric_type and metric not in types and pre.metric_type in ("binary", "continuous", "count") \
+            and metric == pre.primary_metric:
+        types[metric] = pre.metric_type
+    metrics = list(dict.fromkeys([metric, *[g.metric for g in guards]]))
+    extra = [c for c in [covariate, timestamp, *(segments or [])] if c]
+    table = ctx.task(steps.load_and_clean, data=data, unit=unit or (pre.unit if pre and pre.unit else ""), variant=variant,
+                     metrics=metrics, exposure=exposure, extra=extra, metric_types=types,
+                     control=control or (pre.control if pre and pre.control else ""),
+                     treatment=treatment or (pre.treatment if pre and pre.treatment else ""), out_dir=str(ctx.workdir),
+                     optional=[] if segments or not pre else list(pre.segments))
+    removed = sum(table.report.removed.values())
+    if removed:
+        ctx.log("info", f"cleaning removed {removed:,} rows: " + ", ".join(f"{k} {v:,}" for k, v in table.report.removed.items() if v))
+    srm = ctx.task(steps.check_srm, table=table, split=pre.split if pre else None, ratio=pre.ratio if pre else None,
+                   threshold=srm_threshold)
+    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm_threshold, on_fail="fail")
+
+    readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=guards, covariate=covariate,
+                       timestamp=timestamp, segments=list(segments or table.optional_present), alpha=alpha, direction=direction,
+                       n_resamples=n_resamples, n_looks=n_looks, tolerance=guardrail_tolerance,
+                       mde=pre.mde if pre else None, seed=seed)
+    for status in readout.guardrail_status:
+        ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn")
+
+    files = ctx.task(steps.write_ab_report, out_dir=str(ctx.workdir), data=data, table=table, plan=pre, srm=srm, readout=readout)
+    refs = [ctx.artifact("ab-test-report.html", Path(files["html"])), ctx.artifact("ab-test-report.md", Path(files["markdown"])),
+            ctx.artifact("ab-test-report.json", Path(files["json"]))]
+
+    planned = pre.planned_units if pre else None
+    seen = readout.n_control + readout.n_treatment
+    crossing = readout.primary.sequential.first_crossing if readout.primary.sequential else None
+    breached = [g["metric"] for g in readout.guardrail_status if g["breached"]]
+    decision = readout.decision
+    if planned and seen < planned and (crossing or breached):
+        why = (f"the always-valid p-value crossed {alpha} at look {crossing}" if crossing else "") + \
+              (f"{' and ' if crossing else ''}guardrail(s) {', '.join(breached)} breached" if breached else "")
+        answer = ctx.breakpoint(
+            f"Early stop? {seen:,} of {planned:,} planned units so far and {why}. Stop now and decide "
+            f"('{decision}'), or continue collecting data?",
+            context={"seen": seen, "planned": planned, "crossing": crossing, "breached": breached}, artifacts=refs,
+            options=["stop", "continue"], tags=("early-stop",),
+        )
+        stop = answer.option == "stop" if answer.option in ("stop", "continue") else answer.approved
+        if not stop:
+            decision = "continue"
+    primary = readout.primary
+    test = primary.tests[primary.primary_test]
+    approved, by, final = True, "", decision
+    if decision != "continue":
+        answer = ctx.breakpoint(
+            f"A/B decision for {readout.treatment} vs {readout.control}: {decision.upper()} — " + "; ".join(readout.reasons)
+            + ". Approve, or pick another decision.",
+            context={"decision": decision, "reasons": readout.reasons, "p_value": primary.p_value, "lift": primary.lift},
+            artifacts=refs, options=DECISIONS, tags=("decision",),
+        )
+        approved, by = answer.approved, answer.by
+        if answer.option in DECISIONS:
+            final = answer.option
+        elif not answer.approved:
+            final = "inconclusive"
+    return AbTestResult(
+        control=readout.control, treatment=readout.treatment, n_control=readout.n_control, n_treatment=readout.n_treatment,
+        metric=metric, difference=float(test["difference"]), ci_low=float(test["ci_low"]), ci_high=float(test["ci_high"]),
+        p_value=primary.p_value, lift=primary.lift["lift"], lift_ci=[primary.lift["ci_low"], primary.lift["ci_high"]],
+        prob_treatment_better=primary.bayes["prob_b_better"], tests=primary.tests, cuped=primary.cuped,
+        srm_p_value=srm.p_value, cleaning=dict(table.report.removed), guardrails=readout.guardrail_status,
+        segments=readout.segments, sequential_first_crossing=crossing, recommended=readout.decision, decision=final,
+        reasons=readout.reasons, approved=approved, decided_by=by, report=files["html"],
+        plan_fields=list(pre.found) if pre else [],
+    )
