@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Callable
 
 _MEDIA = {
     ".parquet": "application/vnd.apache.parquet",
@@ -84,7 +85,7 @@ class ArtifactStore:
             self._write_atomic(target, lambda out: shutil.copyfileobj(source.open("rb"), out, 1 << 20))
         return ArtifactRef(name, digest, media_type_for(name), source.stat().st_size, str(target))
 
-    def _write_atomic(self, target: Path, write) -> None:
+    def _write_atomic(self, target: Path, write: Callable[[IO[bytes]], object]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:

@@ -61,7 +61,7 @@ class TaskOptions:
     local: bool = False
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+        return min(self.backoff * (2.0 ** (attempt - 1)), self.max_backoff)
 
 
 DEFAULT_TASK_OPTIONS = TaskOptions()
@@ -159,8 +159,9 @@ def function_target(fn: Callable[..., Any]) -> str:
     origin = getattr(mod, "__mlsitter_file__", None)
     if origin:
         return f"{origin}:{qual}"
-    if module == "__main__" and getattr(mod, "__file__", None):
-        return f"{Path(mod.__file__).resolve()}:{qual}"
+    main_file = getattr(mod, "__file__", None) if module == "__main__" else None
+    if main_file:
+        return f"{Path(main_file).resolve()}:{qual}"
     return f"{module}:{qual}"
 
 
@@ -219,6 +220,7 @@ def spec_for(fn: Callable[..., Any], name: str | None = None) -> ProcessSpec:
         label = name or fn.__name__.replace("_", "-")
         check_process_shape(fn, label)
         return ProcessSpec(label, fn, None, (inspect.getdoc(fn) or "").split("\n\n")[0])
+    assert isinstance(spec, ProcessSpec)
     return spec
 
 
@@ -235,24 +237,24 @@ def load_target(target: str, *, prefer_process: bool = True) -> Callable[..., An
             module = importlib.import_module(location)
         except ImportError as exc:
             raise UnknownProcessError(f"cannot import module {location!r} for process {target!r}: {exc}") from None
-    obj: Any = _process_named(module, qual) if prefer_process else None
-    if obj is not None:
-        return obj
+    found = _process_named(module, qual) if prefer_process else None
+    if found is not None:
+        return found
     try:
         obj = locate(module.__name__, qual)
     except ImportError:
         raise UnknownProcessError(f"{location} has no function {qual!r} (looked for process {target!r})") from None
     if not callable(obj):
         raise UnknownProcessError(f"{target!r} is not a function")
-    return obj
+    return obj  # type: ignore[no-any-return]  # callable() narrows to a callable of unknown signature
 
 
 def _process_named(module: Any, name: str) -> Callable[..., Any] | None:
     """A function of ``module`` registered with ``@process(name)`` (so 'file.py:my-name' works)."""
     for value in vars(module).values():
         spec = getattr(value, "__mlsitter_process__", None)
-        if spec is not None and spec.name == name:
-            return value
+        if isinstance(spec, ProcessSpec) and spec.name == name and callable(value):
+            return value  # type: ignore[no-any-return]
     return None
 
 
@@ -261,7 +263,8 @@ def _load_file(path: Path) -> Any:
     if not path.is_file():
         raise UnknownProcessError(f"process file {str(path)!r} does not exist")
     main = sys.modules.get("__main__")
-    if getattr(main, "__file__", None) and Path(main.__file__).resolve() == path:
+    main_file = getattr(main, "__file__", None)
+    if main_file and Path(main_file).resolve() == path:
         return main  # the running script itself: do not execute it a second time
     name = "mlsitter_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     if name in sys.modules:

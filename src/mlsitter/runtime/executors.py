@@ -18,7 +18,7 @@ from mlsitter.runtime.definitions import function_target, load_target
 class Executor(Protocol):
     name: str
 
-    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future: ...
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future[Any]: ...
 
     def close(self) -> None: ...
 
@@ -28,8 +28,8 @@ class InlineExecutor:
 
     name = "inline"
 
-    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future[Any]:
+        future: Future[Any] = Future()
         try:
             future.set_result(fn(**kwargs))
         except Exception as exc:
@@ -55,7 +55,7 @@ class ProcessExecutor:
         self.max_workers = max_workers or int(os.environ.get("MLSITTER_WORKERS", os.cpu_count() or 2))
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future:
+    def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future[Any]:
         if self._pool is None:
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context(method),
@@ -109,6 +109,7 @@ EXECUTORS = {"inline": InlineExecutor, "process": ProcessExecutor}
 
 def make_executor(name: str) -> Executor:
     try:
-        return EXECUTORS[name]()
+        executor: Executor = EXECUTORS[name]()
     except KeyError:
         raise InputError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}") from None
+    return executor

@@ -246,7 +246,8 @@ class Store:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0])
 
     @staticmethod
-    def _run_filter(*, status=None, process=None, search=None, parent=None) -> tuple[str, tuple]:
+    def _run_filter(*, status: str | None = None, process: str | None = None, search: str | None = None,
+                    parent: str | None = None) -> tuple[str, tuple[Any, ...]]:
         clauses, args = [], []
         if status:
             clauses.append("status=?")
