@@ -15,7 +15,10 @@ from mlsitter.runtime import (
     ArtifactRef,
     Attempt,
     Context,
+    Doc,
     GateResult,
+    Interval,
+    Normalize,
     RunHandle,
     Runner,
     Store,
@@ -77,6 +80,6 @@ def cancel(run_id: str, reason: str = "") -> RunHandle:
 
 
 __all__ = [
-    "Answer", "ArtifactRef", "Attempt", "Context", "GateResult", "RunHandle", "Runner", "Store", "approve",
-    "cancel", "errors", "get", "process", "reject", "resume", "run", "task",
+    "Answer", "ArtifactRef", "Attempt", "Context", "Doc", "GateResult", "Interval", "Normalize", "RunHandle", "Runner",
+    "Store", "approve", "cancel", "errors", "get", "process", "reject", "resume", "run", "task",
 ]

@@ -5,6 +5,7 @@ Hierarchy::
     MlsitterError
     ├── UserError              bad input from a person: the CLI prints the message, no traceback
     │   ├── InputError         a process input is missing, unknown or of the wrong type (ValueError)
+    │   │   └── InvalidInputError  an input outside what the process declares (also TypeError, as sklearn's)
     │   ├── DataError          a file or frame is unreadable or lacks what was asked for (ValueError)
     │   ├── SpecError          a spec / brief / search space / schema given by the user is invalid
     │   ├── UnknownProcessError
@@ -30,6 +31,12 @@ class UserError(MlsitterError):
 
 class InputError(UserError, ValueError):
     """A process input is missing, unknown, or cannot be coerced to its declared type."""
+
+
+class InvalidInputError(InputError, TypeError):
+    """A process input's value is not what the process declares (type, allowed values, range), or its name
+    is not one of the process's inputs; refused before the run is created. Also a ``TypeError``, as
+    scikit-learn's ``InvalidParameterError`` is, so either ``except`` clause catches it."""
 
 
 class DataError(UserError, ValueError):
