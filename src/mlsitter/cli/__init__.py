@@ -31,6 +31,7 @@ STATUS_EXIT = {"completed": EXIT_OK, "failed": EXIT_FAILED, "waiting": EXIT_WAIT
 
 # Commands that live in their own modules ("module:attribute"); loaded when the CLI starts.
 EXTRA_COMMANDS: list[str] = [
+    "mlsitter.cli.describe:describe",
     "mlsitter.cli.lineage:lineage",
     "mlsitter.cli.ui:ui",
 ]
@@ -202,8 +203,39 @@ class _Progress:
                                f"{event.data['threshold']} {mark}", markup=False)
 
 
+class _RunCommand(click.Command):
+    """``run``, whose ``--help`` also describes the process named before or after it (its inputs)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(a in ctx.help_option_names for a in args):
+            ctx.meta["mlsitter.run.process"] = self._process_argument(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        name = ctx.meta.get("mlsitter.run.process")
+        if name:
+            from mlsitter.cli.describe import process_help
+
+            formatter.write("\n" + process_help(name))
+
+    def _process_argument(self, ctx: click.Context, args: list[str]) -> str | None:
+        """The first argument that is neither an option nor an option's value: the PROCESS argument."""
+        takes_value = {opt for p in self.get_params(ctx) if isinstance(p, click.Option) and not p.is_flag
+                       for opt in p.opts}
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+            elif arg in takes_value:
+                skip = True
+            elif not arg.startswith("-"):
+                return arg
+        return None
+
+
 # -- commands ----------------------------------------------------------------------------------------
-@main.command()
+@main.command(cls=_RunCommand)
 @click.argument("process")
 @click.option("-i", "--input", "pairs", multiple=True, metavar="KEY=VALUE", help="A process input (repeatable).")
 @click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), help="YAML or JSON file of inputs.")
@@ -215,7 +247,9 @@ class _Progress:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def run(process: str, pairs: tuple[str, ...], inputs_file: str | None, policy: str, executor: str | None,
         seed: int | None, as_json: bool) -> None:
-    """Start PROCESS (a name from `mlsitter processes`, or path/to/file.py:function)."""
+    """Start PROCESS (a name from `mlsitter processes`, or path/to/file.py:function).
+
+    `mlsitter run PROCESS --help` (or `mlsitter describe PROCESS`) lists its inputs."""
     from mlsitter.runtime import Runner
 
     inputs = _parse_inputs(pairs, inputs_file)
