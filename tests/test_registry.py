@@ -35,7 +35,7 @@ def _register(logged, version_of: str = "ds-1"):
 
 
 def test_register_aliases_lineage_and_load():
-    from mlsitter.ml.tracking._tracking import _registry as registry
+    from mlsitter.ml.tracking import _registry as registry
     logged, X = _logged_iris("run-1")
     first = _register(logged)
     assert (first.version, first.aliases) == (1, ["challenger"])
@@ -55,7 +55,7 @@ def test_register_aliases_lineage_and_load():
 def test_tampered_artifact_is_never_unpickled():
     import mlflow
 
-    from mlsitter.ml.tracking._tracking import _registry as registry
+    from mlsitter.ml.tracking import _registry as registry
     logged, _ = _logged_iris()
     _register(logged)
     local = Path(mlflow.artifacts.download_artifacts(logged.model_uri))
@@ -65,7 +65,7 @@ def test_tampered_artifact_is_never_unpickled():
 
 
 def test_registration_checks_the_hash_it_was_given():
-    from mlsitter.ml.tracking._tracking import _registry as registry
+    from mlsitter.ml.tracking import _registry as registry
     logged, _ = _logged_iris()
     with pytest.raises(registry.ModelIntegrityError):
         registry.register_model("iris", model_uri=logged.model_uri, mlflow_run_id=logged.mlflow_run_id,
@@ -73,7 +73,7 @@ def test_registration_checks_the_hash_it_was_given():
 
 
 def test_bad_references_give_clear_errors():
-    from mlsitter.ml.tracking._tracking import _registry as registry
+    from mlsitter.ml.tracking import _registry as registry
     for ref in ("", "iris@", "a b", "iris/0", "iris/x"):
         with pytest.raises(SpecError):
             registry.parse_model_ref(ref)
