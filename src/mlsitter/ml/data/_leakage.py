@@ -24,6 +24,7 @@ from sklearn.preprocessing import TargetEncoder
 from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from mlsitter.ml.metrics._metric_catalog import default_success_metric, metric_info
 from mlsitter.ml.modeling._problem_type import ProblemType
 from mlsitter.ml.modeling._thread_limits import limit_threads
 from mlsitter.naming import stable_name
@@ -87,7 +88,8 @@ def _splitter(problem: ProblemType, folds: int, seed: int):
 
 
 def _score_name(problem: ProblemType) -> str:
-    return "roc_auc" if problem.is_binary else ("balanced_accuracy" if problem.task == "classification" else "r2")
+    """The sklearn scorer the leakage probes use: the catalogue's success metric for the problem."""
+    return metric_info(default_success_metric(problem.task, problem.n_classes)).scorer
 
 
 def single_feature_scores(frame: pd.DataFrame, y: np.ndarray, problem: ProblemType, columns: list[str],

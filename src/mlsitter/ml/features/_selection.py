@@ -15,14 +15,16 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 
 from mlsitter.ml.features._pipeline import FeatureSpec, build_feature_pipeline, infer_roles
+from mlsitter.ml.metrics._metric_catalog import default_success_metric, metric_info
 from mlsitter.ml.modeling._problem_type import ProblemType
 from mlsitter.ml.modeling._thread_limits import limit_threads
 from mlsitter.naming import stable_name
 
 
 def quality_scoring(problem: ProblemType) -> str:
-    """The scorer used for feature quality: ROC AUC (binary), balanced accuracy (multiclass), R²."""
-    return "roc_auc" if problem.is_binary else ("balanced_accuracy" if problem.task == "classification" else "r2")
+    """The sklearn scorer of feature quality: the catalogue's success metric (ROC AUC for binary, balanced
+    accuracy for multiclass, R²)."""
+    return metric_info(default_success_metric(problem.task, problem.n_classes)).scorer
 
 
 def model_pipeline(frame: pd.DataFrame, target: str, spec: FeatureSpec, problem: ProblemType, columns: list[str],

@@ -18,10 +18,18 @@ from ._calibration import (
     recalibrate as recalibrate,
 )
 from ._metric_catalog import (
+    CLASSIFICATION as CLASSIFICATION,
+    REGRESSION as REGRESSION,
+    Metric as Metric,
     MetricInfo as MetricInfo,
     METRICS as METRICS,
+    ALIASES as ALIASES,
+    find_metric as find_metric,
+    charter_metric_names as charter_metric_names,
+    get_metric as get_metric,
     metric_info as metric_info,
-    default_metric as default_metric,
+    default_training_metric as default_training_metric,
+    default_success_metric as default_success_metric,
 )
 from ._metrics import (
     CLASSIFICATION_METRICS as CLASSIFICATION_METRICS,
@@ -36,14 +44,7 @@ from ._metrics import (
     regression_metrics as regression_metrics,
 )
 from ._scoring import (
-    CLASSIFICATION as CLASSIFICATION,
-    REGRESSION as REGRESSION,
-    Metric as Metric,
-    METRICS as METRICS,
-    ALIASES as ALIASES,
-    get_metric as get_metric,
     infer_task as infer_task,
-    default_metric as default_metric,
     score as score,
     no_skill_score as no_skill_score,
     metric_scorer as metric_scorer,

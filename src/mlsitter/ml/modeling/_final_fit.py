@@ -37,7 +37,7 @@ def test_metrics(task: str, y_test: Any, prediction: np.ndarray, classes: list[A
     for name, metric in METRICS.items():
         if metric.task != task:
             continue
-        if task == CLASSIFICATION and len(classes) != 2 and name in ("f1", "average_precision", "precision", "recall"):
+        if task == CLASSIFICATION and len(classes) != 2 and metric.binary_only:
             continue
         out[name] = score(metric, np.asarray(y_test), prediction, cls)
     return out

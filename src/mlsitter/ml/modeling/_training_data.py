@@ -11,7 +11,8 @@ import pandas as pd
 
 from mlsitter.errors import DataError, SpecError
 from mlsitter.ml.io._table_reader import read_table
-from mlsitter.ml.metrics._scoring import CLASSIFICATION, REGRESSION, default_metric, get_metric, infer_task
+from mlsitter.ml.metrics._metric_catalog import default_training_metric
+from mlsitter.ml.metrics._scoring import CLASSIFICATION, REGRESSION, get_metric, infer_task
 from mlsitter.ml.tracking._tracking import content_hash_of_frame
 from mlsitter.naming import stable_name
 
@@ -101,7 +102,7 @@ def prepare(frame: pd.DataFrame, *, target: str, drop: Sequence[str] = (), test_
         minority = float(counts.min() / counts.sum())
     else:
         y = y.astype(float)
-    metric_name = default_metric(task, len(classes)) if metric in ("", "auto") else metric
+    metric_name = default_training_metric(task, len(classes)) if metric in ("", "auto") else metric
     get_metric(metric_name, task)
     if len(frame) < 50:
         raise DataError(f"only {len(frame)} labelled rows; expected at least 50 to train and test a model")

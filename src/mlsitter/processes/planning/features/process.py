@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import GatePolicy
 
 
 @stable_name("features.FeaturesResult")
@@ -221,30 +222,45 @@ def chance_level(problem: Any) -> float:
          description="Feature pipeline from data + spec, leakage and serving-skew checks, selection, design review")
 def features(
     ctx: Context,
-    data: str,
-    target: str = "",
-    charter: str = "",
-    spec: str = "",
-    sep: str = "",
-    sample_rows: int = 0,
-    test_size: float = 0.2,
-    time_column: str = "",
-    outcome_time_column: str = "",
-    cv_folds: int = 3,
-    max_iterations: int = 3,
-    near_perfect: float = 0.97,
-    min_lift: float = 0.02,
-    skew_rows: int = 200,
-    serving_code: str = "",
-    eda_report: str = "",
-    on_gate_fail: str = "ask",
-    max_attempts: int = 3,
+    data: Annotated[str, Doc("the table to design features for: a CSV, Parquet or JSON file")],
+    target: Annotated[str, Doc("target column (default: the charter's)")] = "",
+    charter: Annotated[str, Doc("scoping charter: target, task and columns to exclude")] = "",
+    spec: Annotated[str, Doc("feature spec: a YAML file or inline YAML (roles, encodings, derived features)")] = "",
+    sep: Annotated[str, Doc("CSV field delimiter (empty: detected)")] = "",
+    sample_rows: Annotated[int, Interval(0, None), Doc("read a seeded sample of this many rows (0: every "
+                                                       "row)")] = 0,
+    test_size: Annotated[float, Interval(0, 1, closed="neither"), Doc("share of rows held out as the test split "
+                                                                       "(the latest rows for a time split)")] = 0.2,
+    time_column: Annotated[str, Doc("time column: split by time and check for time leakage (default: the "
+                                    "charter's)")] = "",
+    outcome_time_column: Annotated[str, Doc("when the outcome became known: columns dated after it are "
+                                            "post-outcome leaks")] = "",
+    cv_folds: Annotated[int, Interval(2, None), Doc("cross-validation folds of the leakage checks and the "
+                                                    "selection")] = 3,
+    max_iterations: Annotated[int, Interval(1, None), Doc("selection rounds at most (fewer when quality "
+                                                          "converges)")] = 3,
+    near_perfect: Annotated[float, Interval(0, 1), Doc("a feature that alone scores this (ROC AUC or R²) is a "
+                                                       "leak suspect")] = 0.97,
+    min_lift: Annotated[float, Interval(0, 1), Doc("gate: the CV quality of the selected features must beat "
+                                                   "chance by this much")] = 0.02,
+    skew_rows: Annotated[int, Interval(1, None), Doc("test rows sent one at a time through the serving path to "
+                                                     "measure skew")] = 200,
+    serving_code: Annotated[str, Doc("'file.py:function' taking (pipeline, record), checked for skew instead of "
+                                     "the default serving path")] = "",
+    eda_report: Annotated[str, Doc("JSON report of an eda run: its leak suspects become blocking "
+                                   "findings")] = "",
+    on_gate_fail: Annotated[GatePolicy, Doc("what a failed gate does: fail the run, ask a person, or "
+                                            "warn")] = "ask",
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds of the design before the run gives "
+                                                        "up")] = 3,
 ) -> FeaturesResult:
     """Design features for ``data``: ``target`` or a scoping ``charter``; ``spec`` is a YAML file or
     inline YAML (keys in :mod:`mlsitter.ml.features._pipeline`); ``serving_code`` ('file.py:function'
     taking (pipeline, record)) is checked for skew instead of the default serving path; ``eda_report``
     (the JSON report of an ``eda`` run) adds its leak suspects to the blocking findings (pin one with
     ``keep`` to override)."""
+    from mlsitter.ml.metrics._metric_catalog import default_success_metric
+
     seed = ctx.seed()
     inputs = ctx.task(read_feature_inputs, data=data, sep=sep, charter=charter, target=target, spec=spec,
                       sample_rows=sample_rows, seed=seed)
@@ -293,8 +309,7 @@ def features(
         ]
         gate_rows = [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
                       "overridden": g.overridden} for g in gates]
-        from_selection = "roc_auc" if problem.is_binary else ("balanced_accuracy" if problem.task == "classification"
-                                                              else "r2")
+        from_selection = default_success_metric(problem.task, problem.n_classes)
         files = ctx.task(write_features, kw={
             "attempt": attempt.number, "split_kind": split["kind"], "train_rows": len(split["train"]),
             "test_rows": len(split["test"]), "roles": fitted["roles"], "leakage": report,
@@ -319,7 +334,6 @@ def features(
         leakage_findings=[{"check": f.check, "column": f.column, "value": f.value, "blocking": f.blocking,
                            "detail": f.detail} for f in report.findings],
         skewed_features=skew.names(), quality=selection.quality,
-        quality_metric="roc_auc" if problem.is_binary else ("balanced_accuracy" if problem.task == "classification"
-                                                            else "r2"),
+        quality_metric=default_success_metric(problem.task, problem.n_classes),
         selection_rounds=len(selection.rounds), report=files["html"], attempts=attempts, feedback=feedbacks,
     )

@@ -18,10 +18,11 @@ Rejection feedback: ``candidates: a, b`` (only these, plus baselines), ``exclude
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, Normalize, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import GatePolicy, MetricName, metric_spelling
 
 FEEDBACK_KEYS = ("candidates", "exclude", "metric", "alpha", "max_latency_ms", "max_model_size_mb",
                  "interpretability", "prefer_simpler")
@@ -175,27 +176,37 @@ def write_handoff(out_dir: str, recommended: str, metric: str, score: float, tar
          description="Candidate families on the same repeated CV folds, corrected t-tests, latency/size, recommendation")
 def model_selection(
     ctx: Context,
-    data: str,
-    target: str = "",
-    charter: str = "",
-    pipeline: str = "",
-    metric: str = "",
-    candidates: str = "",
-    exclude: str = "",
-    sep: str = "",
-    sample_rows: int = 0,
-    cv_folds: int = 5,
-    cv_repeats: int = 2,
-    alpha: float = 0.05,
-    prefer_simpler: bool = True,
-    n_jobs: int = 1,
-    on_gate_fail: str = "ask",
-    max_attempts: int = 3,
+    data: Annotated[str, Doc("the table to select a model family for: a CSV, Parquet or JSON file")],
+    target: Annotated[str, Doc("target column (default: the charter's or the pipeline's)")] = "",
+    charter: Annotated[str, Doc("scoping charter: target, task, success metric and constraints")] = "",
+    pipeline: Annotated[str, Doc("feature pipeline saved by features; replaces the default preprocessing")] = "",
+    metric: Annotated[Literal["", MetricName], Normalize(metric_spelling),
+                      Doc("metric the candidates are compared on (empty: the charter's, else the task's "
+                          "default)")] = "",
+    candidates: Annotated[str, Doc("candidate families, comma-separated (empty: all; dummy and linear are always "
+                                   "compared)")] = "",
+    exclude: Annotated[str, Doc("columns that must not be features, comma-separated (without a pipeline)")] = "",
+    sep: Annotated[str, Doc("CSV field delimiter (empty: detected)")] = "",
+    sample_rows: Annotated[int, Interval(0, None), Doc("read a seeded sample of this many rows (0: every "
+                                                       "row)")] = 0,
+    cv_folds: Annotated[int, Interval(2, None), Doc("cross-validation folds, the same for every "
+                                                    "candidate")] = 5,
+    cv_repeats: Annotated[int, Interval(1, None), Doc("repetitions of the cross-validation with new "
+                                                      "folds")] = 2,
+    alpha: Annotated[float, Interval(0, 1, closed="neither"), Doc("significance level of the corrected t-tests "
+                                                                   "and the beats-dummy gate")] = 0.05,
+    prefer_simpler: Annotated[bool, Doc("recommend the simpler of candidates the tests cannot tell "
+                                        "apart")] = True,
+    n_jobs: Annotated[int, Doc("threads per model fit, as scikit-learn's n_jobs")] = 1,
+    on_gate_fail: Annotated[GatePolicy, Doc("what a failed gate does: fail the run, ask a person, or "
+                                            "warn")] = "ask",
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds of the recommendation before the run "
+                                                        "gives up")] = 3,
 ) -> ModelSelectionResult:
     """Select a model family for ``data``: ``target``/``metric`` or a scoping ``charter``; ``pipeline``
     is a feature pipeline saved by ``features``; ``candidates`` a comma list (empty = all); ``exclude``
     a comma list of columns that must not be features (without a pipeline)."""
-    from mlsitter.ml.metrics._metric_catalog import default_metric
+    from mlsitter.ml.metrics._metric_catalog import default_success_metric
 
     seed = ctx.seed()
     inputs = ctx.task(read_selection_inputs, data=data, sep=sep, charter=charter, pipeline=pipeline, target=target,
@@ -210,7 +221,7 @@ def model_selection(
         attempts = attempt.number
         feedbacks = [f for f in attempt.feedbacks if f]
         settings = ctx.task(selection_settings, metric=metric or inputs["metric"],
-                            default_metric=default_metric(problem.task, problem.n_classes),
+                            default_metric=default_success_metric(problem.task, problem.n_classes),
                             constraints=inputs["constraints"], candidates=candidates, alpha=alpha,
                             prefer_simpler=prefer_simpler, feedbacks=feedbacks)
         comparison = ctx.task(compare_models, X=inputs["X"], y=inputs["y"], features=inputs["features"],

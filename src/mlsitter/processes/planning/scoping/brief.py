@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from mlsitter.errors import SpecError
-from mlsitter.ml.metrics._metric_catalog import METRICS, metric_info
+from mlsitter.ml.metrics._metric_catalog import charter_metric_names, find_metric, metric_info
 from mlsitter.naming import stable_name
 
 INTERPRETABILITY = ("required", "preferred", "none")
@@ -150,11 +150,11 @@ def parse_brief(raw: Any, source: str = "brief") -> ProjectBrief:
     else:
         name = sm.get("name")
         if name is None:
-            problems.append(f"'success_metric.name' is missing; expected one of {sorted(METRICS)}")
-        elif str(name).lower() not in METRICS:
-            problems.append(f"'success_metric.name' {name!r} is unknown; expected one of {sorted(METRICS)}")
+            problems.append(f"'success_metric.name' is missing; expected one of {charter_metric_names()}")
+        elif find_metric(name) is None:
+            problems.append(f"'success_metric.name' {name!r} is unknown; expected one of {charter_metric_names()}")
         else:
-            metric = str(name).lower()
+            metric = metric_info(name).name
         value = _number(sm.get("threshold"), "'success_metric.threshold'", problems, positive=False)
         if sm.get("threshold") is None:
             problems.append("'success_metric.threshold' is missing; expected the metric value that would make "
