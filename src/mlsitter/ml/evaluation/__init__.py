@@ -1,4 +1,4 @@
-"""Evaluation beyond one score: slices, robustness, fairness, business value.
+"""Evaluation beyond one score: the scored evaluation table, slices, robustness, fairness, business value.
 
 The modules are private; their public names are re-exported here (listed in ``__init__.pyi``) and
 imported on first use, so importing one block does not import the rest."""

@@ -25,6 +25,20 @@ from ._robustness import (
     PERTURBATIONS as PERTURBATIONS,
     robustness_report as robustness_report,
 )
+from ._scored_data import (
+    Y_TRUE as Y_TRUE,
+    Y_PRED as Y_PRED,
+    Y_SCORE as Y_SCORE,
+    LABEL as LABEL,
+    ModelInfo as ModelInfo,
+    ScoredData as ScoredData,
+    file_sha256 as file_sha256,
+    model_task as model_task,
+    load_quiet as load_quiet,
+    feature_frame as feature_frame,
+    positive_of as positive_of,
+    read_scored as read_scored,
+)
 from ._slices import (
     SliceResult as SliceResult,
     wilson_interval as wilson_interval,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlsitter.errors import DataError
-from mlsitter.processes.validation.evaluation.tasks import LABEL, Y_TRUE, ScoredData, _read, load_quiet
+from mlsitter.ml.evaluation._scored_data import LABEL, Y_TRUE, ScoredData, load_quiet, read_scored
 from mlsitter.naming import stable_name
 from mlsitter.runtime import task
 
@@ -40,7 +40,7 @@ def run_shap(model: str, scored: ScoredData, max_rows: int, rows: list[int], n_l
     from mlsitter.report import figure_png
 
     est = load_quiet(model)
-    f = _read(scored)
+    f = read_scored(scored)
     X = f[scored.feature_columns]
     bad = [r for r in rows if not 0 <= r < len(X)]
     if bad:
@@ -92,7 +92,7 @@ def run_permutation_importance(model: str, scored: ScoredData, max_rows: int, se
     from mlsitter.ml.explain._feature_effects import permutation_importances
 
     est = load_quiet(model)
-    f = _read(scored)
+    f = read_scored(scored)
     if len(f) > max_rows:
         f = f.sample(n=max_rows, random_state=seed)
     y = _model_labels(scored, f)
@@ -109,7 +109,7 @@ def run_partial_dependence(model: str, scored: ScoredData, features: list[str], 
     from mlsitter.report import figure_png
 
     est = load_quiet(model)
-    f = _read(scored)
+    f = read_scored(scored)
     if len(f) > max_rows:
         f = f.sample(n=max_rows, random_state=seed)
     fig, curves = partial_dependence_figure(est, f[scored.feature_columns], features, seed=seed)
@@ -124,7 +124,7 @@ def run_counterfactuals(model: str, scored: ScoredData, rows: list[int], feature
     from mlsitter.ml.explain._counterfactuals import counterfactual_probes
 
     est = load_quiet(model)
-    f = _read(scored)
+    f = read_scored(scored)
     return counterfactual_probes(est, f[scored.feature_columns], rows, features)
 
 
