@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.errors import SpecError
-from mlsitter.processes.validation.evaluation import tasks as ev
+from mlsitter.processes.common import model_scoring as ev
+from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.validation.explain import tasks as ex
 from mlsitter.naming import stable_name
 DEFAULT_USE = ("Decision support on data like the evaluation data, with a person reviewing individual decisions. "
@@ -93,29 +94,36 @@ def card_inputs(*, info: Any, scored: Any, details: dict[str, Any], metrics: Any
          description="SHAP, permutation importance, PDP/ICE, local explanations, counterfactuals, stability gate, model card")
 def explain(
     ctx: Context,
-    model: str,
-    data: str,
-    target: str,
-    sensitive: list[str] | None = None,
-    evaluation: str = "",
-    rows: list[int] | None = None,
-    n_local: int = 3,
-    max_rows: int = 2000,
-    top_features: int = 4,
-    n_resamples: int = 200,
-    min_rank_stability: float = 0.8,
-    intended_use: str = DEFAULT_USE,
-    out_of_scope: str = "",
-    training_data: str = "",
-    sample_rows: int = 0,
-    seed: int = 0,
-    max_attempts: int = 3,
+    model: Annotated[str, Doc("the model: a registry reference (name@alias, name/version) or a model file")],
+    data: Annotated[str, Doc("table to explain the model on, with the target column")],
+    target: Annotated[str, Doc("target column")],
+    sensitive: Annotated[list[str] | None, Doc("sensitive attribute columns: probed by the counterfactuals and "
+                                               "named on the model card")] = None,
+    evaluation: Annotated[str, Doc("evaluation-summary.json of an evaluation run: its metrics, fairness and gates "
+                                   "go on the card")] = "",
+    rows: Annotated[list[int] | None, Interval(0, None), Doc("row numbers to explain locally (default: a seeded "
+                                                              "sample of n_local rows)")] = None,
+    n_local: Annotated[int, Interval(0, None), Doc("rows explained locally when rows is not given")] = 3,
+    max_rows: Annotated[int, Interval(10, None), Doc("rows SHAP and permutation importance use at most")] = 2000,
+    top_features: Annotated[int, Interval(1, None), Doc("most important features that get dependence plots and "
+                                                        "counterfactual probes")] = 4,
+    n_resamples: Annotated[int, Interval(0, None), Doc("bootstrap resamples of the rank-stability check and the "
+                                                       "metric intervals")] = 200,
+    min_rank_stability: Annotated[float, Interval(-1, 1), Doc("gate: the mean Spearman correlation of the "
+                                                              "importance ranks across resamples must reach "
+                                                              "this")] = 0.8,
+    intended_use: Annotated[str, Doc("the model card's intended use")] = DEFAULT_USE,
+    out_of_scope: Annotated[str, Doc("uses the model card rules out")] = "",
+    training_data: Annotated[str, Doc("how the model card describes the training data (default: its dataset "
+                                      "version)")] = "",
+    sample_rows: Annotated[int, Interval(0, None), Doc("explain a seeded sample of this many rows (0: every "
+                                                       "row)")] = 0,
+    seed: Annotated[int, Doc("seed of the samples, SHAP and the resamples")] = 0,
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds of the model card before the run gives "
+                                                        "up")] = 3,
 ) -> ExplainResult:
     """Explain ``model`` on ``data`` and get its model card approved."""
-    if max_rows < 10:
-        raise SpecError(f"max_rows must be at least 10; got {max_rows}")
-    if top_features < 1:
-        raise SpecError(f"top_features must be at least 1; got {top_features}")
+    check_explain_inputs(max_rows, top_features)
     out = str(ctx.workdir)
     info = ctx.task(ev.inspect_model, model=model)
     warnings = []
@@ -128,25 +136,57 @@ def explain(
     chosen = ctx.task(ex.pick_rows, n_rows=scored.n_rows, rows=list(rows or []), n_local=n_local, seed=seed)
     shap = ctx.task(ex.run_shap, model=model, scored=scored, max_rows=max_rows, rows=list(rows or []), n_local=n_local,
                     seed=seed, out_dir=out)
-    top = [r["feature"] for r in shap.importance if r["feature"] in scored.feature_columns][:top_features]
+    top = top_shap_features(shap, scored, top_features)
     permutation = ctx.task(ex.run_permutation_importance, model=model, scored=scored, max_rows=max_rows, seed=seed)
     pdp = ctx.task(ex.run_partial_dependence, model=model, scored=scored, features=top, max_rows=min(max_rows, 1000),
                    seed=seed, out_dir=out)
     probes: list[Any] = []
     if scored.task == "binary":
-        probe_features = list(dict.fromkeys(top + [a for a in attributes if a in scored.feature_columns]))
-        probes = ctx.task(ex.run_counterfactuals, model=model, scored=scored, rows=chosen, features=probe_features)
+        probes = ctx.task(ex.run_counterfactuals, model=model, scored=scored, rows=chosen,
+                          features=probe_features(top, attributes, scored))
     stability = ctx.task(ex.run_stability, values_path=shap.values_path, n_resamples=n_resamples, top_k=min(5, len(shap.importance)),
                          seed=seed)
-    gate = ctx.gate("explanation-stability", round(stability.mean_spearman, 6), ">=", min_rank_stability, on_fail="ask")
-    gates = [{"name": gate.name, "value": gate.value, "op": gate.op, "threshold": gate.threshold, "passed": gate.passed,
-              "overridden": gate.overridden}]
+    gates = gate_rows([ctx.gate("explanation-stability", round(stability.mean_spearman, 6), ">=", min_rank_stability,
+                                on_fail="ask")])
     files = ctx.task(ex.write_explain_report, out_dir=out, model=info, scored=scored, shap=shap, permutation=permutation,
                      pdp=pdp, probes=probes, stability=stability, gates=gates)
     report_ref = ctx.artifact("explain-report.html", Path(files["html"]))
     ctx.artifact("explain-report.md", Path(files["markdown"]))
 
-    # -- what the card is assembled from: registry lineage, evaluation results, the explanations ----
+    inputs = gather_card_inputs(ctx, model=model, info=info, scored=scored, evaluation=evaluation, attributes=attributes,
+                                n_resamples=n_resamples, seed=seed, out=out, shap=shap, stability=stability,
+                                probes=probes, intended_use=intended_use, out_of_scope=out_of_scope,
+                                training_data=training_data, data=data)
+    card = approve_model_card(ctx, inputs=inputs, out=out, stability=stability, report_ref=report_ref,
+                              max_attempts=max_attempts)
+    return explain_result(shap=shap, permutation=permutation, probes=probes, stability=stability, gates=gates,
+                          files=files, card=card, warnings=warnings)
+
+
+# -- the chapters of the story: each makes its ctx calls in the order the body always made them ----------------
+def check_explain_inputs(max_rows: int, top_features: int) -> None:
+    """Raise SpecError for too few rows to explain on or no feature to draw."""
+    if max_rows < 10:
+        raise SpecError(f"max_rows must be at least 10; got {max_rows}")
+    if top_features < 1:
+        raise SpecError(f"top_features must be at least 1; got {top_features}")
+
+
+def top_shap_features(shap: Any, scored: Any, top_features: int) -> list[str]:
+    """The model's input features with the largest mean |SHAP|, most important first."""
+    return [r["feature"] for r in shap.importance if r["feature"] in scored.feature_columns][:top_features]
+
+
+def probe_features(top: list[str], attributes: list[str], scored: Any) -> list[str]:
+    """What the counterfactual probes change: the top features, then the sensitive attributes the model takes."""
+    return list(dict.fromkeys(top + [a for a in attributes if a in scored.feature_columns]))
+
+
+def gather_card_inputs(ctx: Context, *, model: str, info: Any, scored: Any, evaluation: str, attributes: list[str],
+                       n_resamples: int, seed: int, out: str, shap: Any, stability: Any, probes: list[Any],
+                       intended_use: str, out_of_scope: str, training_data: str, data: str) -> ex.CardInputs:
+    """What the card is assembled from: registry lineage, the evaluation run's summary (or metrics and fairness
+    measured here), and the explanations."""
     details = {"source": info.source, "model": info.description, "loaded from": info.kind, "file sha256": info.sha256}
     if info.kind == "registry":
         details.update(ctx.task(ex.registry_details, model=model))
@@ -158,9 +198,14 @@ def explain(
         if attributes and scored.task == "binary":
             fair = ctx.task(ev.compute_fairness, scored=scored, attributes=attributes, min_group_size=30,
                             n_resamples=n_resamples, seed=seed, out_dir=out)
-    inputs = ctx.task(card_inputs, info=info, scored=scored, details=details, metrics=metrics, fairness=fair, summary=summary,
-                      shap=shap, stability=stability, probes=probes, attributes=attributes, intended_use=intended_use,
-                      out_of_scope=out_of_scope, training_data=training_data, data=data)
+    return ctx.task(card_inputs, info=info, scored=scored, details=details, metrics=metrics, fairness=fair, summary=summary,
+                    shap=shap, stability=stability, probes=probes, attributes=attributes, intended_use=intended_use,
+                    out_of_scope=out_of_scope, training_data=training_data, data=data)
+
+
+def approve_model_card(ctx: Context, *, inputs: ex.CardInputs, out: str, stability: Any, report_ref: Any,
+                       max_attempts: int) -> dict[str, Any]:
+    """Write the model card and ask for approval until it is approved; each rejection's feedback revises it."""
     card = None
     for attempt in ctx.refine("model-card", max_attempts=max_attempts):
         card = ctx.task(ex.write_model_card, inputs=inputs, feedbacks=list(attempt.feedbacks),
@@ -172,6 +217,12 @@ def explain(
             "'Caveats: ...') to change a section; other feedback is added as a reviewer note.",
             context={"version": card["version"], "stability": stability.mean_spearman}, artifacts=[ref, report_ref],
         )
+    return card
+
+
+def explain_result(*, shap: Any, permutation: list[Any], probes: list[Any], stability: Any, gates: list[dict[str, Any]],
+                   files: dict[str, str], card: dict[str, Any], warnings: list[str]) -> ExplainResult:
+    """The result: the explanations, the stability gate, and where the report and the approved card are."""
     return ExplainResult(
         explainer=shap.explainer, importance=shap.importance,
         permutation_importance=[{"feature": p.feature, "importance": p.importance_mean, "sd": p.importance_std} for p in permutation],
