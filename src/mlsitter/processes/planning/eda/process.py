@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import GatePolicy
 
 
 @stable_name("eda.EdaResult")
@@ -87,21 +88,25 @@ def render_eda_report(analysis: Any, frame: Any, out_dir: str, source: str, min_
 @process("eda", phase="planning", description="Profile, correlations, outliers, target/leakage analysis and an explained quality score, reviewed until approved")
 def eda(
     ctx: Context,
-    data: str,
-    target: str | None = None,
-    timestamp: str | None = None,
-    exclude: list[str] | None = None,
-    sample: int | None = None,
-    min_quality: float = 70.0,
-    on_gate_fail: str = "ask",
-    max_attempts: int = 3,
-    delimiter: str | None = None,
-    header: bool | None = None,
-    encoding: str | None = None,
-    columns: list[str] | None = None,
-    na_values: list[str] | None = None,
-    query: str | None = None,
-    table: str | None = None,
+    data: Annotated[str, Doc("the table: a CSV/TSV/Parquet/JSON/Excel/SQLite/DuckDB file or a SQL URL")],
+    target: Annotated[str | None, Doc("target column: adds class balance, feature power and leak suspects")] = None,
+    timestamp: Annotated[str | None, Doc("time column ('col' or 'date_col + hour_col hours'): adds a gap "
+                                         "analysis")] = None,
+    exclude: Annotated[list[str] | None, Doc("columns left out of the analysis")] = None,
+    sample: Annotated[int | None, Interval(0, None), Doc("profile a seeded sample of this many rows (None or 0: "
+                                                         "every row)")] = None,
+    min_quality: Annotated[float, Interval(0, 100), Doc("data-quality gate: the 0-100 quality score must reach "
+                                                        "this")] = 70.0,
+    on_gate_fail: Annotated[GatePolicy, Doc("what a failed quality gate does: fail the run, ask a person, or "
+                                            "warn")] = "ask",
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds of the report before the run gives up")] = 3,
+    delimiter: Annotated[str | None, Doc("CSV/TSV field delimiter (default: detected)")] = None,
+    header: Annotated[bool | None, Doc("whether the first row is a header (default: detected)")] = None,
+    encoding: Annotated[str | None, Doc("text encoding of the file (default: detected)")] = None,
+    columns: Annotated[list[str] | None, Doc("column names for a file without a header row")] = None,
+    na_values: Annotated[list[str] | None, Doc("extra tokens read as missing values")] = None,
+    query: Annotated[str | None, Doc("SQL query that reads the table from a database source")] = None,
+    table: Annotated[str | None, Doc("table to read from a database source")] = None,
 ) -> EdaResult:
     """Explore one table: ``data`` is a file (CSV/TSV/Parquet/JSON/Excel/SQLite/DuckDB) or a SQL URL.
 

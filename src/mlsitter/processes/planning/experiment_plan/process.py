@@ -40,9 +40,9 @@ Pre-registration (``preregistration.json``), top-level fields in this order::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
 
 
@@ -170,30 +170,45 @@ def write_plan(plan: Any, settings: Any, experiment: str, unit: str, control: st
          description="Hypothesis, statsmodels power analysis, duration from traffic, guardrails -> pre-registration")
 def experiment_plan(
     ctx: Context,
-    mde: float,
-    metric_type: str = "proportion",
-    metric: str = "",
-    baseline: float | None = None,
-    std: float | None = None,
-    data: str = "",
-    metric_column: str = "",
-    positive_value: str = "",
-    sep: str = "",
-    charter: str = "",
-    alpha: float = 0.05,
-    power: float = 0.8,
-    direction: str = "two-sided",
-    ratio: float = 1.0,
-    daily_traffic: float = 1000.0,
-    traffic_fraction: float = 1.0,
-    max_days: int = 28,
-    min_days: int = 7,
-    randomization_unit: str = "user",
-    control: str = "control",
-    treatment: str = "treatment",
-    guardrails: str = "",
-    segments: str = "",
-    max_attempts: int = 3,
+    mde: Annotated[float, Interval(0, None, closed="neither"), Doc("minimum detectable effect: the absolute change "
+                                                                    "of the metric to detect, in its units")],
+    metric_type: Annotated[Literal["proportion", "mean"], Doc("'proportion' (a rate such as conversion) or "
+                                                             "'mean'")] = "proportion",
+    metric: Annotated[str, Doc("name of the primary metric (default: from metric_column)")] = "",
+    baseline: Annotated[float | None, Doc("the metric's current value (default: estimated from data; a "
+                                          "proportion's lies in (0, 1))")] = None,
+    std: Annotated[float | None, Interval(0, None, closed="neither"), Doc("standard deviation of a mean metric "
+                                                                          "(default: estimated from data)")] = None,
+    data: Annotated[str, Doc("historical data to estimate the baseline (and std) from")] = "",
+    metric_column: Annotated[str, Doc("column of data that holds the metric")] = "",
+    positive_value: Annotated[str, Doc("value of metric_column that counts as a conversion (proportion)")] = "",
+    sep: Annotated[str, Doc("CSV field delimiter of data (empty: detected)")] = "",
+    charter: Annotated[str, Doc("scoping charter: its target and positive class stand in for metric_column and "
+                                "positive_value")] = "",
+    alpha: Annotated[float, Interval(0, 0.5, closed="neither"), Doc("significance level: the false-positive rate "
+                                                                     "the test allows")] = 0.05,
+    power: Annotated[float, Interval(0.5, 1, closed="left"), Doc("probability of detecting a true effect of size "
+                                                                  "mde")] = 0.8,
+    direction: Annotated[Literal["increase", "decrease", "two-sided"], Doc("the alternative hypothesis: the "
+                                                                          "metric increases, decreases, or "
+                                                                          "changes either way")] = "two-sided",
+    ratio: Annotated[float, Interval(0, None, closed="neither"), Doc("treatment group size / control group "
+                                                                      "size")] = 1.0,
+    daily_traffic: Annotated[float, Interval(0, None, closed="neither"), Doc("units that arrive per day")] = 1000.0,
+    traffic_fraction: Annotated[float, Interval(0, 1, closed="right"), Doc("share of the daily traffic that "
+                                                                            "enters the experiment")] = 1.0,
+    max_days: Annotated[int, Interval(1, None), Doc("gate: the longest the experiment may run, in days")] = 28,
+    min_days: Annotated[int, Interval(0, None), Doc("the shortest it runs, in days, even if the sample fills "
+                                                    "sooner")] = 7,
+    randomization_unit: Annotated[str, Doc("the unit assigned to a variant (one row per unit in the "
+                                           "readout)")] = "user",
+    control: Annotated[str, Doc("label of the control variant")] = "control",
+    treatment: Annotated[str, Doc("label of the treatment variant")] = "treatment",
+    guardrails: Annotated[str, Doc("guardrail metrics 'metric:higher|lower[:tolerance]', comma-separated "
+                                   "(the direction that is worse)")] = "",
+    segments: Annotated[str, Doc("columns the readout breaks results down by, comma-separated")] = "",
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds of the plan before the run gives "
+                                                        "up")] = 3,
 ) -> ExperimentPlanResult:
     """Plan an A/B test of ``metric`` (a ``proportion`` or a ``mean``) to detect an absolute change of
     ``mde``. The baseline (and std) come from ``baseline``/``std`` or from historical ``data``'s

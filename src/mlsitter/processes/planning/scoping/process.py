@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import GatePolicy
 
 
 @stable_name("scoping.ScopingResult")
@@ -182,16 +183,21 @@ def write_scope(brief: Any, availability: Any, checked: dict[str, Any], charter:
          description="Project brief + data -> requirements, availability, feasibility, risks and a signed-off charter")
 def scoping(
     ctx: Context,
-    brief: str,
-    data: str,
-    sep: str = "",
-    min_availability: float = 60.0,
-    min_feasibility: float = 50.0,
-    on_gate_fail: str = "ask",
-    cv_folds: int = 5,
-    feasibility_rows: int = 20000,
-    max_attempts: int = 3,
-    charter_out: str = "",
+    brief: Annotated[str, Doc("the project brief: a YAML file with objective, decision, target and metric")],
+    data: Annotated[str, Doc("the dataset: a CSV, Parquet or JSON-lines file")],
+    sep: Annotated[str, Doc("CSV field delimiter (empty: detected)")] = "",
+    min_availability: Annotated[float, Interval(0, 100), Doc("gate: the 0-100 data-availability score must "
+                                                             "reach this")] = 60.0,
+    min_feasibility: Annotated[float, Interval(0, 100), Doc("gate: the 0-100 feasibility score (baseline CV, "
+                                                            "learning curve) must reach this")] = 50.0,
+    on_gate_fail: Annotated[GatePolicy, Doc("what a failed gate does: fail the run, ask a person, or "
+                                            "warn")] = "ask",
+    cv_folds: Annotated[int, Interval(2, None), Doc("cross-validation folds of the baseline models")] = 5,
+    feasibility_rows: Annotated[int, Interval(0, None), Doc("rows sampled for the baseline CV, the learning "
+                                                            "curve extrapolates to all (0: every row)")] = 20000,
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds of the charter before the run gives "
+                                                        "up")] = 3,
+    charter_out: Annotated[str, Doc("also write the charter to this path (.json and .yaml beside it)")] = "",
 ) -> ScopingResult:
     """Scope a project: ``brief`` is the YAML brief, ``data`` the dataset (CSV/Parquet/JSON lines).
 
