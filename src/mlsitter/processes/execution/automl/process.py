@@ -8,12 +8,13 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, Normalize, process, task
 from mlsitter.errors import SpecError
 from mlsitter.processes.execution.training.process import optuna_storage, prepare_data, process_code_version
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import ModelFamily, TrainingMetric, family_spelling, metric_spelling
 
 
 @stable_name("automl.FamilyAsk")
@@ -307,26 +308,37 @@ def _elapsed(ctx: Context, started: Any) -> float:
          description="Portfolio AutoML under a time budget with early elimination, ensemble selection and a leaderboard")
 def automl(
     ctx: Context,
-    data: str,
-    target: str,
-    metric: str = "auto",
-    time_budget_s: float = 60.0,
-    families: list[str] | None = None,
-    max_trials: int | None = None,
-    folds: int = 5,
-    seed: int = 0,
-    test_size: float = 0.2,
-    test_data: str = "",
-    drop: list[str] | None = None,
-    dataset_version: str = "",
-    model_name: str = "",
-    target_metric: float | None = None,
-    ensemble: bool = True,
-    ensemble_size: int = 25,
-    max_cv_test_gap: float = 0.05,
-    parallel: int = 1,
-    n_jobs: int = 1,
-    sample_rows: int = 0,
+    data: Annotated[str, Doc("the training table: a CSV, Parquet or JSON file")],
+    target: Annotated[str, Doc("target column")],
+    metric: Annotated[TrainingMetric, Normalize(metric_spelling),
+                      Doc("metric the search optimises and the gates use (auto: the task's default)")] = "auto",
+    time_budget_s: Annotated[float, Interval(0, None, closed="neither"), Doc("seconds the whole search may take, "
+                                                                            "refit of the winner included")] = 60.0,
+    families: Annotated[list[ModelFamily] | None, Normalize(family_spelling),
+                        Doc("model families to search (default: the whole portfolio)")] = None,
+    max_trials: Annotated[int | None, Interval(1, None), Doc("trials at most (default: the time budget alone "
+                                                             "bounds the search)")] = None,
+    folds: Annotated[int, Interval(2, None), Doc("cross-validation folds of each trial (below 15,000 training "
+                                                 "rows)")] = 5,
+    seed: Annotated[int, Doc("seed of the split, the search and the models")] = 0,
+    test_size: Annotated[float, Interval(0.05, 0.5), Doc("share of rows held out as the test split (unless "
+                                                         "test_data is given)")] = 0.2,
+    test_data: Annotated[str, Doc("a separate test table with the same columns, instead of a split")] = "",
+    drop: Annotated[list[str] | None, Doc("columns that are not features")] = None,
+    dataset_version: Annotated[str, Doc("dataset version recorded as lineage (default: a content hash of the "
+                                        "data)")] = "",
+    model_name: Annotated[str, Doc("registry name of the winner (default: <file stem>-<target>-automl)")] = "",
+    target_metric: Annotated[float | None, Doc("gate: the winner's test score must reach this")] = None,
+    ensemble: Annotated[bool, Doc("try a Caruana ensemble of the best trials, kept only if it wins held "
+                                  "out")] = True,
+    ensemble_size: Annotated[int, Interval(1, None), Doc("selection rounds of the ensemble (members drawn with "
+                                                         "replacement)")] = 25,
+    max_cv_test_gap: Annotated[float, Interval(0, None), Doc("gate (warns): how far the test score may fall below "
+                                                             "the CV score")] = 0.05,
+    parallel: Annotated[int, Interval(1, None), Doc("trials evaluated at once, one per worker")] = 1,
+    n_jobs: Annotated[int, Doc("threads per model fit, as scikit-learn's n_jobs")] = 1,
+    sample_rows: Annotated[int, Interval(0, None), Doc("train on a seeded sample of this many rows (0: every "
+                                                       "row)")] = 0,
 ) -> AutomlResult:
     """Search the portfolio under ``time_budget_s``; keep an ensemble only if it wins held out; ask a human."""
     from mlsitter.processes.execution.automl.search import (PORTFOLIO, cv_repeats, ensemble_candidates, families_to_eliminate,

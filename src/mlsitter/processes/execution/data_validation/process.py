@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mlsitter import Context, process, task
-from mlsitter.errors import DataError, SpecError
+from mlsitter import Context, Doc, Interval, process, task
+from mlsitter.errors import DataError
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import GatePolicy
 
 
 @stable_name("data-validation.SourceRead")
@@ -201,27 +202,38 @@ def render_validation_report(out_dir: str, quarantine_path: str | None, **kwargs
          description="Ingest sources, enforce a schema contract, score quality dimensions, quarantine bad rows, version the clean data")
 def data_validation(
     ctx: Context,
-    data: list[str],
-    name: str | None = None,
-    contract: str | None = None,
-    rules: list[str] | None = None,
-    keys: list[str] | None = None,
-    required: list[str] | None = None,
-    timestamp: str | None = None,
-    max_age: str | None = None,
-    min_quality: float = 95.0,
-    min_dimension: float = 90.0,
-    on_gate_fail: str = "fail",
-    on_source_error: str = "fail",
-    datasets_dir: str | None = None,
-    format: str | None = None,
-    delimiter: str | None = None,
-    header: bool | None = None,
-    encoding: str | None = None,
-    columns: list[str] | None = None,
-    na_values: list[str] | None = None,
-    query: str | None = None,
-    table: str | None = None,
+    data: Annotated[list[str], Doc("sources: paths or SQL URLs, comma-separated or a list ('name=path' names "
+                                   "one)")],
+    name: Annotated[str | None, Doc("dataset name (default: the first source's name)")] = None,
+    contract: Annotated[str | None, Doc("schema contract file, YAML/JSON, created on the first run (default: "
+                                        "<datasets_dir>/contract.yaml)")] = None,
+    rules: Annotated[list[str] | None, Doc("cross-column rules such as 'start <= end' (a list, or separated by "
+                                           "';')")] = None,
+    keys: Annotated[list[str] | None, Doc("columns whose values together must be unique")] = None,
+    required: Annotated[list[str] | None, Doc("columns that must not be missing (a row missing one fails "
+                                              "completeness)")] = None,
+    timestamp: Annotated[str | None, Doc("time column ('col' or 'date_col + hour_col hours') for "
+                                         "timeliness")] = None,
+    max_age: Annotated[str | None, Doc("how old the newest row may be, e.g. '36h', '2d' (timeliness)")] = None,
+    min_quality: Annotated[float, Interval(0, 100), Doc("gate: the overall 0-100 quality score must reach "
+                                                        "this")] = 95.0,
+    min_dimension: Annotated[float, Interval(0, 100), Doc("gate: each quality dimension's 0-100 score must "
+                                                          "reach this")] = 90.0,
+    on_gate_fail: Annotated[GatePolicy, Doc("what a failed quality gate does: fail the run, ask a person, or "
+                                            "warn")] = "fail",
+    on_source_error: Annotated[Literal["fail", "skip"], Doc("a source that cannot be read fails the run or is "
+                                                            "skipped (recorded with its reason)")] = "fail",
+    datasets_dir: Annotated[str | None, Doc("folder of the dataset versions (default: "
+                                            "$MLSITTER_HOME/datasets/<name>)")] = None,
+    format: Annotated[Literal["csv", "tsv", "parquet", "json", "jsonl", "excel", "sqlite", "duckdb", "sql"] | None,
+                      Doc("format of every source (default: from its suffix or URL)")] = None,
+    delimiter: Annotated[str | None, Doc("CSV/TSV field delimiter (default: detected)")] = None,
+    header: Annotated[bool | None, Doc("whether the first row is a header (default: detected)")] = None,
+    encoding: Annotated[str | None, Doc("text encoding of the files (default: detected)")] = None,
+    columns: Annotated[list[str] | None, Doc("column names for files without a header row")] = None,
+    na_values: Annotated[list[str] | None, Doc("extra tokens read as missing values")] = None,
+    query: Annotated[str | None, Doc("SQL query that reads each database source")] = None,
+    table: Annotated[str | None, Doc("table to read from each database source")] = None,
 ) -> ValidationResult:
     """Validate ``data`` (paths / SQL URLs, comma-separated or a list) against its contract.
 
@@ -231,8 +243,6 @@ separated by ';'). ``keys``:
     unique key columns. ``timestamp`` ('col' or 'date_col + hour_col hours') with ``max_age`` ('36h')
     measures timeliness. Gates: overall >= ``min_quality`` and each dimension >= ``min_dimension``.
     """
-    if on_source_error not in ("fail", "skip"):
-        raise SpecError(f"on_source_error must be 'fail' or 'skip', got {on_source_error!r}")
     options = {"format": format, "delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                "query": query, "table": table}
     specs = ctx.task(plan_sources, data=list(data), options={k: v for k, v in options.items() if v is not None and v != []})

@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, Normalize, process, task
 from mlsitter.errors import SpecError
 from mlsitter.naming import stable_name
+from mlsitter.processes.vocabulary import (ModelFamily, TrainingMetric, family_spelling,
+                                           metric_spelling)
 
 FEEDBACK_KEYS = ("trials", "family", "timeout_s", "folds", "patience", "metric", "search_space")
 
@@ -369,31 +371,45 @@ def default_model_name(data: str, target: str) -> str:
          description="HPO (Optuna) + CV + test evaluation with gates, MLflow tracking and registration as challenger")
 def training(
     ctx: Context,
-    data: str,
-    target: str = "",
-    family: str = "",
-    search_space: str = "",
-    metric: str = "auto",
-    trials: int = 20,
-    timeout_s: float = 0.0,
-    patience: int = 10,
-    folds: int = 5,
-    seed: int = 0,
-    test_size: float = 0.2,
-    test_data: str = "",
-    drop: list[str] | None = None,
-    dataset_version: str = "",
-    model_name: str = "",
-    target_metric: float | None = None,
-    charter: str = "",
-    pipeline: str = "",
-    selection: str = "",
-    max_cv_std: float = 0.05,
-    max_cv_test_gap: float = 0.05,
-    parallel: int = 2,
-    n_jobs: int = 1,
-    sample_rows: int = 0,
-    max_attempts: int = 3,
+    data: Annotated[str, Doc("the training table: a CSV, Parquet or JSON file")],
+    target: Annotated[str, Doc("target column (default: the charter's, the selection's or the pipeline's)")] = "",
+    family: Annotated[Literal["", ModelFamily], Normalize(family_spelling),
+                      Doc("model family to tune (empty: the selection's, else lightgbm)")] = "",
+    search_space: Annotated[str, Doc("search space as JSON or a JSON/YAML file, merged over the family's "
+                                     "defaults")] = "",
+    metric: Annotated[TrainingMetric, Normalize(metric_spelling),
+                      Doc("metric to tune and gate on (auto: the charter's or selection's, else the task's "
+                          "default)")] = "auto",
+    trials: Annotated[int, Interval(1, None), Doc("Optuna trials at most")] = 20,
+    timeout_s: Annotated[float, Interval(0, None), Doc("time limit of the search in seconds (0: none)")] = 0.0,
+    patience: Annotated[int, Interval(0, None), Doc("stop after this many trials without improvement (0: "
+                                                    "off)")] = 10,
+    folds: Annotated[int, Interval(2, None), Doc("cross-validation folds of each trial")] = 5,
+    seed: Annotated[int, Doc("seed of the split, the search and the models")] = 0,
+    test_size: Annotated[float, Interval(0.05, 0.5), Doc("share of rows held out as the test split (unless "
+                                                         "test_data is given)")] = 0.2,
+    test_data: Annotated[str, Doc("a separate test table with the same columns, instead of a split")] = "",
+    drop: Annotated[list[str] | None, Doc("columns that are not features")] = None,
+    dataset_version: Annotated[str, Doc("dataset version recorded as lineage (default: a content hash of the "
+                                        "data)")] = "",
+    model_name: Annotated[str, Doc("registry name of the model (default: <file stem>-<target>)")] = "",
+    target_metric: Annotated[float | None, Doc("gate: the test score must reach this (default: the charter's "
+                                               "threshold)")] = None,
+    charter: Annotated[str, Doc("scoping charter: target, metric and its threshold, excluded columns")] = "",
+    pipeline: Annotated[str, Doc("feature pipeline saved by features; replaces the family's "
+                                 "preprocessing")] = "",
+    selection: Annotated[str, Doc("selection.json of an approved model-selection run: family, metric and "
+                                  "pipeline")] = "",
+    max_cv_std: Annotated[float, Interval(0, None), Doc("gate: the spread of the fold scores may not exceed "
+                                                        "this (relative for unbounded metrics)")] = 0.05,
+    max_cv_test_gap: Annotated[float, Interval(0, None), Doc("gate: how far the test score may fall below the CV "
+                                                             "score (relative for unbounded metrics)")] = 0.05,
+    parallel: Annotated[int, Interval(1, None), Doc("trials evaluated at once, one per worker")] = 2,
+    n_jobs: Annotated[int, Doc("threads per model fit, as scikit-learn's n_jobs")] = 1,
+    sample_rows: Annotated[int, Interval(0, None), Doc("train on a seeded sample of this many rows (0: every "
+                                                       "row)")] = 0,
+    max_attempts: Annotated[int, Interval(1, None), Doc("review rounds before the run gives up (each rejection "
+                                                        "retrains with its feedback)")] = 3,
 ) -> TrainingResult:
     """Tune, train, evaluate and track one model family; register it as ``challenger`` once approved.
 
