@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mlsitter import Context, process, task
+from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.errors import SpecError
 from mlsitter.processes.validation.ab_test import tasks as steps
 from mlsitter.naming import stable_name
@@ -69,26 +69,35 @@ def guardrail_list(names: list[str], plan: Any) -> list[Any]:
          description="A/B readout: cleaning, SRM gate, z/Welch/MWU/bootstrap/Bayes/CUPED/lift, mSPRT monitoring, segments, decision")
 def ab_test(
     ctx: Context,
-    data: str,
-    metric: str = "",
-    plan: str = "",
-    unit: str = "unit",
-    variant: str = "variant",
-    exposure: str = "",
-    covariate: str = "",
-    timestamp: str = "",
-    guardrails: list[str] | None = None,
-    segments: list[str] | None = None,
-    control: str = "",
-    treatment: str = "",
-    metric_types: dict[str, str] | None = None,
-    alpha: float | None = None,
-    direction: str = "",
-    n_resamples: int = 1000,
-    n_looks: int = 20,
-    srm_threshold: float = 0.001,
-    guardrail_tolerance: float = 0.0,
-    seed: int = 0,
+    data: Annotated[str, Doc("unit-level table: one row per unit with its variant and metric columns")],
+    metric: Annotated[str, Doc("primary metric column (default: the plan's primary metric)")] = "",
+    plan: Annotated[str, Doc("pre-registration JSON written by experiment-plan")] = "",
+    unit: Annotated[str, Doc("column of the unit id (empty: the plan's)")] = "unit",
+    variant: Annotated[str, Doc("column of the assigned variant")] = "variant",
+    exposure: Annotated[str, Doc("column of the variant actually served; rows that disagree with the assignment "
+                                 "are removed")] = "",
+    covariate: Annotated[str, Doc("pre-period covariate column for CUPED variance reduction")] = "",
+    timestamp: Annotated[str, Doc("time column: orders the units for the sequential (mSPRT) looks")] = "",
+    guardrails: Annotated[list[str] | None, Doc("guardrail metric columns, 'name' or 'name:higher' when higher is "
+                                                "worse (default: the plan's)")] = None,
+    segments: Annotated[list[str] | None, Doc("columns the readout breaks results down by (default: the "
+                                              "plan's)")] = None,
+    control: Annotated[str, Doc("label of the control variant (default: the plan's, else detected)")] = "",
+    treatment: Annotated[str, Doc("label of the treatment variant (default: the plan's, else detected)")] = "",
+    metric_types: Annotated[dict[str, Literal["auto", "binary", "count", "continuous"]] | None,
+                            Doc("metric column -> its type (default: inferred from the values)")] = None,
+    alpha: Annotated[float | None, Interval(0, 0.5, closed="neither"), Doc("significance level (default: the "
+                                                                            "plan's, else 0.05)")] = None,
+    direction: Annotated[Literal["", "increase", "decrease", "two-sided"], Doc("the hypothesis (empty: the "
+                                                                              "plan's, else increase)")] = "",
+    n_resamples: Annotated[int, Interval(0, None), Doc("bootstrap resamples of the confidence intervals (0: no "
+                                                       "bootstrap)")] = 1000,
+    n_looks: Annotated[int, Interval(1, None), Doc("interim looks of the sequential (mSPRT) monitoring")] = 20,
+    srm_threshold: Annotated[float, Interval(0, 1), Doc("gate: the sample-ratio-mismatch test's p-value must "
+                                                        "reach this")] = 0.001,
+    guardrail_tolerance: Annotated[float, Interval(0, None), Doc("relative worsening a guardrail may show before "
+                                                                 "it counts as breached")] = 0.0,
+    seed: Annotated[int, Doc("seed of the bootstrap resamples")] = 0,
 ) -> AbTestResult:
     """Read out an A/B test from a unit-level table, optionally against its pre-registration ``plan``."""
     pre = ctx.task(read_plan, path=plan) if plan else None
@@ -101,8 +110,6 @@ def ab_test(
     direction = direction or (pre.direction if pre and pre.direction else "increase")
     if direction not in ("increase", "decrease", "two-sided"):
         raise SpecError(f"direction must be 'increase', 'decrease' or 'two-sided'; got {direction!r}")
-    if n_looks < 1 or n_resamples < 0:
-        raise SpecError(f"n_looks must be >= 1 and n_resamples >= 0; got {n_looks}, {n_resamples}")
     guards = guardrail_list(list(guardrails or []), pre)
     types = dict(metric_types or {})
     if pre and pre.metric_type and metric not in types and pre.metric_type in ("binary", "continuous", "count") \
