@@ -165,14 +165,23 @@ def test_search_stops_when_no_family_fits_the_time_left(adult_csv, monkeypatch):
 
 
 def test_automl_bad_inputs_fail_clearly(adult_csv):
-    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", metric="gini")
-    assert bad.status == "failed" and "unknown metric 'gini'" in bad.error
-    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", families=["lightgbm", "svm"])
-    assert bad.status == "failed" and "unknown model family 'svm'" in bad.error
-    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", time_budget_s=0)
-    assert bad.status == "failed" and "time_budget_s must be > 0" in bad.error
-    bad = mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", max_trials=0)
-    assert bad.status == "failed" and "max_trials >= 1" in bad.error
+    from mlsitter import Store
+    from mlsitter.errors import InvalidInputError
+
+    # pure value errors are refused before a run exists (see tests/runtime/test_inputs_at_the_door.py)
+    with pytest.raises(InvalidInputError, match=r"'metric' parameter of automl must be a str among \{.*'roc_auc'.*"
+                                                r"Got 'gini' instead"):
+        mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", metric="gini")
+    with pytest.raises(InvalidInputError, match=r"'families' parameter of automl must be a list of str among "
+                                                r"\{'lightgbm'.*Got \['lightgbm', 'svm'\] instead"):
+        mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", families=["lightgbm", "svm"])
+    with pytest.raises(InvalidInputError, match=r"'time_budget_s' parameter of automl must be a float in the range "
+                                                r"\(0, inf\)\. Got 0\.0 instead"):
+        mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", time_budget_s=0)
+    with pytest.raises(InvalidInputError, match=r"'max_trials' parameter of automl must be an int in the range "
+                                                r"\[1, inf\) or None\. Got 0 instead"):
+        mlsitter.run("automl", approve="auto", data=str(adult_csv), target="class", max_trials=0)
+    assert Store().count_runs() == 0
 
 
 def test_small_data_is_judged_on_repeated_cv():

@@ -158,3 +158,44 @@ def test_json_output_prints_dataclass_results_as_plain_objects(tmp_path):
     )
     res = cli("run", f"{proc}:dc-result", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["result"] == {"score": 0.5, "label": "ok"}
+
+
+def test_describe_lists_every_input_with_type_default_and_meaning():
+    from mlsitter.runtime.definitions import resolve
+    from mlsitter.runtime.inputs import input_specs
+
+    res = cli("describe", "training")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("training") and "phase execution" in lines[0]
+    assert resolve("training").description in res.stdout
+    for spec in input_specs(resolve("training").fn):
+        row = next((line for line in lines if line.split() and line.split()[0] == spec.name), None)
+        assert row is not None, f"input {spec.name!r} is not listed"
+        assert spec.type_text.split()[0] in row and spec.doc.split()[0] in row
+        assert ("required" if spec.required else repr(spec.default)) in row
+    folds = next(line for line in lines if line.split() and line.split()[0] == "folds")
+    assert "int in [2, inf)" in folds and " 5 " in folds and "cross-validation folds of each trial" in folds
+    metric = next(line for line in lines if line.split() and line.split()[0] == "metric")
+    assert "one of 'auto', ''" in metric and "'auto'" in metric
+
+
+def test_run_help_names_the_inputs_of_the_process_given():
+    res = cli("run", "training", "--help")
+    assert res.exit_code == 0, res.output
+    assert "Usage: main run [OPTIONS] PROCESS" in res.stdout  # click's own help comes first
+    described = cli("describe", "training").stdout
+    assert described in res.stdout
+    res = cli("run", "-i", "data=x.csv", "eda", "-h")  # options before the name, short flag
+    assert res.exit_code == 0 and "min_quality" in res.stdout and "float in [0, 100]" in res.stdout
+    res = cli("run", "--help")  # no process: the command's help alone
+    assert res.exit_code == 0 and "inputs of" not in res.stdout
+
+
+@pytest.mark.parametrize("args", [["describe", "no-such-process"], ["run", "no-such-process", "--help"]])
+def test_describing_an_unknown_process_is_runs_error(args):
+    proc = subprocess.run([sys.executable, "-m", "mlsitter", *args], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "mlsitter", "run", "no-such-process"], capture_output=True, text=True)
+    assert proc.returncode == run.returncode == 2
+    assert proc.stderr == run.stderr and "unknown process 'no-such-process'" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

@@ -101,14 +101,27 @@ def test_rejection_feedback_changes_mde_and_power():
 
 
 @pytest.mark.parametrize("inputs, message", [
-    ({"mde": 0.01, "baseline": 0.1, "metric_type": "ratio"}, "metric_type must be 'proportion' or 'mean'"),
     ({"mde": 0.01, "baseline": 1.4}, "a proportion baseline must be in \\(0, 1\\)"),
     ({"mde": 0.01}, "no baseline"),
     ({"mde": 5.0, "baseline": 100.0, "metric_type": "mean"}, "needs its standard deviation"),
-    ({"mde": 0.01, "baseline": 0.1, "alpha": 0.7}, "alpha must be in"),
     ({"mde": 0.01, "baseline": 0.1, "guardrails": "latency:sideways"}, "'higher' or 'lower'"),
 ])
 def test_bad_plans_are_named(inputs, message):
     run = mlsitter.run("experiment-plan", approve="auto", **inputs)
     assert run.status == "failed"
     assert pd.Series([run.error]).str.contains(message).all(), run.error
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"mde": 0.01, "baseline": 0.1, "metric_type": "ratio"},
+     "The 'metric_type' parameter of experiment-plan must be a str among {'proportion', 'mean'}. Got 'ratio' instead."),
+    ({"mde": 0.01, "baseline": 0.1, "alpha": 0.7},
+     "The 'alpha' parameter of experiment-plan must be a float in the range (0, 0.5). Got 0.7 instead."),
+])
+def test_bad_input_values_are_refused_before_a_run(inputs, message):
+    from mlsitter import Store
+    from mlsitter.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as refused:
+        mlsitter.run("experiment-plan", approve="auto", **inputs)
+    assert message in str(refused.value) and Store().count_runs() == 0

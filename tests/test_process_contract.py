@@ -59,3 +59,38 @@ def test_a_process_that_fails_to_load_is_reported_with_its_error(monkeypatch):
     result = CliRunner().invoke(main, ["processes"])
     assert result.exit_code == 1
     assert "broken-one" in result.output and "cannot be loaded" in result.output and "eda" in result.output
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_input_of_a_builtin_process_has_a_meaning_and_a_sound_declaration(name):
+    from mlsitter.runtime.inputs import declaration_problems, input_specs
+
+    spec = resolve(name)
+    typing.get_type_hints(spec.fn, include_extras=True)  # the declarations resolve (else nothing is checked)
+    unexplained = [s.name for s in input_specs(spec.fn) if not s.doc.strip()]
+    assert not unexplained, f"process {name!r} has inputs without a meaning (Doc): {unexplained}"
+    long = [s.name for s in input_specs(spec.fn) if "\n" in s.doc or len(s.doc) > 120]
+    assert not long, f"process {name!r}: a meaning is one line of at most 120 characters: {long}"
+    assert declaration_problems(spec.fn, name) == []
+
+
+def test_the_shared_vocabulary_agrees_with_the_ml_tables():
+    from mlsitter.ml.metrics import METRICS, get_metric
+    from mlsitter.ml.modeling._search_space import check_family, families
+    from mlsitter.processes.execution.automl.search import PORTFOLIO
+    from mlsitter.processes.vocabulary import GatePolicy, MetricName, ModelFamily, family_spelling
+    from mlsitter.runtime.context import ON_FAIL
+
+    assert set(typing.get_args(ModelFamily)) == set(families()) == set(PORTFOLIO)
+    assert set(typing.get_args(GatePolicy)) == set(ON_FAIL)
+    spellings = set(typing.get_args(MetricName))
+    assert set(METRICS) <= spellings
+    for name in spellings:  # every declared spelling is one the metric lookup reads
+        found = []
+        for task in ("classification", "regression"):
+            try:
+                found.append(get_metric(name, task))
+            except Exception:
+                pass
+        assert found, f"{name!r} is declared but no metric lookup knows it"
+    assert family_spelling("LGBM") == check_family("LGBM") == "lightgbm" and family_spelling("svm") == "svm"

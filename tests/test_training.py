@@ -142,12 +142,18 @@ def test_cli_run_on_bike_sharing_regression(bike_csv):
 
 
 def test_bad_metric_family_and_search_space_fail_with_clear_errors(adult_csv):
-    bad_metric = mlsitter.run("training", approve="auto", data=str(adult_csv), target="class", metric="rmsle")
-    assert bad_metric.status == "failed" and "unknown metric 'rmsle'" in bad_metric.error and "roc_auc" in bad_metric.error
+    from mlsitter.errors import InvalidInputError
+
+    # an unknown name is refused before a run exists; a known one of the wrong task still fails the run
+    with pytest.raises(InvalidInputError, match=r"'metric' parameter of training must be a str among \{.*'roc_auc'.*\}"
+                                                r"\. Got 'rmsle' instead"):
+        mlsitter.run("training", approve="auto", data=str(adult_csv), target="class", metric="rmsle")
     wrong_task = mlsitter.run("training", approve="auto", data=str(adult_csv), target="class", metric="r2")
     assert wrong_task.status == "failed" and "regression metric" in wrong_task.error
-    bad_family = mlsitter.run("training", approve="auto", data=str(adult_csv), target="class", family="svm")
-    assert bad_family.status == "failed" and "unknown model family 'svm'" in bad_family.error
+    with pytest.raises(InvalidInputError, match=r"'family' parameter of training must be a str among \{.*'lightgbm'.*"
+                                                r"Got 'svm' instead"):
+        mlsitter.run("training", approve="auto", data=str(adult_csv), target="class", family="svm")
+    assert Store().count_runs(status="failed") == 1  # only the wrong-task run so far
     bad_space = mlsitter.run("training", approve="auto", data=str(adult_csv), target="class",
                              search_space='{"num_leaves": {"type": "int", "low": 64, "high": 8}}')
     assert bad_space.status == "failed" and "low < high" in bad_space.error
