@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from mlsitter.errors import SpecError
+from mlsitter.ml.modeling._family_names import FAMILIES, find_family, tunable_families
 from mlsitter.naming import stable_name
 
 SELECTION_KIND = "mlsitter.model-selection"
-#: model-selection candidate names that training can tune, and the training family each one becomes
-TUNABLE = {"linear": "linear", "knn": "knn", "random_forest": "random_forest", "extra_trees": "extra_trees",
-           "hist_gb": "hist_gradient_boosting", "lightgbm": "lightgbm", "xgboost": "xgboost"}
+#: model-selection candidate names that training can tune -> the family each one becomes (a view of the
+#: family vocabulary; :attr:`Selection.family` reads every spelling, not only these)
+TUNABLE = {f.candidate: f.name for f in FAMILIES if f.candidate and f.tunable}
 
 
 @stable_name("ml.handoffs.Selection")
@@ -34,11 +35,13 @@ class Selection:
 
     @property
     def family(self) -> str:
-        """The training family for the recommended candidate (SpecError if training cannot tune it)."""
-        if self.recommended not in TUNABLE:
+        """The canonical family of the recommended candidate, read through the family vocabulary (so
+        ``hist_gb`` in a hand-off becomes ``hist_gradient_boosting``); SpecError if training cannot tune it."""
+        family = find_family(self.recommended)
+        if family is None or not family.tunable:
             raise SpecError(f"model-selection recommended {self.recommended!r}, which training does not tune; "
-                            f"pass family= one of: {', '.join(sorted(set(TUNABLE.values())))}")
-        return TUNABLE[self.recommended]
+                            f"pass family= one of: {', '.join(sorted(tunable_families()))}")
+        return family.name
 
 
 def write_selection(selection: Selection, out_dir: str | Path) -> Path:

@@ -3,6 +3,7 @@ from ._candidates import (
     INTERPRETABLE as INTERPRETABLE,
     BASELINES as BASELINES,
     Candidate as Candidate,
+    candidate_name as candidate_name,
     parse_candidate_names as parse_candidate_names,
     build_candidates as build_candidates,
 )
@@ -12,12 +13,24 @@ from ._cross_validation import (
     predict_scores as predict_scores,
     cross_validate as cross_validate,
 )
+from ._family_names import (
+    Family as Family,
+    FAMILIES as FAMILIES,
+    family_key as family_key,
+    find_family as find_family,
+    canonical_family as canonical_family,
+    candidate_names as candidate_names,
+    tunable_families as tunable_families,
+)
 from ._final_fit import (
     FinalFit as FinalFit,
     test_metrics as test_metrics,
     builtin_importances as builtin_importances,
     importances_of as importances_of,
     fit_final as fit_final,
+)
+from ._generalization import (
+    measure_gaps as measure_gaps,
 )
 from ._hpo import (
     storage_url as storage_url,

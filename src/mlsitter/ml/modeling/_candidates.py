@@ -1,5 +1,8 @@
 """Candidate model families for model selection, each behind the same feature pipeline.
 
+Candidates are named by the family vocabulary (:mod:`mlsitter.ml.modeling._family_names`): any spelling
+of a family is accepted, and model selection lists it under the vocabulary's ``candidate`` name.
+
 Classification and regression variants of: dummy, linear/logistic, decision tree, random forest,
 extra trees, HistGradientBoosting, LightGBM, XGBoost (CPU) and k-NN (only where sensible: at most
 20,000 rows and 100 features, since its predict cost grows with the training set).
@@ -20,11 +23,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlsitter.errors import SpecError
+from mlsitter.ml.modeling._family_names import FAMILIES, candidate_names, canonical_family, find_family
 from mlsitter.naming import stable_name
 
-CANDIDATE_NAMES = ("dummy", "linear", "tree", "random_forest", "extra_trees", "hist_gb", "lightgbm", "xgboost", "knn")
-INTERPRETABLE = ("dummy", "linear", "tree")
-BASELINES = ("dummy", "linear")
+#: model selection's names for the families it compares (the ``candidate`` column of the family vocabulary)
+CANDIDATE_NAMES = candidate_names()
+INTERPRETABLE = tuple(f.candidate for f in FAMILIES if f.candidate and f.interpretable)
+BASELINES = tuple(f.candidate for f in FAMILIES if f.candidate and f.baseline)
 
 
 @stable_name("ml.modeling.Candidate")
@@ -37,7 +42,8 @@ class Candidate:
     interpretable: bool
 
 
-def _estimator(name: str, task: str, seed: int, n_jobs: int) -> Any:
+def _estimator(candidate: str, task: str, seed: int, n_jobs: int) -> Any:
+    name = canonical_family(candidate_name(candidate))
     clf = task == "classification"
     if name == "dummy":
         return DummyClassifier(strategy="prior") if clf else DummyRegressor()
@@ -51,7 +57,7 @@ def _estimator(name: str, task: str, seed: int, n_jobs: int) -> Any:
         if name == "random_forest":
             return RandomForestClassifier(**kw) if clf else RandomForestRegressor(**kw)
         return ExtraTreesClassifier(**kw) if clf else ExtraTreesRegressor(**kw)
-    if name == "hist_gb":
+    if name == "hist_gradient_boosting":
         return (HistGradientBoostingClassifier if clf else HistGradientBoostingRegressor)(max_iter=200,
                                                                                            random_state=seed)
     if name == "lightgbm":
@@ -70,14 +76,30 @@ def _estimator(name: str, task: str, seed: int, n_jobs: int) -> Any:
     raise SpecError(f"unknown candidate {name!r}; expected some of {', '.join(CANDIDATE_NAMES)}")
 
 
+def _candidate_of(text: str) -> str | None:
+    family = find_family(text)
+    return family.candidate if family is not None and family.candidate else None
+
+
+def candidate_name(text: str) -> str:
+    """Model selection's name for the family ``text`` names (any spelling: ``hist_gradient_boosting``,
+    ``hgb`` and ``hist_gb`` all give ``hist_gb``); a name that is no candidate raises SpecError."""
+    name = _candidate_of(text)
+    if name is None:
+        raise SpecError(f"unknown candidate(s) {[str(text).strip().lower()]}; expected some of "
+                        f"{', '.join(CANDIDATE_NAMES)}")
+    return name
+
+
 def parse_candidate_names(text: str | list[str] | None) -> list[str]:
-    """Comma-separated candidate names (empty = all); the baselines dummy and linear are always added."""
+    """Comma-separated candidate names in any spelling (empty = all); the baselines dummy and linear are
+    always added. Returns model selection's names, in its order."""
     names = ([n.strip().lower() for n in text.split(",") if n.strip()] if isinstance(text, str)
              else [str(n).lower() for n in (text or [])])
-    unknown = [n for n in names if n not in CANDIDATE_NAMES]
+    unknown = [n for n in names if _candidate_of(n) is None]
     if unknown:
         raise SpecError(f"unknown candidate(s) {unknown}; expected some of {', '.join(CANDIDATE_NAMES)}")
-    chosen = names or list(CANDIDATE_NAMES)
+    chosen = {_candidate_of(n) for n in names} or set(CANDIDATE_NAMES)
     return [n for n in CANDIDATE_NAMES if n in chosen or n in BASELINES]
 
 

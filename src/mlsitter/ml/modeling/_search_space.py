@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from mlsitter.errors import SpecError
 from mlsitter.ml.metrics._scoring import CLASSIFICATION, REGRESSION
+from mlsitter.ml.modeling._family_names import find_family
 from mlsitter.naming import stable_name
 
 _TYPES = ("int", "float", "categorical")
@@ -121,14 +122,15 @@ def families() -> list[str]:
 
 
 def check_family(family: str) -> str:
-    """Normalise a family name; unknown names raise SpecError listing the known ones."""
-    name = str(family).strip().lower().replace("-", "_")
-    aliases = {"lgbm": "lightgbm", "xgb": "xgboost", "rf": "random_forest", "hgb": "hist_gradient_boosting", "hist_gb": "hist_gradient_boosting",
-               "et": "extra_trees", "logistic": "linear", "ridge": "linear", "k_nn": "knn"}
-    name = aliases.get(name, name)
-    if name not in _DEFAULT_SPACES:
+    """The canonical name of a family with a search space, from any spelling the family vocabulary
+    (:mod:`mlsitter.ml.modeling._family_names`) accepts; other names raise SpecError listing the tunable ones."""
+    found = find_family(family)
+    if found is None:
         raise SpecError(f"unknown model family {family!r}; expected one of: {', '.join(families())}")
-    return name
+    if found.name not in _DEFAULT_SPACES:
+        raise SpecError(f"model family {family!r} has no search space, so it cannot be tuned; expected one of: "
+                        f"{', '.join(families())}")
+    return found.name
 
 
 def default_space(family: str, task: str) -> dict[str, ParamSpec]:

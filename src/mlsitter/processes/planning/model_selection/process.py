@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from mlsitter import Context, Doc, Interval, Normalize, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.vocabulary import GatePolicy, MetricName, metric_spelling
 
 FEEDBACK_KEYS = ("candidates", "exclude", "metric", "alpha", "max_latency_ms", "max_model_size_mb",
@@ -89,7 +90,7 @@ def selection_settings(metric: str, default_metric: str, constraints: dict[str, 
                        alpha: float, prefer_simpler: bool, feedbacks: list[str]) -> dict[str, Any]:
     """Inputs + charter + every rejection's directives -> the settings of this attempt."""
     from mlsitter.errors import SpecError
-    from mlsitter.ml.modeling._candidates import parse_candidate_names
+    from mlsitter.ml.modeling._candidates import BASELINES, candidate_name, parse_candidate_names
     from mlsitter.ml.metrics._metric_catalog import metric_info
     from mlsitter.ml.handoffs._review_feedback import parse_feedback
 
@@ -102,10 +103,10 @@ def selection_settings(metric: str, default_metric: str, constraints: dict[str, 
         if "candidates" in fb.directives:
             settings["names"] = parse_candidate_names(fb.get_list("candidates"))
             settings["notes"].append(f"candidates -> {', '.join(settings['names'])}")
-        for name in fb.get_list("exclude"):
-            if name in ("dummy", "linear"):
-                raise SpecError(f"feedback 'exclude: {name}': the baselines dummy and linear are always compared")
-            parse_candidate_names(name)
+        for written in fb.get_list("exclude"):
+            name = candidate_name(written)  # any spelling of a family: hgb, hist_gradient_boosting -> hist_gb
+            if name in BASELINES:
+                raise SpecError(f"feedback 'exclude: {written}': the baselines dummy and linear are always compared")
             settings["names"] = [n for n in settings["names"] if n != name]
             settings["notes"].append(f"exclude {name}")
         if "metric" in fb.directives:
@@ -206,47 +207,17 @@ def model_selection(
     """Select a model family for ``data``: ``target``/``metric`` or a scoping ``charter``; ``pipeline``
     is a feature pipeline saved by ``features``; ``candidates`` a comma list (empty = all); ``exclude``
     a comma list of columns that must not be features (without a pipeline)."""
-    from mlsitter.ml.metrics._metric_catalog import default_success_metric
-
     seed = ctx.seed()
     inputs = ctx.task(read_selection_inputs, data=data, sep=sep, charter=charter, pipeline=pipeline, target=target,
                       exclude=[c.strip() for c in exclude.split(",") if c.strip()], sample_rows=sample_rows, seed=seed)
-    problem = inputs["problem"]
     workdir = ctx.workdir / "model-selection"
-    comparison = None
-    files: dict[str, str] = {}
-    feedbacks: list[str] = []
-    attempts = 0
     for attempt in ctx.refine("model-selection", max_attempts=max_attempts):
-        attempts = attempt.number
         feedbacks = [f for f in attempt.feedbacks if f]
-        settings = ctx.task(selection_settings, metric=metric or inputs["metric"],
-                            default_metric=default_success_metric(problem.task, problem.n_classes),
-                            constraints=inputs["constraints"], candidates=candidates, alpha=alpha,
-                            prefer_simpler=prefer_simpler, feedbacks=feedbacks)
-        comparison = ctx.task(compare_models, X=inputs["X"], y=inputs["y"], features=inputs["features"],
-                              problem=problem, settings=settings, cv_folds=cv_folds, cv_repeats=cv_repeats,
-                              n_jobs=n_jobs, seed=seed)
-        gates = [ctx.gate("beats-dummy", round(comparison.vs_baselines["dummy"].p_value, 8), "<", settings["alpha"],
-                          on_fail=on_gate_fail)]
-        if "linear" in comparison.vs_baselines:
-            gates.append(ctx.gate("beats-linear", round(comparison.vs_baselines["linear"].p_value, 8), "<",
-                                  settings["alpha"], on_fail=on_gate_fail))
+        comparison, files, html = compare_attempt(ctx, attempt.number, feedbacks, inputs=inputs, metric=metric,
+                                                  candidates=candidates, alpha=alpha, prefer_simpler=prefer_simpler,
+                                                  cv_folds=cv_folds, cv_repeats=cv_repeats, n_jobs=n_jobs, seed=seed,
+                                                  on_gate_fail=on_gate_fail, folder=workdir / f"attempt-{attempt.number}")
         recommended = comparison.result(comparison.recommended)
-        if inputs["threshold"] is not None and settings["metric"] == inputs["metric"]:
-            op = ">=" if comparison.greater_is_better else "<="
-            gates.append(ctx.gate("success-metric", round(recommended.mean, 6), op, inputs["threshold"],
-                                  on_fail=on_gate_fail))
-        gate_rows = [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
-                      "overridden": g.overridden} for g in gates]
-        files = ctx.task(write_selection_report, comparison=comparison, gates=gate_rows, notes=settings["notes"],
-                         constraints={k: settings[k] for k in ("max_latency_ms", "max_model_size_mb",
-                                                               "interpretability", "alpha")},
-                         attempt=attempt.number, rows=len(inputs["X"]),
-                         out_dir=str(workdir / f"attempt-{attempt.number}"))
-        html = ctx.artifact(f"model-selection-{attempt.number}.html", files["html"], media_type="text/html")
-        ctx.artifact(f"model-selection-{attempt.number}.md", files["markdown"], media_type="text/markdown")
-        ctx.artifact(f"model-selection-{attempt.number}.json", files["json"], media_type="application/json")
         attempt.review(
             f"Approve {comparison.recommended} ({comparison.metric} {recommended.mean:.4f}, CI {recommended.ci_low:.4f}"
             f"..{recommended.ci_high:.4f})? Reject with e.g. 'exclude: {comparison.recommended}' or "
@@ -257,9 +228,60 @@ def model_selection(
         )
     rec = comparison.result(comparison.recommended)
     handoff = ctx.task(write_handoff, out_dir=str(workdir), recommended=comparison.recommended,
-                       metric=comparison.metric, score=rec.mean, target=inputs["target"], task=problem.task,
+                       metric=comparison.metric, score=rec.mean, target=inputs["target"], task=inputs["problem"].task,
                        pipeline=pipeline, data=data, run_id=ctx.run_id)
     ctx.artifact("selection.json", handoff, media_type="application/json")
+    return model_selection_result(comparison, files=files, attempts=attempt.number, feedbacks=feedbacks, handoff=handoff)
+
+
+# -- the chapters of the story -----------------------------------------------------------------------------
+def compare_attempt(ctx: Context, number: int, feedbacks: list[str], *, inputs: dict[str, Any], metric: str,
+                    candidates: str, alpha: float, prefer_simpler: bool, cv_folds: int, cv_repeats: int, n_jobs: int,
+                    seed: int, on_gate_fail: str, folder: Any) -> tuple[Any, dict[str, str], Any]:
+    """(comparison, report files, the report's artifact) of one attempt: settings from the feedback so far, the
+    candidates compared on the same folds, the recommendation gated against the baselines and the charter."""
+    from mlsitter.ml.metrics._metric_catalog import default_success_metric
+
+    problem = inputs["problem"]
+    settings = ctx.task(selection_settings, metric=metric or inputs["metric"],
+                        default_metric=default_success_metric(problem.task, problem.n_classes),
+                        constraints=inputs["constraints"], candidates=candidates, alpha=alpha,
+                        prefer_simpler=prefer_simpler, feedbacks=feedbacks)
+    comparison = ctx.task(compare_models, X=inputs["X"], y=inputs["y"], features=inputs["features"],
+                          problem=problem, settings=settings, cv_folds=cv_folds, cv_repeats=cv_repeats,
+                          n_jobs=n_jobs, seed=seed)
+    gates = gate_recommendation(ctx, comparison, settings=settings, inputs=inputs, on_gate_fail=on_gate_fail)
+    files = ctx.task(write_selection_report, comparison=comparison, gates=gate_rows(gates), notes=settings["notes"],
+                     constraints={k: settings[k] for k in ("max_latency_ms", "max_model_size_mb",
+                                                           "interpretability", "alpha")},
+                     attempt=number, rows=len(inputs["X"]), out_dir=str(folder))
+    html = ctx.artifact(f"model-selection-{number}.html", files["html"], media_type="text/html")
+    ctx.artifact(f"model-selection-{number}.md", files["markdown"], media_type="text/markdown")
+    ctx.artifact(f"model-selection-{number}.json", files["json"], media_type="application/json")
+    return comparison, files, html
+
+
+def gate_recommendation(ctx: Context, comparison: Any, *, settings: dict[str, Any], inputs: dict[str, Any],
+                        on_gate_fail: str) -> list[Any]:
+    """The recommended model must beat the dummy and (when it is not linear itself) the linear baseline, and
+    reach the charter's threshold when the charter's metric is the one compared."""
+    gates = [ctx.gate("beats-dummy", round(comparison.vs_baselines["dummy"].p_value, 8), "<", settings["alpha"],
+                      on_fail=on_gate_fail)]
+    if "linear" in comparison.vs_baselines:
+        gates.append(ctx.gate("beats-linear", round(comparison.vs_baselines["linear"].p_value, 8), "<",
+                              settings["alpha"], on_fail=on_gate_fail))
+    recommended = comparison.result(comparison.recommended)
+    if inputs["threshold"] is not None and settings["metric"] == inputs["metric"]:
+        op = ">=" if comparison.greater_is_better else "<="
+        gates.append(ctx.gate("success-metric", round(recommended.mean, 6), op, inputs["threshold"],
+                              on_fail=on_gate_fail))
+    return gates
+
+
+def model_selection_result(comparison: Any, *, files: dict[str, str], attempts: int, feedbacks: list[str],
+                           handoff: str) -> ModelSelectionResult:
+    """The result: the recommendation, the evidence behind it and the handoff training reads."""
+    rec = comparison.result(comparison.recommended)
     return ModelSelectionResult(
         recommended=comparison.recommended, best=comparison.best, metric=comparison.metric,
         recommended_score=rec.mean, recommended_ci=(rec.ci_low, rec.ci_high),
