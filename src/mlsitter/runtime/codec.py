@@ -1,10 +1,11 @@
 """Encode task results into journal JSON, moving large values into the artifact store.
 
-JSON values stay inline. Frames go to Parquet, arrays to ``.npy``, figures to PNG (returned as an
-:class:`ArtifactRef`), scikit-learn estimators to skops (a format that loads only the recorded types),
-dataclasses, tuples, paths and datetimes are tagged, and anything else is pickled into a
-content-addressed artifact that is loaded only after its hash verifies. Decoding
-gives back the same types, so a replayed process sees what the live one saw.
+The core knows JSON values and its own tags: tuples, dicts with non-str keys, non-finite floats, paths,
+dates and datetimes, dataclasses (by stable name), :class:`ArtifactRef` and a pickle fallback whose
+content-addressed artifact loads only after its hash verifies. Every other type (frames, arrays, figures,
+models) is a :class:`ValueHandler` registered with :func:`register_value_handler` or installed through
+the ``mlsitter.value_handlers`` entry points, which load on the first value or tag the core does not
+know. Decoding gives back the same types, so a replayed process sees what the live one saw.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import io
 import math
 import pickle
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -23,37 +27,100 @@ from mlsitter.naming import locate, name_of, named
 from mlsitter.runtime.canonical import canonical_json
 
 TAG = "$t"
+ENTRY_POINT_GROUP = "mlsitter.value_handlers"
+CORE_TAGS = frozenset({"float", "tuple", "dict", "ref", "path", "datetime", "date", "dataclass", "pickle"})
 
 
-def _type_name(obj: Any) -> str:
+@dataclass(frozen=True, slots=True)
+class ValueHandler:
+    """How one kind of value goes into the journal and back; the codec asks handlers by ``priority``."""
+
+    claims: Callable[[Any], bool]  # cheap, and must not import the value's library
+    encode: Callable[[Any, Codec], Any]  # journal JSON (tagged ``tag`` or core forms), or None to decline
+    tag: str | None = None  # the tag ``decode`` reads; None for a handler that encodes into core forms
+    decode: Callable[[dict[str, Any], Codec], Any] | None = None
+    fingerprint: Callable[[Any], Any] | None = None  # a stand-in fingerprinted in turn; else type/shape/columns
+    priority: int = 100  # lower is asked first
+
+
+class _Registry:
+    """Value handlers by priority and by tag; installed ones load once, on first need."""
+
+    def __init__(self) -> None:
+        self.handlers: tuple[ValueHandler, ...] = ()
+        self.by_tag: dict[str, ValueHandler] = {}
+        self.broken: dict[str, str] = {}
+        self.installed = False
+        self.lock = threading.RLock()
+
+    def add(self, handler: ValueHandler, *, replace: bool = False) -> None:
+        with self.lock:
+            if handler in self.handlers:
+                return
+            if handler.tag is not None:
+                if handler.tag in CORE_TAGS or handler.tag == "":
+                    raise ValueError(f"the value tag {handler.tag!r} is reserved by the codec core; "
+                                     f"reserved tags are {sorted(CORE_TAGS)}. Choose another tag.")
+                held = self.by_tag.get(handler.tag)
+                if held is not None and not replace:
+                    raise ValueError(f"the value tag {handler.tag!r} is already registered by {held!r}; "
+                                     "pass replace=True to take it over.")
+                if held is not None:
+                    self.handlers = tuple(h for h in self.handlers if h is not held)
+                self.by_tag[handler.tag] = handler
+            self.handlers = tuple(sorted((*self.handlers, handler), key=lambda h: h.priority))
+
+    def ensure_installed(self) -> None:
+        if self.installed:
+            return
+        with self.lock:
+            if self.installed:
+                return
+            self.installed = True
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                try:
+                    loaded = ep.load()
+                    for handler in (loaded,) if isinstance(loaded, ValueHandler) else loaded:
+                        if not isinstance(handler, ValueHandler):
+                            raise TypeError(f"expected a ValueHandler or a sequence of them, got {handler!r}")
+                        self.add(handler)
+                except Exception as exc:
+                    self.broken[ep.name] = f"{ep.value}: {type(exc).__name__}: {exc}"
+                    warnings.warn(f"value handler {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
+
+    def claiming(self, value: Any) -> Iterable[ValueHandler]:
+        self.ensure_installed()
+        return (h for h in self.handlers if h.claims(value))
+
+    def for_tag(self, tag: str) -> ValueHandler | None:
+        handler = self.by_tag.get(tag)
+        if handler is None and not self.installed:
+            self.ensure_installed()
+            handler = self.by_tag.get(tag)
+        return handler
+
+
+_REGISTRY = _Registry()
+
+
+def register_value_handler(handler: ValueHandler, *, replace: bool = False) -> ValueHandler:
+    """Add a value handler for this session; a tag already held is refused unless ``replace`` is true."""
+    _REGISTRY.add(handler, replace=replace)
+    return handler
+
+
+def value_handlers() -> tuple[ValueHandler, ...]:
+    """Every value handler in the order they are asked (installed ones included)."""
+    _REGISTRY.ensure_installed()
+    return _REGISTRY.handlers
+
+
+def type_name(obj: Any) -> str:
+    """``module.qualname`` of the object's type, as the journal records it."""
     t = type(obj)
     return f"{t.__module__}.{t.__qualname__}"
-
-
-def _is_frame(obj: Any) -> bool:
-    return _type_name(obj) in ("pandas.core.frame.DataFrame", "pandas.core.series.Series")
-
-
-def _is_polars(obj: Any) -> bool:
-    return type(obj).__module__.startswith("polars") and type(obj).__name__ == "DataFrame"
-
-
-def _is_ndarray(obj: Any) -> bool:
-    return _type_name(obj) == "numpy.ndarray"
-
-
-def _is_figure(obj: Any) -> bool:
-    return _type_name(obj) == "matplotlib.figure.Figure"
-
-
-def _is_estimator(obj: Any) -> bool:
-    return any(c.__module__.startswith("sklearn.") and c.__name__ == "BaseEstimator" for c in type(obj).__mro__)
-
-
-def _numpy_scalar(obj: Any) -> Any:
-    if type(obj).__module__ == "numpy" and hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
-        return obj.item()
-    return None
 
 
 class Codec:
@@ -64,6 +131,7 @@ class Codec:
 
     # -- encode ---------------------------------------------------------------------------------
     def encode(self, value: Any) -> Any:
+        """Journal JSON for ``value``; large values go to the artifact store."""
         if value is None or isinstance(value, (bool, int, str)):
             return value
         if isinstance(value, float):
@@ -92,72 +160,27 @@ class Codec:
                 tagged["at"] = where  # where to import it from when no module has registered the name yet
             tagged["v"] = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
             return tagged
-        scalar = _numpy_scalar(value)
-        if scalar is not None:
-            return self.encode(scalar)
-        if _is_frame(value):
-            return self._encode_frame(value)
-        if _is_polars(value):
-            buffer = io.BytesIO()
-            value.write_parquet(buffer)
-            ref = self.artifacts.put_bytes(buffer.getvalue(), "frame.parquet")
-            return {TAG: "polars", "sha256": ref.sha256, "rows": value.height}
-        if _is_ndarray(value) and value.dtype != object:
-            import numpy as np
-
-            buffer = io.BytesIO()
-            np.save(buffer, value, allow_pickle=False)
-            ref = self.artifacts.put_bytes(buffer.getvalue(), "array.npy")
-            return {TAG: "ndarray", "sha256": ref.sha256, "shape": list(value.shape)}
-        if _is_figure(value):
-            from mlsitter.figures import figure_to_png
-
-            ref = self.artifacts.put_bytes(figure_to_png(value), "figure.png")
-            return {TAG: "ref", **dataclasses.asdict(ref)}
-        if _is_estimator(value):
-            encoded = self._encode_skops(value)
+        for handler in _REGISTRY.claiming(value):
+            encoded = handler.encode(value, self)
             if encoded is not None:
                 return encoded
-        return self._encode_pickle(value)
+        return self.encode_pickle(value)
 
-    def _encode_skops(self, value: Any) -> dict[str, Any] | None:
-        """Estimators go to the skops format, which loads without executing pickle opcodes."""
-        try:
-            import skops.io as sio
-
-            data = sio.dumps(value)
-            types = sio.get_untrusted_types(data=data)
-        except Exception:  # skops missing or the object holds something it cannot write
-            return None
-        ref = self.artifacts.put_bytes(data, "model.skops")
-        return {TAG: "skops", "sha256": ref.sha256, "type": _type_name(value), "types": types}
-
-    def _encode_frame(self, value: Any) -> dict[str, Any]:
-        import pandas as pd
-
-        is_series = isinstance(value, pd.Series)
-        frame = value.to_frame(name=value.name if value.name is not None else "__series__") if is_series else value
-        buffer = io.BytesIO()
-        try:
-            frame.to_parquet(buffer, index=True)
-        except (ValueError, TypeError, ImportError):  # exotic dtypes Parquet cannot hold
-            return self._encode_pickle(value)
-        ref = self.artifacts.put_bytes(buffer.getvalue(), "frame.parquet")
-        return {TAG: "series" if is_series else "frame", "sha256": ref.sha256, "rows": int(len(frame))}
-
-    def _encode_pickle(self, value: Any) -> dict[str, Any]:
+    def encode_pickle(self, value: Any) -> dict[str, Any]:
+        """The fallback: a pickle artifact, loaded on decode only after its hash verifies."""
         try:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             raise TypeError(
-                f"a task returned a {_type_name(value)}, which cannot be stored: {exc}. Return JSON values, "
+                f"a task returned a {type_name(value)}, which cannot be stored: {exc}. Return JSON values, "
                 "dataclasses, frames, arrays, figures or picklable objects."
             ) from None
         ref = self.artifacts.put_bytes(data, "object.pkl")
-        return {TAG: "pickle", "sha256": ref.sha256, "type": _type_name(value)}
+        return {TAG: "pickle", "sha256": ref.sha256, "type": type_name(value)}
 
     # -- decode ---------------------------------------------------------------------------------
     def decode(self, value: Any) -> Any:
+        """The value that ``encode`` was given, from its journal JSON."""
         if isinstance(value, list):
             return [self.decode(v) for v in value]
         if not isinstance(value, dict):
@@ -181,31 +204,15 @@ class Codec:
             return _dt.date.fromisoformat(value["v"])
         if tag == "dataclass":
             return _dataclass_type(value)(**{k: self.decode(v) for k, v in value["v"].items()})
-        if tag in ("frame", "series"):
-            import pandas as pd
-
-            frame = _missing_as_nan(pd.read_parquet(io.BytesIO(self.artifacts.read_verified(value["sha256"]))))
-            if tag == "series":
-                series = frame.iloc[:, 0]
-                return series.rename(None) if series.name == "__series__" else series
-            return frame
-        if tag == "polars":
-            import polars as pl
-
-            return pl.read_parquet(io.BytesIO(self.artifacts.read_verified(value["sha256"])))
-        if tag == "ndarray":
-            import numpy as np
-
-            return np.load(io.BytesIO(self.artifacts.read_verified(value["sha256"])), allow_pickle=False)
-        if tag == "skops":
-            import skops.io as sio
-
-            # Only the types recorded (in the hash-chained journal) when the model was written are allowed.
-            return sio.loads(self.artifacts.read_verified(value["sha256"]), trusted=value["types"])
         if tag == "pickle":
             # Only files this store wrote and whose hash still matches are ever unpickled.
             return pickle.loads(self.artifacts.read_verified(value["sha256"]))
-        raise ValueError(f"unknown value tag {tag!r} in the journal")
+        handler = _REGISTRY.for_tag(tag) if isinstance(tag, str) else None
+        if handler is None or handler.decode is None:
+            broken = "; ".join(f"{n} ({why})" for n, why in sorted(_REGISTRY.broken.items()))
+            hint = f" (value handlers that failed to load: {broken})" if broken else ""
+            raise ValueError(f"unknown value tag {tag!r} in the journal{hint}")
+        return handler.decode(value, self)
 
 
 def _dataclass_type(tagged: dict[str, Any]) -> Any:
@@ -217,21 +224,11 @@ def _dataclass_type(tagged: dict[str, Any]) -> Any:
     return cls
 
 
-def _missing_as_nan(frame: Any) -> Any:
-    """Parquet gives missing text cells back as None; pandas readers give NaN. Restore NaN so a
-    replayed process sees what the live one saw (imputers treat None and NaN differently)."""
-    import numpy as np
-
-    for column in frame.columns[frame.dtypes == object]:
-        frame[column] = frame[column].where(frame[column].notna(), np.nan)
-    return frame
-
-
 def fingerprint(value: Any) -> Any:
     """A cheap stand-in of an argument for the determinism hash, equal live and on replay.
 
     JSON values count in full; frames and arrays by type, shape and column names (not their cells,
-    which would cost a pass over the data); other objects by type.
+    which would cost a pass over the data); other objects by type, unless their handler says otherwise.
     """
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -248,9 +245,9 @@ def fingerprint(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"dc": type(value).__qualname__,
                 "v": {f.name: fingerprint(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    scalar = _numpy_scalar(value)
-    if scalar is not None:
-        return fingerprint(scalar)
+    handler = next(iter(_REGISTRY.claiming(value)), None)
+    if handler is not None and handler.fingerprint is not None:
+        return fingerprint(handler.fingerprint(value))
     shape = getattr(value, "shape", None)
     out: dict[str, Any] = {"type": type(value).__name__, "shape": list(shape) if shape is not None else None}
     columns = getattr(value, "columns", None)
@@ -260,5 +257,6 @@ def fingerprint(value: Any) -> Any:
 
 
 def args_hash(kwargs: dict[str, Any]) -> str:
+    """The determinism hash of a step's arguments (their fingerprints, canonical JSON, sha256)."""
     text = canonical_json(fingerprint(kwargs))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
