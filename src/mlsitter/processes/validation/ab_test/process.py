@@ -101,6 +101,54 @@ def ab_test(
 ) -> AbTestResult:
     """Read out an A/B test from a unit-level table, optionally against its pre-registration ``plan``."""
     pre = ctx.task(read_plan, path=plan) if plan else None
+    settings = readout_settings(metric=metric, alpha=alpha, direction=direction, guardrails=guardrails,
+                                metric_types=metric_types, pre=pre)
+    metric, alpha = settings.metric, settings.alpha
+    table = ctx.task(steps.load_and_clean, data=data, unit=unit or _planned(pre, "unit"), variant=variant,
+                     metrics=settings.metrics, exposure=exposure,
+                     extra=[c for c in [covariate, timestamp, *(segments or [])] if c], metric_types=settings.types,
+                     control=control or _planned(pre, "control"), treatment=treatment or _planned(pre, "treatment"),
+                     out_dir=str(ctx.workdir), optional=[] if segments or not pre else list(pre.segments))
+    log_cleaning(ctx, table)
+    srm = ctx.task(steps.check_srm, table=table, split=pre.split if pre else None, ratio=pre.ratio if pre else None,
+                   threshold=srm_threshold)
+    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm_threshold, on_fail="fail")
+
+    readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=settings.guards,
+                       covariate=covariate, timestamp=timestamp, segments=list(segments or table.optional_present),
+                       alpha=alpha, direction=settings.direction, n_resamples=n_resamples, n_looks=n_looks,
+                       tolerance=guardrail_tolerance, mde=pre.mde if pre else None, seed=seed)
+    for status in readout.guardrail_status:
+        ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn")
+
+    files = ctx.task(steps.write_ab_report, out_dir=str(ctx.workdir), data=data, table=table, plan=pre, srm=srm, readout=readout)
+    refs = [ctx.artifact("ab-test-report.html", Path(files["html"])), ctx.artifact("ab-test-report.md", Path(files["markdown"])),
+            ctx.artifact("ab-test-report.json", Path(files["json"]))]
+    decision = ask_early_stop(ctx, readout, pre=pre, alpha=alpha, refs=refs)
+    test = readout.primary.tests[readout.primary.primary_test]
+    approved, by, final = approve_decision(ctx, readout, decision, refs)
+    return ab_test_result(readout=readout, test=test, metric=metric, srm=srm, table=table, final=final,
+                          approved=approved, by=by, files=files, pre=pre)
+
+
+# -- the chapters of the story -----------------------------------------------------------------------------
+@stable_name("ab-test.ReadoutSettings")
+@dataclass
+class ReadoutSettings:
+    """What the readout tests, the inputs reconciled with the pre-registration (never journaled)."""
+
+    metric: str
+    alpha: float
+    direction: str
+    guards: list[Any]
+    types: dict[str, str]
+    metrics: list[str]  # the primary metric, then the guardrails' metrics
+
+
+def readout_settings(*, metric: str, alpha: float | None, direction: str, guardrails: list[str] | None,
+                     metric_types: dict[str, str] | None, pre: Any) -> ReadoutSettings:
+    """The primary metric, alpha, direction, guardrails and metric types: the inputs where given, else the
+    plan's, else the defaults; SpecError for a missing metric, an alpha or a direction out of range."""
     metric = metric or (pre.primary_metric if pre else "") or ""
     if not metric:
         raise SpecError("no primary metric: pass 'metric' (a column of the table) or a plan that names its primary metric")
@@ -116,62 +164,74 @@ def ab_test(
             and metric == pre.primary_metric:
         types[metric] = pre.metric_type
     metrics = list(dict.fromkeys([metric, *[g.metric for g in guards]]))
-    extra = [c for c in [covariate, timestamp, *(segments or [])] if c]
-    table = ctx.task(steps.load_and_clean, data=data, unit=unit or (pre.unit if pre and pre.unit else ""), variant=variant,
-                     metrics=metrics, exposure=exposure, extra=extra, metric_types=types,
-                     control=control or (pre.control if pre and pre.control else ""),
-                     treatment=treatment or (pre.treatment if pre and pre.treatment else ""), out_dir=str(ctx.workdir),
-                     optional=[] if segments or not pre else list(pre.segments))
+    return ReadoutSettings(metric, alpha, direction, guards, types, metrics)
+
+
+def _planned(pre: Any, field_name: str) -> str:
+    """The plan's value of ``field_name`` ('' without a plan or when the plan leaves it empty)."""
+    return getattr(pre, field_name) if pre and getattr(pre, field_name) else ""
+
+
+def log_cleaning(ctx: Context, table: Any) -> None:
+    """Say in the journal how many rows cleaning removed, and why."""
     removed = sum(table.report.removed.values())
     if removed:
         ctx.log("info", f"cleaning removed {removed:,} rows: " + ", ".join(f"{k} {v:,}" for k, v in table.report.removed.items() if v))
-    srm = ctx.task(steps.check_srm, table=table, split=pre.split if pre else None, ratio=pre.ratio if pre else None,
-                   threshold=srm_threshold)
-    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm_threshold, on_fail="fail")
 
-    readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=guards, covariate=covariate,
-                       timestamp=timestamp, segments=list(segments or table.optional_present), alpha=alpha, direction=direction,
-                       n_resamples=n_resamples, n_looks=n_looks, tolerance=guardrail_tolerance,
-                       mde=pre.mde if pre else None, seed=seed)
-    for status in readout.guardrail_status:
-        ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn")
 
-    files = ctx.task(steps.write_ab_report, out_dir=str(ctx.workdir), data=data, table=table, plan=pre, srm=srm, readout=readout)
-    refs = [ctx.artifact("ab-test-report.html", Path(files["html"])), ctx.artifact("ab-test-report.md", Path(files["markdown"])),
-            ctx.artifact("ab-test-report.json", Path(files["json"]))]
+def can_stop_early(planned: int | None, seen: int, crossing: int | None, breached: list[str]) -> bool:
+    """Whether the test may stop before its planned sample: a plan says how many units, fewer were seen, and the
+    sequential boundary was crossed or a guardrail breached."""
+    return bool(planned and seen < planned and (crossing or breached))
 
+
+def ask_early_stop(ctx: Context, readout: Any, *, pre: Any, alpha: float, refs: list[Any]) -> str:
+    """The decision to take now: the readout's, unless the test may stop early and the reviewer chooses to
+    go on collecting data (``continue``)."""
     planned = pre.planned_units if pre else None
     seen = readout.n_control + readout.n_treatment
     crossing = readout.primary.sequential.first_crossing if readout.primary.sequential else None
     breached = [g["metric"] for g in readout.guardrail_status if g["breached"]]
     decision = readout.decision
-    if planned and seen < planned and (crossing or breached):
-        why = (f"the always-valid p-value crossed {alpha} at look {crossing}" if crossing else "") + \
-              (f"{' and ' if crossing else ''}guardrail(s) {', '.join(breached)} breached" if breached else "")
-        answer = ctx.breakpoint(
-            f"Early stop? {seen:,} of {planned:,} planned units so far and {why}. Stop now and decide "
-            f"('{decision}'), or continue collecting data?",
-            context={"seen": seen, "planned": planned, "crossing": crossing, "breached": breached}, artifacts=refs,
-            options=["stop", "continue"], tags=("early-stop",),
-        )
-        stop = answer.option == "stop" if answer.option in ("stop", "continue") else answer.approved
-        if not stop:
-            decision = "continue"
+    if not can_stop_early(planned, seen, crossing, breached):
+        return decision
+    why = (f"the always-valid p-value crossed {alpha} at look {crossing}" if crossing else "") + \
+          (f"{' and ' if crossing else ''}guardrail(s) {', '.join(breached)} breached" if breached else "")
+    answer = ctx.breakpoint(
+        f"Early stop? {seen:,} of {planned:,} planned units so far and {why}. Stop now and decide "
+        f"('{decision}'), or continue collecting data?",
+        context={"seen": seen, "planned": planned, "crossing": crossing, "breached": breached}, artifacts=refs,
+        options=["stop", "continue"], tags=("early-stop",),
+    )
+    stop = answer.option == "stop" if answer.option in ("stop", "continue") else answer.approved
+    return decision if stop else "continue"
+
+
+def approve_decision(ctx: Context, readout: Any, decision: str, refs: list[Any]) -> tuple[bool, str, str]:
+    """(approved, by whom, final decision): a decision other than ``continue`` is put to a person, who may pick
+    another one; a plain rejection makes it ``inconclusive``."""
+    if decision == "continue":
+        return True, "", decision
     primary = readout.primary
-    test = primary.tests[primary.primary_test]
-    approved, by, final = True, "", decision
-    if decision != "continue":
-        answer = ctx.breakpoint(
-            f"A/B decision for {readout.treatment} vs {readout.control}: {decision.upper()} — " + "; ".join(readout.reasons)
-            + ". Approve, or pick another decision.",
-            context={"decision": decision, "reasons": readout.reasons, "p_value": primary.p_value, "lift": primary.lift},
-            artifacts=refs, options=DECISIONS, tags=("decision",),
-        )
-        approved, by = answer.approved, answer.by
-        if answer.option in DECISIONS:
-            final = answer.option
-        elif not answer.approved:
-            final = "inconclusive"
+    answer = ctx.breakpoint(
+        f"A/B decision for {readout.treatment} vs {readout.control}: {decision.upper()} — " + "; ".join(readout.reasons)
+        + ". Approve, or pick another decision.",
+        context={"decision": decision, "reasons": readout.reasons, "p_value": primary.p_value, "lift": primary.lift},
+        artifacts=refs, options=DECISIONS, tags=("decision",),
+    )
+    final = decision
+    if answer.option in DECISIONS:
+        final = answer.option
+    elif not answer.approved:
+        final = "inconclusive"
+    return answer.approved, answer.by, final
+
+
+def ab_test_result(*, readout: Any, test: dict[str, Any], metric: str, srm: Any, table: Any, final: str,
+                   approved: bool, by: str, files: dict[str, str], pre: Any) -> AbTestResult:
+    """The result: the readout's numbers, the decision and who approved it."""
+    primary = readout.primary
+    crossing = primary.sequential.first_crossing if primary.sequential else None
     return AbTestResult(
         control=readout.control, treatment=readout.treatment, n_control=readout.n_control, n_treatment=readout.n_treatment,
         metric=metric, difference=float(test["difference"]), ci_low=float(test["ci_low"]), ci_high=float(test["ci_high"]),
