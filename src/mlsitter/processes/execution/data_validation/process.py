@@ -245,7 +245,40 @@ separated by ';'). ``keys``:
     """
     options = {"format": format, "delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                "query": query, "table": table}
-    specs = ctx.task(plan_sources, data=list(data), options={k: v for k, v in options.items() if v is not None and v != []})
+    good, failed = read_sources(ctx, list(data), {k: v for k, v in options.items() if v is not None and v != []},
+                                on_source_error)
+    frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good])
+    keys, required, rules = list(keys or []), list(required or []), split_rules(rules)
+    rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp)
+    dataset = name or good[0].name
+    where = ctx.task(resolve_registry, dataset=dataset, datasets_dir=datasets_dir, contract=contract)
+    state, decision = reconcile_contract(ctx, frame=frame, path=where["contract"], dataset=dataset, keys=keys)
+
+    assessment = ctx.task(measure_quality, frame=frame, contract_path=state.path, rules=rules, keys=keys, required=required,
+                          timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat())
+    workdir = str(ctx.workdir / "validation")
+    sources = [r.info for r in good]
+    split, version = quarantine_and_version(ctx, frame=frame, assessment=assessment, workdir=workdir, good=good,
+                                            registry=where["registry"], dataset=dataset, contract_path=state.path,
+                                            rows_in=rows_in)
+    files = ctx.task(render_validation_report, out_dir=workdir, quarantine_path=split.quarantine_path, sources=sources,
+                     failed_sources=failed, contract_path=state.path, contract_created=state.created, diff=state.diff,
+                     diff_decision=decision, assessment=assessment, split=split, manifest=version["manifest"],
+                     lineage=version["lineage"], min_quality=min_quality, min_dimension=min_dimension)
+    ctx.artifact("validation-report.html", files["html"], media_type="text/html")
+    ctx.artifact("validation-report.json", files["json"], media_type="application/json")
+    ctx.artifact("validation-report.md", files["markdown"], media_type="text/markdown")
+    gate_failures = gate_quality(ctx, assessment, min_dimension=min_dimension, min_quality=min_quality,
+                                 on_fail=on_gate_fail)
+    return validation_result(dataset=dataset, version=version, split=split, state=state, rows_in=rows_in,
+                             assessment=assessment, gate_failures=gate_failures, failed=failed, files=files)
+
+
+# -- the chapters of the story -----------------------------------------------------------------------------
+def read_sources(ctx: Context, data: list[str], options: dict[str, Any],
+                 on_source_error: str) -> tuple[list[SourceRead], list[dict[str, str]]]:
+    """(sources read, sources skipped with their error), read in parallel; DataError when none could be read."""
+    specs = ctx.task(plan_sources, data=data, options=options)
     reads = ctx.map(read_one_source, specs, on_error=on_source_error)
     failed = [{"name": r.name, "error": r.error} for r in reads if r.error]
     good = [r for r in reads if not r.error]
@@ -253,14 +286,19 @@ separated by ';'). ``keys``:
         ctx.log("warning", f"source {f['name']} skipped: {f['error']}")
     if not good:
         raise DataError("no source could be read: " + "; ".join(f"{f['name']}: {f['error']}" for f in failed))
-    frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good])
-    keys, required = list(keys or []), list(required or [])
-    rules = [part.strip() for rule in (rules or []) for part in str(rule).split(";") if part.strip()]  # ';' also separates
-    rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp)
-    dataset = name or good[0].name
-    where = ctx.task(resolve_registry, dataset=dataset, datasets_dir=datasets_dir, contract=contract)
+    return good, failed
 
-    state = ctx.task(prepare_contract, frame=frame, path=where["contract"], dataset=dataset, keys=keys)
+
+def split_rules(rules: list[str] | None) -> list[str]:
+    """Cross-column rules, one each; ';' inside an item also separates rules."""
+    return [part.strip() for rule in (rules or []) for part in str(rule).split(";") if part.strip()]
+
+
+def reconcile_contract(ctx: Context, *, frame: Any, path: str, dataset: str,
+                       keys: list[str]) -> tuple[ContractState, str | None]:
+    """(contract state, decision on a schema change): a new contract is inferred and saved; a changed schema is
+    put to a person, whose approval updates the contract and whose rejection stops the run."""
+    state = ctx.task(prepare_contract, frame=frame, path=path, dataset=dataset, keys=keys)
     decision = None
     if state.created:
         ctx.log("info", f"schema contract inferred and saved to {state.path}")
@@ -279,38 +317,43 @@ separated by ';'). ``keys``:
         ctx.log("info", f"contract {state.path} updated after approval by {answer.by}; schema sha256 {new_hash[:16]}")
         decision = f"approved by {answer.by}; contract updated"
     ctx.artifact("contract" + Path(state.path).suffix, state.path)
+    return state, decision
 
-    assessment = ctx.task(measure_quality, frame=frame, contract_path=state.path, rules=rules, keys=keys, required=required,
-                          timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat())
-    workdir = str(ctx.workdir / "validation")
-    sources = [r.info for r in good]
+
+def quarantine_and_version(ctx: Context, *, frame: Any, assessment: Any, workdir: str, good: list[SourceRead],
+                           registry: str, dataset: str, contract_path: str, rows_in: int) -> tuple[Any, dict[str, Any]]:
+    """(clean/quarantine split, dataset version): bad rows quarantined, the clean rows versioned by content hash,
+    and both recorded as artifacts with the manifest."""
     split = ctx.task(write_quarantine, frame=frame, assessment=assessment, out_dir=workdir,
                      sources=[[r.name, r.info["rows"]] for r in good])
-    version = ctx.task(register_dataset_version, clean_path=split.clean_path, registry=where["registry"], dataset=dataset,
-                       contract_path=state.path, sources=sources, rows_in=rows_in, rows_quarantined=split.quarantined_rows,
-                       created_at=ctx.now().isoformat())
-    manifest = version["manifest"]
+    version = ctx.task(register_dataset_version, clean_path=split.clean_path, registry=registry, dataset=dataset,
+                       contract_path=contract_path, sources=[r.info for r in good], rows_in=rows_in,
+                       rows_quarantined=split.quarantined_rows, created_at=ctx.now().isoformat())
     ctx.artifact("clean.parquet", split.clean_path, media_type="application/vnd.apache.parquet")
     if split.quarantine_path:
         ctx.artifact("quarantine.parquet", split.quarantine_path, media_type="application/vnd.apache.parquet")
     ctx.artifact("manifest.json", version["manifest_path"], media_type="application/json")
+    return split, version
 
-    files = ctx.task(render_validation_report, out_dir=workdir, quarantine_path=split.quarantine_path, sources=sources,
-                     failed_sources=failed, contract_path=state.path, contract_created=state.created, diff=state.diff,
-                     diff_decision=decision, assessment=assessment, split=split, manifest=manifest, lineage=version["lineage"],
-                     min_quality=min_quality, min_dimension=min_dimension)
-    ctx.artifact("validation-report.html", files["html"], media_type="text/html")
-    ctx.artifact("validation-report.json", files["json"], media_type="application/json")
-    ctx.artifact("validation-report.md", files["markdown"], media_type="text/markdown")
 
+def gate_quality(ctx: Context, assessment: Any, *, min_dimension: float, min_quality: float, on_fail: str) -> list[str]:
+    """Gate each quality dimension and the overall score; the names of those that failed, overall first."""
     gate_failures: list[str] = []
     for dim in assessment.dimensions:
-        gate = ctx.gate(f"quality-{dim.name}", dim.score, ">=", min_dimension, on_fail=on_gate_fail)
+        gate = ctx.gate(f"quality-{dim.name}", dim.score, ">=", min_dimension, on_fail=on_fail)
         if not gate.passed:
             gate_failures.append(dim.name)
-    overall = ctx.gate("quality-overall", assessment.overall, ">=", min_quality, on_fail=on_gate_fail)
+    overall = ctx.gate("quality-overall", assessment.overall, ">=", min_quality, on_fail=on_fail)
     if not overall.passed:
         gate_failures.insert(0, "overall")
+    return gate_failures
+
+
+def validation_result(*, dataset: str, version: dict[str, Any], split: Any, state: ContractState, rows_in: int,
+                      assessment: Any, gate_failures: list[str], failed: list[dict[str, str]],
+                      files: dict[str, str]) -> ValidationResult:
+    """The result: the dataset version, the split, the scores and what failed."""
+    manifest = version["manifest"]
     return ValidationResult(
         dataset=dataset, dataset_version=manifest.version, parent_version=manifest.parent, clean_path=manifest.data_path,
         quarantine_path=split.quarantine_path, manifest_path=version["manifest_path"], contract_path=state.path, rows_in=rows_in,
