@@ -44,6 +44,7 @@ from typing import Annotated, Any, Literal
 
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.common.gates import gate_rows
 
 
 @stable_name("experiment-plan.ExperimentPlanResult")
@@ -219,47 +220,16 @@ def experiment_plan(
                      data=data, sep=sep, metric_column=metric_column, positive_value=positive_value, charter=charter)
     created_at = ctx.now().isoformat()
     workdir = ctx.workdir / "experiment-plan"
-    files: dict[str, str] = {}
-    feedbacks: list[str] = []
-    attempts = 0
-    settings = plan = None
-    adjusted_by = ""
     for attempt in ctx.refine("experiment-plan", max_attempts=max_attempts):
-        attempts = attempt.number
         feedbacks = [f for f in attempt.feedbacks if f]
         settings = ctx.task(revise_experiment, settings=start["settings"], feedbacks=feedbacks)
-        plan = ctx.task(solve_power, settings=settings)
-        first = ctx.gate("sample-size-feasible", plan.days_needed, "<=", settings.max_days, on_fail="warn")
-        gates = [first]
-        adjusted_by = ""
-        if not plan.feasible:
-            answer = ctx.breakpoint(
-                f"The sample ({plan.total:,} units) needs {plan.days_needed} days at {plan.units_per_day:g} units/day, "
-                f"more than max_days={settings.max_days}. Approve to plan for MDE {plan.mde_at_max_days:.4g} (reachable "
-                f"in {settings.max_days} days), or choose option 'longer-duration' to run {plan.days_needed} days.",
-                context={"days_needed": plan.days_needed, "max_days": settings.max_days, "mde": settings.mde,
-                         "mde_at_max_days": plan.mde_at_max_days},
-                options=["larger-mde", "longer-duration"])
-            if not answer.approved:
-                ctx.gate("sample-size-feasible (proposal refused)", plan.days_needed, "<=", settings.max_days,
-                         on_fail="fail")
-            option = answer.option or "larger-mde"
-            settings = ctx.task(adopt_proposal, settings=settings, plan=plan, option=option)
-            plan = ctx.task(solve_power, settings=settings)
-            adjusted_by = option
-            gates.append(ctx.gate("sample-size-feasible (adjusted)", plan.days_needed, "<=", settings.max_days,
-                                  on_fail="fail"))
-        gate_rows = [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
-                      "overridden": g.overridden} for g in gates]
+        settings, plan, adjusted_by, gates = size_the_sample(ctx, settings)
         files = ctx.task(write_plan, plan=plan, settings=settings, experiment=start["experiment"],
                          unit=randomization_unit, control=control, treatment=treatment, created_at=created_at,
                          source=start["source"], segments=[s.strip() for s in segments.split(",") if s.strip()],
-                         adjusted_by=adjusted_by, gates=gate_rows, attempt=attempt.number,
+                         adjusted_by=adjusted_by, gates=gate_rows(gates), attempt=attempt.number,
                          out_dir=str(workdir / f"attempt-{attempt.number}"))
-        ctx.artifact(f"preregistration-{attempt.number}.json", files["preregistration"], media_type="application/json")
-        html = ctx.artifact(f"experiment-plan-{attempt.number}.html", files["html"], media_type="text/html")
-        ctx.artifact(f"experiment-plan-{attempt.number}.md", files["markdown"], media_type="text/markdown")
-        ctx.artifact(f"experiment-plan-{attempt.number}.json", files["json"], media_type="application/json")
+        html = record_plan(ctx, attempt.number, files)
         attempt.review(
             f"Approve the plan: {plan.n_control:,} + {plan.n_treatment:,} units over {max(plan.days_needed, settings.min_days)} "
             f"days to detect {settings.mde:g} on {settings.metric}? Reject with e.g. 'mde: 0.02' or 'power: 0.9'.",
@@ -267,6 +237,46 @@ def experiment_plan(
                      "mde": settings.mde, "alpha": settings.alpha, "power": settings.power},
             artifacts=[html],
         )
+    return experiment_plan_result(settings, plan, files=files, adjusted_by=adjusted_by, attempts=attempt.number,
+                                  feedbacks=feedbacks)
+
+
+# -- the chapters of the story -----------------------------------------------------------------------------
+def size_the_sample(ctx: Context, settings: Any) -> tuple[Any, Any, str, list[Any]]:
+    """(settings, power plan, how they were adjusted, gates): the sample for the settings; when it needs more
+    than ``max_days``, a person approves the larger MDE reachable in time or picks a longer duration."""
+    plan = ctx.task(solve_power, settings=settings)
+    gates = [ctx.gate("sample-size-feasible", plan.days_needed, "<=", settings.max_days, on_fail="warn")]
+    if plan.feasible:
+        return settings, plan, "", gates
+    answer = ctx.breakpoint(
+        f"The sample ({plan.total:,} units) needs {plan.days_needed} days at {plan.units_per_day:g} units/day, "
+        f"more than max_days={settings.max_days}. Approve to plan for MDE {plan.mde_at_max_days:.4g} (reachable "
+        f"in {settings.max_days} days), or choose option 'longer-duration' to run {plan.days_needed} days.",
+        context={"days_needed": plan.days_needed, "max_days": settings.max_days, "mde": settings.mde,
+                 "mde_at_max_days": plan.mde_at_max_days},
+        options=["larger-mde", "longer-duration"])
+    if not answer.approved:
+        ctx.gate("sample-size-feasible (proposal refused)", plan.days_needed, "<=", settings.max_days, on_fail="fail")
+    option = answer.option or "larger-mde"
+    settings = ctx.task(adopt_proposal, settings=settings, plan=plan, option=option)
+    plan = ctx.task(solve_power, settings=settings)
+    gates.append(ctx.gate("sample-size-feasible (adjusted)", plan.days_needed, "<=", settings.max_days, on_fail="fail"))
+    return settings, plan, option, gates
+
+
+def record_plan(ctx: Context, number: int, files: dict[str, str]) -> Any:
+    """The pre-registration and the report of one attempt as artifacts; the HTML report's reference."""
+    ctx.artifact(f"preregistration-{number}.json", files["preregistration"], media_type="application/json")
+    html = ctx.artifact(f"experiment-plan-{number}.html", files["html"], media_type="text/html")
+    ctx.artifact(f"experiment-plan-{number}.md", files["markdown"], media_type="text/markdown")
+    ctx.artifact(f"experiment-plan-{number}.json", files["json"], media_type="application/json")
+    return html
+
+
+def experiment_plan_result(settings: Any, plan: Any, *, files: dict[str, str], adjusted_by: str, attempts: int,
+                           feedbacks: list[str]) -> ExperimentPlanResult:
+    """The result: the approved plan's numbers and where its pre-registration is."""
     return ExperimentPlanResult(
         preregistration=files["preregistration"], report=files["html"], metric=settings.metric,
         metric_type=settings.metric_type, baseline=settings.baseline, mde=settings.mde, alpha=settings.alpha,
