@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.vocabulary import GatePolicy
 
 
@@ -259,81 +260,119 @@ def features(
     taking (pipeline, record)) is checked for skew instead of the default serving path; ``eda_report``
     (the JSON report of an ``eda`` run) adds its leak suspects to the blocking findings (pin one with
     ``keep`` to override)."""
-    from mlsitter.ml.metrics._metric_catalog import default_success_metric
-
     seed = ctx.seed()
     inputs = ctx.task(read_feature_inputs, data=data, sep=sep, charter=charter, target=target, spec=spec,
                       sample_rows=sample_rows, seed=seed)
     target = inputs["target"]
-    time_col = time_column or inputs["time_column"]
     split = ctx.task(split_for_features, frame=inputs["frame"], target=target, test_size=test_size,
-                     time_column=time_col, seed=seed)
+                     time_column=time_column or inputs["time_column"], seed=seed)
     upstream = ctx.task(eda_leak_suspects, path=eda_report) if eda_report else []
     leak = ctx.task(check_leakage, train=split["train"], target=target, task=inputs["task"],
                     positive_class=inputs["positive_class"], excluded=inputs["excluded"], spec=inputs["spec"],
                     outcome_time_column=outcome_time_column, near_perfect=near_perfect, folds=cv_folds, seed=seed,
                     upstream_suspects=upstream)
-    problem, report = leak["problem"], leak["report"]
     workdir = ctx.workdir / "features"
-    files: dict[str, str] = {}
-    fitted: dict[str, Any] = {}
-    feedbacks: list[str] = []
-    attempts = 0
-    selection = skew = None
     for attempt in ctx.refine("feature-design", max_attempts=max_attempts):
-        attempts = attempt.number
         feedbacks = [f for f in attempt.feedbacks if f]
-        revised, notes = ctx.task(revise_feature_spec, spec=inputs["spec"], feedbacks=feedbacks)
-        blocking = report.suspect_columns()
-        candidates = [c for c in split["train"].columns
-                      if c != target and c not in inputs["excluded"] and c not in revised.drop
-                      and (c not in blocking or c in revised.keep)]
-        candidates += [c for c in revised.keep if c not in candidates and c != target]
-        selection = ctx.task(select_columns, train=split["train"], target=target, spec=revised, problem=problem,
-                             candidates=candidates, max_iterations=max_iterations, folds=cv_folds, seed=seed)
-        fitted = ctx.task(fit_and_save_pipeline, train=split["train"], target=target, spec=revised, problem=problem,
-                          selected=selection.selected, out_path=str(workdir / f"attempt-{attempt.number}" /
-                                                                    "feature_pipeline.pkl"), seed=seed)
-        skew = ctx.task(check_serving_skew, pipeline_path=fitted["path"], test=split["test"], rows=skew_rows,
-                        serving_code=serving_code, seed=seed)
-        leaking = sorted(set(blocking) & set(selection.selected))
-        if split["time_leak"]:
-            leaking.append(f"{split['time_leak']} training rows dated after the test split")
-        gates = [
-            ctx.gate("leakage" if not leaking else f"leakage ({', '.join(leaking)})", len(leaking), "==", 0,
-                     on_fail=on_gate_fail),
-            ctx.gate("serving-skew" if not skew.skewed else f"serving-skew ({', '.join(skew.names())})",
-                     skew.skewed_features, "==", 0, on_fail="fail"),
-            ctx.gate("feature-quality", round(selection.quality, 6), ">=", chance_level(problem) + min_lift,
-                     on_fail=on_gate_fail),
-        ]
-        gate_rows = [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
-                      "overridden": g.overridden} for g in gates]
-        from_selection = default_success_metric(problem.task, problem.n_classes)
-        files = ctx.task(write_features, kw={
-            "attempt": attempt.number, "split_kind": split["kind"], "train_rows": len(split["train"]),
-            "test_rows": len(split["test"]), "roles": fitted["roles"], "leakage": report,
-            "suspects_excluded": [c for c in blocking if c not in selection.selected], "overlap": split["overlap"],
-            "time_leak_rows": split["time_leak"], "encoding_gap": leak["encoding_gap"], "selection": selection,
-            "scoring": from_selection, "skew": skew, "feature_count": fitted["features"], "gates": gate_rows,
-            "notes": notes}, out_dir=str(workdir / f"attempt-{attempt.number}"))
-        ctx.artifact(f"feature-pipeline-{attempt.number}.pkl", fitted["path"], media_type="application/octet-stream")
-        html = ctx.artifact(f"features-{attempt.number}.html", files["html"], media_type="text/html")
-        ctx.artifact(f"features-{attempt.number}.md", files["markdown"], media_type="text/markdown")
-        ctx.artifact(f"features-{attempt.number}.json", files["json"], media_type="application/json")
+        done = design_attempt(ctx, attempt.number, feedbacks, inputs=inputs, split=split, leak=leak, target=target,
+                              folder=workdir / f"attempt-{attempt.number}", max_iterations=max_iterations,
+                              cv_folds=cv_folds, skew_rows=skew_rows, serving_code=serving_code, seed=seed,
+                              min_lift=min_lift, on_gate_fail=on_gate_fail)
         attempt.review(
-            f"Approve the feature design ({len(selection.selected)} columns, {fitted['features']} features, "
-            f"CV {selection.quality:.4f})? Reject with e.g. 'drop: a, b' or 'keep: c' or 'ratio: a/b'.",
-            context={"selected": selection.selected, "leakage_suspects": blocking, "quality": selection.quality},
-            artifacts=[html],
+            f"Approve the feature design ({len(done.selection.selected)} columns, {done.fitted['features']} features, "
+            f"CV {done.selection.quality:.4f})? Reject with e.g. 'drop: a, b' or 'keep: c' or 'ratio: a/b'.",
+            context={"selected": done.selection.selected, "leakage_suspects": done.blocking,
+                     "quality": done.selection.quality},
+            artifacts=[done.html],
         )
+    return features_result(done, target=target, inputs=inputs, leak=leak, attempts=attempt.number, feedbacks=feedbacks)
+
+
+# -- the chapters of the story -----------------------------------------------------------------------------
+def candidate_columns(columns: list[str], target: str, excluded: dict[str, str], revised: Any,
+                      blocking: list[str]) -> list[str]:
+    """The columns selection may choose from: all but the target, the excluded, the dropped and the blocking
+    leak suspects (unless pinned with ``keep``), then every pinned column."""
+    candidates = [c for c in columns
+                  if c != target and c not in excluded and c not in revised.drop
+                  and (c not in blocking or c in revised.keep)]
+    return candidates + [c for c in revised.keep if c not in candidates and c != target]
+
+
+def leaking_selection(blocking: list[str], selected: list[str], time_leak: int) -> list[str]:
+    """What leaks into the design: selected leak suspects, and training rows dated after the test split."""
+    leaking = sorted(set(blocking) & set(selected))
+    if time_leak:
+        leaking.append(f"{time_leak} training rows dated after the test split")
+    return leaking
+
+
+@stable_name("features.DesignAttempt")
+@dataclass
+class DesignAttempt:
+    """One attempt's selection, fitted pipeline, skew check, report and the suspects it kept out (never journaled)."""
+
+    selection: Any
+    fitted: dict[str, Any]
+    skew: Any
+    files: dict[str, str]
+    html: Any  # the report's artifact reference
+    blocking: list[str]
+
+
+def design_attempt(ctx: Context, number: int, feedbacks: list[str], *, inputs: dict[str, Any], split: dict[str, Any],
+                   leak: dict[str, Any], target: str, folder: Path, max_iterations: int, cv_folds: int, skew_rows: int,
+                   serving_code: str, seed: int, min_lift: float, on_gate_fail: str) -> DesignAttempt:
+    """One design: revise the spec with the feedback so far, select columns, fit and save the pipeline, check
+    serving skew, gate leakage, skew and quality, and write the report."""
+    from mlsitter.ml.metrics._metric_catalog import default_success_metric
+
+    problem, report = leak["problem"], leak["report"]
+    revised, notes = ctx.task(revise_feature_spec, spec=inputs["spec"], feedbacks=feedbacks)
+    blocking = report.suspect_columns()
+    candidates = candidate_columns(split["train"].columns, target, inputs["excluded"], revised, blocking)
+    selection = ctx.task(select_columns, train=split["train"], target=target, spec=revised, problem=problem,
+                         candidates=candidates, max_iterations=max_iterations, folds=cv_folds, seed=seed)
+    fitted = ctx.task(fit_and_save_pipeline, train=split["train"], target=target, spec=revised, problem=problem,
+                      selected=selection.selected, out_path=str(folder / "feature_pipeline.pkl"), seed=seed)
+    skew = ctx.task(check_serving_skew, pipeline_path=fitted["path"], test=split["test"], rows=skew_rows,
+                    serving_code=serving_code, seed=seed)
+    leaking = leaking_selection(blocking, selection.selected, split["time_leak"])
+    gates = [
+        ctx.gate("leakage" if not leaking else f"leakage ({', '.join(leaking)})", len(leaking), "==", 0,
+                 on_fail=on_gate_fail),
+        ctx.gate("serving-skew" if not skew.skewed else f"serving-skew ({', '.join(skew.names())})",
+                 skew.skewed_features, "==", 0, on_fail="fail"),
+        ctx.gate("feature-quality", round(selection.quality, 6), ">=", chance_level(problem) + min_lift,
+                 on_fail=on_gate_fail),
+    ]
+    files = ctx.task(write_features, kw={
+        "attempt": number, "split_kind": split["kind"], "train_rows": len(split["train"]),
+        "test_rows": len(split["test"]), "roles": fitted["roles"], "leakage": report,
+        "suspects_excluded": [c for c in blocking if c not in selection.selected], "overlap": split["overlap"],
+        "time_leak_rows": split["time_leak"], "encoding_gap": leak["encoding_gap"], "selection": selection,
+        "scoring": default_success_metric(problem.task, problem.n_classes), "skew": skew,
+        "feature_count": fitted["features"], "gates": gate_rows(gates), "notes": notes}, out_dir=str(folder))
+    ctx.artifact(f"feature-pipeline-{number}.pkl", fitted["path"], media_type="application/octet-stream")
+    html = ctx.artifact(f"features-{number}.html", files["html"], media_type="text/html")
+    ctx.artifact(f"features-{number}.md", files["markdown"], media_type="text/markdown")
+    ctx.artifact(f"features-{number}.json", files["json"], media_type="application/json")
+    return DesignAttempt(selection, fitted, skew, files, html, blocking)
+
+
+def features_result(done: DesignAttempt, *, target: str, inputs: dict[str, Any], leak: dict[str, Any], attempts: int,
+                    feedbacks: list[str]) -> FeaturesResult:
+    """The result: the approved pipeline, what it selected and why the rest was left out."""
+    from mlsitter.ml.metrics._metric_catalog import default_success_metric
+
+    problem, report, selection = leak["problem"], leak["report"], done.selection
     return FeaturesResult(
-        pipeline=fitted["path"], target=target, task=problem.task, selected_columns=list(selection.selected),
-        output_features=fitted["features"], excluded_columns=dict(inputs["excluded"]),
+        pipeline=done.fitted["path"], target=target, task=problem.task, selected_columns=list(selection.selected),
+        output_features=done.fitted["features"], excluded_columns=dict(inputs["excluded"]),
         leakage_suspects=report.suspect_columns(),
         leakage_findings=[{"check": f.check, "column": f.column, "value": f.value, "blocking": f.blocking,
                            "detail": f.detail} for f in report.findings],
-        skewed_features=skew.names(), quality=selection.quality,
+        skewed_features=done.skew.names(), quality=selection.quality,
         quality_metric=default_success_metric(problem.task, problem.n_classes),
-        selection_rounds=len(selection.rounds), report=files["html"], attempts=attempts, feedback=feedbacks,
+        selection_rounds=len(selection.rounds), report=done.files["html"], attempts=attempts, feedback=feedbacks,
     )
