@@ -6,6 +6,7 @@ from ._registry import (
     RegisteredVersion as RegisteredVersion,
     ModelRef as ModelRef,
     validate_model_name as validate_model_name,
+    default_model_name as default_model_name,
     parse_model_ref as parse_model_ref,
     register_model as register_model,
     promote as promote,

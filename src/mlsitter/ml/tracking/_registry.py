@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlsitter.errors import InputError, MlsitterError, SpecError
@@ -68,6 +69,12 @@ def validate_model_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+def default_model_name(data: str, target: str) -> str:
+    """``<file stem>-<target>`` made safe for the registry."""
+    stem = Path(data).stem or "model"
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", f"{stem}-{target}").strip("-.")[:120] or "model"
 
 
 def parse_model_ref(ref: str) -> ModelRef:

@@ -4,16 +4,20 @@ as ``challenger`` after approval (a rejection's feedback changes the budget, fam
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mlsitter import Context, Doc, Interval, Normalize, process, task
 from mlsitter.errors import SpecError
+from mlsitter.ml.modeling._generalization import measure_gaps
+from mlsitter.ml.tracking._registry import default_model_name
 from mlsitter.naming import stable_name
 from mlsitter.processes.vocabulary import (ModelFamily, TrainingMetric, family_spelling,
                                            metric_spelling)
+# Steps automl shares with training; importable here too, where journals written before the move look for them.
+from mlsitter.processes.common.training_setup import optuna_storage, prepare_data, process_code_version
+from mlsitter.processes.common.gates import gate_rows
 
 FEEDBACK_KEYS = ("trials", "family", "timeout_s", "folds", "patience", "metric", "search_space")
 
@@ -79,25 +83,28 @@ class TrainingResult:
     selection: str = ""
 
 
-def parse_feedback(text: str | None) -> dict[str, Any]:
-    """Read ``key: value`` changes from rejection feedback (one per line or separated by ';').
+#: other spellings of the settings a reviewer may write
+FEEDBACK_ALIASES = {"budget": "trials", "n_trials": "trials", "timeout": "timeout_s", "model": "family", "cv": "folds",
+                    "space": "search_space"}
 
-    Keys: trials, family, timeout_s, folds, patience, metric, search_space (JSON, rest of the text).
-    Lines without a colon are comments; an unknown key raises SpecError listing the known ones.
+
+def parse_feedback(text: str | None) -> dict[str, Any]:
+    """Read ``key: value`` changes from rejection feedback, in the one feedback grammar
+    (:mod:`mlsitter.ml.handoffs._review_feedback`: one per line, or separated by ';' or by a comma before
+    the next setting).
+
+    Keys: trials, family, timeout_s, folds, patience, metric, search_space (a JSON object, or a file).
+    Text without a key is a comment; an unknown key raises SpecError listing the known ones.
     """
-    if not text:
-        return {}
+    from mlsitter.ml.handoffs._review_feedback import parse_feedback as read_feedback
+
     changes: dict[str, Any] = {}
-    space = re.search(r"(?:^|[\n;,])\s*(?:search_space|space)\s*[:=]\s*(\{.*\})\s*$", text, flags=re.S)
-    if space:
-        changes["search_space"] = space.group(1)
-        text = text[: space.start()]
-    for part in re.split(r"[\n;,]", text):
-        match = re.match(r"^\s*([A-Za-z_]+)\s*[:=]\s*(.+?)\s*$", part)
-        if not match:
+    for part in read_feedback(text, allowed=FEEDBACK_KEYS, aliases=FEEDBACK_ALIASES, unknown="keep").ordered():
+        key, value = part.key, part.value
+        if key != "search_space":  # every other setting is one value: text after a comma is a comment
+            value = value.split(",", 1)[0].strip()
+        if not value:  # 'trials:' with nothing after it sets nothing
             continue
-        key, value = match.group(1).lower(), match.group(2)
-        key = {"budget": "trials", "n_trials": "trials", "timeout": "timeout_s", "model": "family", "cv": "folds"}.get(key, key)
         if key not in FEEDBACK_KEYS:
             raise SpecError(f"feedback: unknown setting {key!r}; expected 'key: value' with key one of "
                             f"{', '.join(FEEDBACK_KEYS)} (e.g. 'trials: 40' or 'family: lightgbm')")
@@ -106,6 +113,8 @@ def parse_feedback(text: str | None) -> dict[str, Any]:
                 changes[key] = int(value)
             elif key == "timeout_s":
                 changes[key] = float(value.rstrip("s"))
+            elif key == "search_space":
+                changes[key] = value
             else:
                 changes[key] = value.strip().strip("'\"")
         except ValueError:
@@ -121,14 +130,6 @@ def apply_feedback(settings: TrainingSettings, feedbacks: list[str]) -> Training
 
 
 # -- tasks -------------------------------------------------------------------------------------------
-@task(name="training.prepare_data")
-def prepare_data(**kwargs: Any) -> Any:
-    """Read the data, check target/columns/metric, split train/test, fix the dataset version."""
-    from mlsitter.ml.modeling._training_data import load_and_prepare
-
-    return load_and_prepare(**kwargs)
-
-
 @task(name="training.resolve_space")
 def resolve_space(family: str, task: str, search_space: str, metric: str) -> dict[str, Any]:
     """Validate family, metric and search space; return the space (JSON form) and its default config."""
@@ -139,22 +140,6 @@ def resolve_space(family: str, task: str, search_space: str, metric: str) -> dic
     name = check_family(family)
     space = build_space(name, task, search_space or None)
     return {"family": name, "space": space_to_dict(space), "defaults": default_params(name, space)}
-
-
-@task(name="training.optuna_storage")
-def optuna_storage() -> str:
-    """The Optuna storage URL under the mlsitter home."""
-    from mlsitter.ml.modeling._hpo import storage_url
-
-    return storage_url()
-
-
-@task(name="training.process_code_version")
-def process_code_version() -> str:
-    """git commit of the code (or a hash of this process's source)."""
-    from mlsitter.ml.tracking._tracking import code_version
-
-    return code_version(__file__)
 
 
 @task(name="training.read_selection")
@@ -325,19 +310,6 @@ def run_hpo(ctx: Context, *, prep: Any, settings: TrainingSettings, space: dict[
     )
 
 
-def measure_gaps(metric_name: str, cv_mean: float, fold_scores: list[float], test_score: float) -> tuple[float, float]:
-    """(CV instability, CV-to-test drop): absolute for bounded metrics, relative to the CV mean for unbounded ones."""
-    from mlsitter.ml.metrics._scoring import METRICS
-
-    metric = METRICS[metric_name]
-    std = _std(fold_scores)
-    drop = max(0.0, (cv_mean - test_score) if metric.greater_is_better else (test_score - cv_mean))
-    if not metric.bounded:
-        scale = max(abs(cv_mean), 1e-12)
-        return std / scale, drop / scale
-    return std, drop
-
-
 @task(name="training.charter_settings")
 def charter_settings(charter: str) -> dict[str, Any]:
     """What the scoping charter fixes for training: target, metric and its threshold, excluded columns."""
@@ -359,12 +331,6 @@ def agreed_target(target: str, sources: dict[str, str]) -> str:
     if len(set(named.values())) > 1:
         raise SpecError("the target differs between " + ", ".join(f"{k} ({v!r})" for k, v in named.items()))
     return next(iter(named.values()))
-
-
-def default_model_name(data: str, target: str) -> str:
-    """``<file stem>-<target>`` made safe for the registry."""
-    stem = Path(data).stem or "model"
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", f"{stem}-{target}").strip("-.")[:120] or "model"
 
 
 @process("training", phase="execution",
@@ -417,16 +383,65 @@ def training(
     and the feature pipeline it was measured with; ``pipeline`` (saved by ``features``) replaces the family's
     own preprocessing and fixes the input columns. Explicit ``family``/``metric``/``pipeline`` inputs win.
     """
-    from mlsitter.ml.tracking import _tracking as tracking
     from mlsitter.ml.modeling._hpo import check_budget
-    from mlsitter.ml.tracking._registry import CHALLENGER, validate_model_name
-    from mlsitter.ml.metrics._scoring import ALIASES, METRICS, get_metric
+    from mlsitter.ml.tracking._registry import CHALLENGER
 
     check_budget(trials, timeout_s, folds, patience)
     chosen = ctx.task(read_selection, path=selection) if selection else None
     pipeline = pipeline or (chosen.pipeline if chosen else "")
     features = ctx.task(read_features, path=pipeline) if pipeline else None
     agreed = ctx.task(charter_settings, charter=charter) if charter else None
+    plan = reconcile_inputs(data=data, target=target, family=family, metric=metric, target_metric=target_metric,
+                            model_name=model_name, agreed=agreed, chosen=chosen, features=features)
+    prep = ctx.task(prepare_data, data=data, target=plan.target, drop=list(drop or []), test_size=test_size, seed=seed,
+                    metric=plan.metric, dataset_version=dataset_version, sample_rows=sample_rows, test_data=test_data,
+                    exclude=agreed["excluded"] if agreed else [], inputs=features.input_columns if features else None,
+                    inputs_of=f"the feature pipeline {pipeline!r}")
+    code = ctx.task(process_code_version)
+    storage = ctx.task(optuna_storage)
+    base = TrainingSettings(plan.family, search_space, trials, timeout_s, patience, folds, prep.metric)
+    for attempt in ctx.refine("registration", max_attempts=max_attempts):
+        done = train_attempt(ctx, attempt.number, apply_feedback(base, attempt.feedbacks), prep=prep, plan=plan,
+                             features=features, storage=storage, code=code, seed=seed, parallel=parallel,
+                             n_jobs=n_jobs, max_cv_std=max_cv_std, max_cv_test_gap=max_cv_test_gap)
+        attempt.review(
+            f"Register {plan.name} ({done.settings.family}, CV {done.settings.metric} {done.hpo.best_value:.4f}, test "
+            f"{done.final.test_score:.4f}) as '{CHALLENGER}'? Reject with e.g. 'trials: 40' or 'family: xgboost' to retrain.",
+            context={"cv": done.hpo.best_value, "test": done.final.test_score, "params": done.hpo.best_params,
+                     "mlflow_run_id": done.logged.mlflow_run_id, "gates": done.gates},
+            artifacts=done.refs)
+    settings, hpo, final, logged = done.settings, done.hpo, done.final, done.logged
+    registered = ctx.task(register, name=plan.name, model_uri=logged.model_uri, mlflow_run_id=logged.mlflow_run_id,
+                          artifact_sha256=logged.artifact_sha256, mlsitter_run_id=ctx.run_id,
+                          dataset_version=prep.dataset_version, code_version=code, process="training",
+                          metrics={f"cv_{settings.metric}": hpo.best_value, f"test_{settings.metric}": final.test_score},
+                          alias=CHALLENGER)
+    ctx.log("info", f"registered {registered.name} version {registered.version} as {CHALLENGER}")
+    return training_result(registered, done, prep=prep, code=code, attempts=attempt.number, features=features,
+                           selection=selection)
+
+
+# -- the chapters of the story ---------------------------------------------------------------------------------
+@stable_name("training.ReconciledInputs")
+@dataclass
+class ReconciledInputs:
+    """What the inputs, the charter, the selection and the feature pipeline agree to train (never journaled)."""
+
+    target: str
+    family: str
+    metric: str
+    goal: float | None  # the test score the target gate asks for, if any
+    name: str  # the registry name
+    lineage: dict[str, str]  # MLflow tags naming the upstream runs and files
+
+
+def reconcile_inputs(*, data: str, target: str, family: str, metric: str, target_metric: float | None, model_name: str,
+                     agreed: dict[str, Any] | None, chosen: Any, features: Any) -> ReconciledInputs:
+    """Reconcile the inputs with the scoping charter, the model-selection handoff and the feature pipeline:
+    the target must agree; an explicit input wins, then the charter, then the selection."""
+    from mlsitter.ml.metrics._scoring import ALIASES, METRICS
+    from mlsitter.ml.tracking._registry import validate_model_name
+
     target = agreed_target(target, {"charter": agreed["target"] if agreed else "",
                                     "selection": chosen.target if chosen else "",
                                     "feature pipeline": features.target if features else ""})
@@ -442,61 +457,73 @@ def training(
         metric = ALIASES.get(chosen.metric, chosen.metric)
     lineage = {**({"mlsitter.feature_pipeline": f"{features.path} {features.sha256}"} if features else {}),
                **({"mlsitter.model_selection": f"run {chosen.run_id}: {chosen.recommended}"} if chosen else {})}
-    prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
-                    metric=metric, dataset_version=dataset_version, sample_rows=sample_rows, test_data=test_data,
-                    exclude=agreed["excluded"] if agreed else [], inputs=features.input_columns if features else None,
-                    inputs_of=f"the feature pipeline {pipeline!r}")
-    code = ctx.task(process_code_version)
-    storage = ctx.task(optuna_storage)
-    base = TrainingSettings(family, search_space, trials, timeout_s, patience, folds, prep.metric)
-    for attempt in ctx.refine("registration", max_attempts=max_attempts):
-        settings = apply_feedback(base, attempt.feedbacks)
-        check_budget(settings.trials, settings.timeout_s, settings.folds, settings.patience)
-        measure = get_metric(settings.metric, prep.task)
-        space = ctx.task(resolve_space, family=settings.family, task=prep.task, search_space=settings.search_space,
-                         metric=settings.metric)
-        settings = replace(settings, family=space["family"])
-        hpo = run_hpo(ctx, prep=prep, settings=settings, space=space, storage=storage, attempt=attempt.number,
-                      seed=seed, parallel=parallel, n_jobs=n_jobs, greater_is_better=measure.greater_is_better,
-                      features=features.transformer if features else None)
-        final = ctx.task(fit_best, prep=prep, family=settings.family, params=hpo.best_params, seed=seed,
-                         metric=settings.metric, n_jobs=n_jobs, features=features.transformer if features else None)
-        ctx.prefetch(*tracking.MODULES)  # loads MLflow in the idle runner while a worker writes the report
-        instability, drop_to_test = measure_gaps(settings.metric, hpo.best_value, hpo.best_fold_scores, final.test_score)
-        results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask"),
-                   ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask")]
-        if goal is not None:
-            op = ">=" if measure.greater_is_better else "<="
-            results.append(ctx.gate(f"target-{settings.metric}", round(final.test_score, 6), op, goal, on_fail="ask"))
-        gates = [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
-                  "overridden": getattr(g, "overridden", False)} for g in results]
-        files = ctx.task(write_report, out_dir=str(ctx.workdir / f"attempt-{attempt.number}"), model_name=name,
-                         prep=prep, settings=settings, hpo=hpo, final=final, gates=gates, attempt=attempt.number,
-                         code_version=code, lineage=lineage)
-        logged = ctx.task(log_to_mlflow, mlsitter_run_id=ctx.run_id, step=f"attempt-{attempt.number}", final=final,
-                          prep=prep, hpo=hpo, settings=settings, code_version=code, gates=gates,
-                          report_files={"html": files["html"]}, model_name=name, lineage=lineage)
-        refs = [ctx.artifact("training-report.html", Path(files["html"])),
-                ctx.artifact("training-report.md", Path(files["markdown"])),
-                ctx.artifact("training-report.json", Path(files["json"]))]
-        attempt.review(
-            f"Register {name} ({settings.family}, CV {settings.metric} {hpo.best_value:.4f}, test "
-            f"{final.test_score:.4f}) as '{CHALLENGER}'? Reject with e.g. 'trials: 40' or 'family: xgboost' to retrain.",
-            context={"cv": hpo.best_value, "test": final.test_score, "params": hpo.best_params,
-                     "mlflow_run_id": logged.mlflow_run_id, "gates": gates},
-            artifacts=refs)
-    registered = ctx.task(register, name=name, model_uri=logged.model_uri, mlflow_run_id=logged.mlflow_run_id,
-                          artifact_sha256=logged.artifact_sha256, mlsitter_run_id=ctx.run_id,
-                          dataset_version=prep.dataset_version, code_version=code, process="training",
-                          metrics={f"cv_{settings.metric}": hpo.best_value, f"test_{settings.metric}": final.test_score},
-                          alias=CHALLENGER)
-    ctx.log("info", f"registered {registered.name} version {registered.version} as {CHALLENGER}")
+    return ReconciledInputs(target, family, metric, goal, name, lineage)
+
+
+@stable_name("training.AttemptOutcome")
+@dataclass
+class AttemptOutcome:
+    """One attempt's search, final model, gates, report and MLflow run (never journaled as such)."""
+
+    settings: TrainingSettings
+    hpo: HpoOutcome
+    final: Any
+    gates: list[dict[str, Any]]
+    files: dict[str, str]
+    logged: Any
+    refs: list[Any]
+
+
+def train_attempt(ctx: Context, number: int, settings: TrainingSettings, *, prep: Any, plan: ReconciledInputs,
+                  features: Any, storage: str, code: str, seed: int, parallel: int, n_jobs: int, max_cv_std: float,
+                  max_cv_test_gap: float) -> AttemptOutcome:
+    """One attempt: search, refit the best configuration, gate it, write its report and log it to MLflow."""
+    from mlsitter.ml.metrics._scoring import get_metric
+    from mlsitter.ml.modeling._hpo import check_budget
+    from mlsitter.ml.tracking import _tracking as tracking
+
+    check_budget(settings.trials, settings.timeout_s, settings.folds, settings.patience)
+    measure = get_metric(settings.metric, prep.task)
+    space = ctx.task(resolve_space, family=settings.family, task=prep.task, search_space=settings.search_space,
+                     metric=settings.metric)
+    settings = replace(settings, family=space["family"])
+    hpo = run_hpo(ctx, prep=prep, settings=settings, space=space, storage=storage, attempt=number,
+                  seed=seed, parallel=parallel, n_jobs=n_jobs, greater_is_better=measure.greater_is_better,
+                  features=features.transformer if features else None)
+    final = ctx.task(fit_best, prep=prep, family=settings.family, params=hpo.best_params, seed=seed,
+                     metric=settings.metric, n_jobs=n_jobs, features=features.transformer if features else None)
+    ctx.prefetch(*tracking.MODULES)  # loads MLflow in the idle runner while a worker writes the report
+    instability, drop_to_test = measure_gaps(settings.metric, hpo.best_value, hpo.best_fold_scores, final.test_score)
+    results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask"),
+               ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask")]
+    if plan.goal is not None:
+        op = ">=" if measure.greater_is_better else "<="
+        results.append(ctx.gate(f"target-{settings.metric}", round(final.test_score, 6), op, plan.goal, on_fail="ask"))
+    gates = gate_rows(results)
+    files = ctx.task(write_report, out_dir=str(ctx.workdir / f"attempt-{number}"), model_name=plan.name,
+                     prep=prep, settings=settings, hpo=hpo, final=final, gates=gates, attempt=number,
+                     code_version=code, lineage=plan.lineage)
+    logged = ctx.task(log_to_mlflow, mlsitter_run_id=ctx.run_id, step=f"attempt-{number}", final=final,
+                      prep=prep, hpo=hpo, settings=settings, code_version=code, gates=gates,
+                      report_files={"html": files["html"]}, model_name=plan.name, lineage=plan.lineage)
+    refs = [ctx.artifact("training-report.html", Path(files["html"])),
+            ctx.artifact("training-report.md", Path(files["markdown"])),
+            ctx.artifact("training-report.json", Path(files["json"]))]
+    return AttemptOutcome(settings, hpo, final, gates, files, logged, refs)
+
+
+def training_result(registered: Any, done: AttemptOutcome, *, prep: Any, code: str, attempts: int, features: Any,
+                    selection: str) -> TrainingResult:
+    """The result: the registered version, the approved attempt's scores and where everything is."""
+    from mlsitter.ml.tracking._registry import CHALLENGER
+
+    settings, hpo, final, logged = done.settings, done.hpo, done.final, done.logged
     return TrainingResult(
         model_name=registered.name, version=registered.version, alias=CHALLENGER, family=settings.family,
         metric=settings.metric, cv_mean=hpo.best_value, cv_std=_std(hpo.best_fold_scores), test_score=final.test_score,
         test_metrics=final.test_metrics, best_params=hpo.best_params, trials_run=hpo.trials_run, n_pruned=hpo.n_pruned,
         stop_reason=hpo.stop_reason, dataset_version=prep.dataset_version, code_version=code,
         mlflow_run_id=logged.mlflow_run_id, model_uri=logged.model_uri, artifact_sha256=logged.artifact_sha256,
-        attempts=attempt.number, mlflow_logging_seconds=logged.logging_seconds, report=files["html"],
+        attempts=attempts, mlflow_logging_seconds=logged.logging_seconds, report=done.files["html"],
         feature_pipeline=features.path if features else "", selection=str(Path(selection).resolve()) if selection else "",
     )
