@@ -2,18 +2,19 @@
 assembled from measured results (registry lineage, evaluation, explanations) and rendered to HTML,
 Markdown and JSON with :class:`mlsitter.report.Report`.
 
-Reviewer feedback edits the next version: a line ``Section name: text`` replaces the written part of
-that section (e.g. ``Intended use: research only``); any other text becomes a reviewer note under
-caveats and recommendations.
+Reviewer feedback edits the next version. It is read with the one feedback grammar
+(:mod:`mlsitter.ml.handoffs._review_feedback`), whose keys here are section titles: ``Section name: text``
+replaces the written part of that section with the rest of its line (e.g. ``Intended use: research
+only``); any other text becomes a reviewer note under caveats and recommendations.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlsitter.ml.handoffs._review_feedback import parse_feedback
 from mlsitter.report import Report, ReportFiles
 from mlsitter.naming import stable_name
 
@@ -114,16 +115,26 @@ def apply_feedback(card: ModelCard, feedback: str | None) -> ModelCard:
         return card
     card.version += 1
     loose: list[str] = []
-    for line in feedback.splitlines():
-        line = line.strip().lstrip("-* ").strip()
-        if not line:
-            continue
-        match = re.match(r"^([A-Za-z][A-Za-z ]{1,40})\s*:\s*(.+)$", line)
-        target = section_for(match.group(1)) if match else None
-        if match and target:
-            card.sections[target].text = [match.group(2).strip()]
-        else:
-            loose.append(line)
+    lines: dict[int, list[Any]] = {}
+    for part in parse_feedback(feedback, unknown="keep", phrase_keys=True).parts:
+        lines.setdefault(part.line, []).append(part)
+    for parts in lines.values():
+        # a section's text runs to the end of its line (a ';' in it is prose), or to the next section on it
+        section, texts, notes = None, [], []
+        for part in parts:
+            target = section_for(part.key) if part.is_directive and part.value else None
+            if target:
+                if section:
+                    card.sections[section].text = ["; ".join(texts)]
+                section, texts = target, [part.value]
+            elif section:
+                texts.append(part.text)
+            else:
+                notes.append(part.text)
+        if section:
+            card.sections[section].text = ["; ".join(texts)]
+        if notes:
+            loose.append("; ".join(notes))
     if loose:
         note = " ".join(loose)
         card.reviewer_notes.append(note)

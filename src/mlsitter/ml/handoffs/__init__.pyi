@@ -16,6 +16,8 @@ from ._handoff import (
     read_feature_pipeline as read_feature_pipeline,
 )
 from ._review_feedback import (
+    FeedbackPart as FeedbackPart,
     Feedback as Feedback,
+    normalize_key as normalize_key,
     parse_feedback as parse_feedback,
 )

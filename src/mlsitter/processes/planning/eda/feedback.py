@@ -1,7 +1,7 @@
 """Turn a reviewer's rejection feedback into options for the next EDA report.
 
-The grammar is small and explicit: directives separated by new lines or ';', each ``key: value``
-(or ``key=value``). Recognised keys:
+Feedback is read with the one feedback grammar (:mod:`mlsitter.ml.handoffs._review_feedback`):
+directives separated by new lines or ';', each ``key: value`` (or ``key=value``). Recognised keys:
 
 - ``exclude: a, b`` (also ``drop:``) leave columns a and b out of the report;
 - ``include: a`` put a previously excluded column back;
@@ -12,12 +12,13 @@ Any other text is kept as a reviewer note and shown in the next report.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Iterable
+
+from mlsitter.ml.handoffs._review_feedback import parse_feedback
 from mlsitter.naming import stable_name
 
-_DIRECTIVE = re.compile(r"^\s*([A-Za-z_]+)\s*[:=]\s*(.*?)\s*$")
+EDA_FEEDBACK_KEYS = ("exclude", "drop", "include", "sample")
 
 
 @stable_name("eda.ReportOptions")
@@ -43,12 +44,8 @@ def apply_feedback(options: ReportOptions, feedback: str | None) -> ReportOption
     sample = options.sample
     notes = list(options.notes)
     problems = list(options.problems)
-    for part in re.split(r"[;\n]+", feedback):
-        if not part.strip():
-            continue
-        match = _DIRECTIVE.match(part)
-        key = match.group(1).lower() if match else ""
-        value = match.group(2) if match else ""
+    for part in parse_feedback(feedback, allowed=EDA_FEEDBACK_KEYS, unknown="keep").parts:
+        key, value = part.key, part.value
         if key in ("exclude", "drop"):
             exclude += [c for c in _columns(value) if c not in exclude]
         elif key == "include":
@@ -61,8 +58,8 @@ def apply_feedback(options: ReportOptions, feedback: str | None) -> ReportOption
                 sample = int(text)
             else:
                 problems.append(f"sample: expected a positive row count or 'all', got {value!r}; kept {sample or 'all rows'}")
-        else:
-            notes.append(part.strip())
+        else:  # free text, or a key the report does not read: a reviewer note
+            notes.append(part.text)
     return replace(options, exclude=tuple(exclude), sample=sample, notes=tuple(notes), problems=tuple(problems))
 
 
