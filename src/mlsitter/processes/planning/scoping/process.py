@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.vocabulary import GatePolicy
 
 
@@ -222,11 +223,9 @@ def scoping(
         gate = ctx.gate("feasibility", checked["feasibility"].score, ">=", min_feasibility, on_fail=on_gate_fail)
         charter = ctx.task(build_charter, brief=revised, availability=availability, checked=checked,
                            overrides=overrides, data_path=data)
-        gate_rows = [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
-                      "overridden": g.overridden} for g in (*gates, gate)]
         files = ctx.task(write_scope, brief=revised, availability=availability, checked=checked, charter=charter,
-                         frame=frame, gates=gate_rows, notes=notes, out_dir=workdir, attempt=attempt.number,
-                         charter_out=charter_out)
+                         frame=frame, gates=gate_rows([*gates, gate]), notes=notes, out_dir=workdir,
+                         attempt=attempt.number, charter_out=charter_out)
         ctx.artifact(f"charter-{attempt.number}.json", files["charter"], media_type="application/json")
         ctx.artifact(f"charter-{attempt.number}.yaml", files["charter_yaml"], media_type="application/yaml")
         html = ctx.artifact(f"scope-{attempt.number}.html", files["html"], media_type="text/html")
