@@ -14,37 +14,32 @@ import json
 import math
 import operator
 import os
-import shlex
-import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid as _uuid
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
-from mlsitter.errors import (
-    DataError,
-    GateFailedError,
-    MlsitterError,
-    NonDeterminismError,
-    RefineExhaustedError,
-    SpecError,
-)
+from mlsitter.errors import DataError, GateFailedError, MlsitterError, RefineExhaustedError, SpecError
+from mlsitter.runtime.agent import ExternalEffectError, agent_command, run_agent
 from mlsitter.runtime.artifacts import ArtifactRef, media_type_for
-from mlsitter.runtime.codec import Codec, args_hash
-from mlsitter.runtime.definitions import same_step, step_name, task_options
+from mlsitter.runtime.codec import Codec
+from mlsitter.runtime.replay import ReplayIndex
 from mlsitter.runtime.signals import Suspend
+from mlsitter.runtime.steps import StepScheduler
 from mlsitter.runtime.values import jsonable
 
 if TYPE_CHECKING:
     from mlsitter.runtime.executors import Executor
     from mlsitter.runtime.policy import ApprovalPolicy
-    from mlsitter.runtime.runner import Runner
     from mlsitter.runtime.store import Event, JournalWriter, Store
+
+__all__ = [
+    "INLINE_SLEEP_MAX", "ON_FAIL", "Answer", "Attempt", "ChildRun", "ChildRunFailedError", "ChildRuns", "Context",
+    "ExternalEffectError", "GateResult", "run_agent",
+]
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
@@ -82,10 +77,6 @@ class ChildRunFailedError(MlsitterError):
     """A child run started with ``ctx.call`` failed or was cancelled."""
 
 
-class ExternalEffectError(MlsitterError):
-    """An external effect (agent command) failed or returned a result that breaks its schema."""
-
-
 @dataclass
 class Attempt:
     """One pass of a refine loop; call :meth:`review` once to ask for approval."""
@@ -112,14 +103,26 @@ class Attempt:
         return self.answer
 
 
-@dataclass
-class _Step:
-    key: str
-    fn: Callable[..., Any]
-    kwargs: dict[str, Any]
-    name: str
-    args_hash: str
-    attempt: int = 1
+class ChildRun(Protocol):
+    """Where a child run stands after :meth:`ChildRuns.drive_child` (a :class:`~mlsitter.runtime.RunHandle`)."""
+
+    status: str
+    result: Any
+    error: str | None
+    waiting: dict[str, Any] | None
+    wake_at: float | None
+
+
+class ChildRuns(Protocol):
+    """What a context needs from whoever runs it: child runs for ``ctx.call``. The Runner is one."""
+
+    def create_child(self, parent: Context, key: str, process_name: str, inputs: dict[str, Any]) -> str:
+        """Create the child run of ``parent`` at position ``key``; return its run id."""
+        ...
+
+    def drive_child(self, run_id: str) -> ChildRun:
+        """Execute or resume a child run as far as it goes now."""
+        ...
 
 
 class Context:
@@ -132,42 +135,30 @@ class Context:
         process: str,
         inputs: dict[str, Any],
         seed: int,
-        store: "Store",
-        writer: "JournalWriter",
-        policy: "ApprovalPolicy",
-        executor: "Executor",
-        runner: "Runner",
-        history: list["Event"],
+        store: Store,
+        writer: JournalWriter,
+        policy: ApprovalPolicy,
+        executor: Executor,
+        runner: ChildRuns,
+        history: list[Event],
     ) -> None:
         self.run_id = run_id
         self.process = process
         self.inputs = inputs
         self._seed = seed
         self._store = store
-        self._writer = writer
         self._codec = Codec(store.artifacts)
         self._policy = policy
         self._executor = executor
         self._runner = runner
         self._counter = 0
         self.gates: list[GateResult] = []
-        self._by_key: dict[str, dict[str, dict[str, Any]]] = {}
-        self._ident: dict[str, tuple[str, str, str | None]] = {}
-        self._attempts: dict[str, int] = {}
-        top = 0
-        for event in history:
-            key = event.data.get("key") if isinstance(event.data, dict) else None
-            if key is None:
-                continue
-            self._by_key.setdefault(key, {})[event.type] = event.data
-            if "op" in event.data and key not in self._ident:
-                self._ident[key] = (event.data["op"], event.data.get("name", ""), event.data.get("args_hash"))
-            if event.type == "step.started":
-                self._attempts[key] = max(self._attempts.get(key, 0), int(event.data.get("attempt", 1)))
-            top = max(top, int(str(key).split(".")[0]))
-        self._replay_until = top
+        self._replay = ReplayIndex(run_id, history)
+        self._steps = StepScheduler(writer, self._codec, executor, self._replay)
+        self._open = self._replay.open  # bound once: every intrinsic looks up its position here
+        self._append = writer.append
 
-    # -- identity & journal helpers --------------------------------------------------------------
+    # -- identity --------------------------------------------------------------------------------
     @property
     def workdir(self) -> Path:
         """A scratch folder of this run for task outputs (reports, fitted files)."""
@@ -177,60 +168,26 @@ class Context:
 
     @property
     def is_replaying(self) -> bool:
-        return self._counter < self._replay_until
+        """True while the process is still below the last position its journal recorded."""
+        return self._counter < self._replay.until
 
     def _next_key(self) -> str:
         self._counter += 1
         return str(self._counter)
 
-    def _open(self, key: str, op: str, name: str, digest: str | None = None) -> dict[str, dict[str, Any]] | None:
-        """Recorded events at ``key`` after checking they belong to the same step, else None."""
-        recorded = self._ident.get(key)
-        if recorded is None:
-            return self._by_key.get(key)
-        if recorded[0] != op or recorded[2] != digest or not same_step(recorded[1], name):
-            old = f"{recorded[0]} {recorded[1]!r}" + (f" (arguments {recorded[2]})" if recorded[2] else "")
-            new = f"{op} {name!r}" + (f" (arguments {digest})" if digest else "")
-            raise NonDeterminismError(
-                f"run {self.run_id}, position {key}: the journal recorded {old}, but the process now asks for "
-                f"{new}. The process code or its inputs changed since this run started; start a new run, or "
-                "restore the code this run was started with to finish it."
-            )
-        return self._by_key.get(key)
-
-    def _append(self, type_: str, data: dict[str, Any]) -> None:
-        self._writer.append(type_, data)
-
     # -- tasks --------------------------------------------------------------------------------------
     def task(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         """Run ``fn(**kwargs)`` once, journaled; on replay return the recorded result."""
-        key = self._next_key()
-        step = _Step(key, fn, kwargs, step_name(fn), args_hash(kwargs))
-        return self._run_steps(key, "task", step.name, step.args_hash, [step], group=False)[0]
+        return self._steps.task(self._next_key(), fn, kwargs)
 
     def map(self, fn: Callable[..., Any], items: Iterable[Any], /, **common: Any) -> list[Any]:
         """``[fn(item, **common) for item in items]`` on the executor; results land as they finish."""
         items = list(items)
-        key = self._next_key()
-        name = step_name(fn)
-        first_param = _first_param(fn)
-        steps = []
-        for i, item in enumerate(items):
-            kwargs = {first_param: item, **common}
-            steps.append(_Step(f"{key}.{i}", fn, kwargs, name, args_hash(kwargs)))
-        digest = args_hash({"n": len(items), "items": [s.args_hash for s in steps]})
-        return self._run_steps(key, "map", name, digest, steps, group=True)
+        return self._steps.map(self._next_key(), fn, items, common)
 
     def parallel(self, calls: Sequence[tuple[Callable[..., Any], dict[str, Any]]], /) -> list[Any]:
         """Run different tasks concurrently: ``ctx.parallel([(fn_a, {...}), (fn_b, {...})])``."""
-        key = self._next_key()
-        steps = [
-            _Step(f"{key}.{i}", fn, dict(kwargs), step_name(fn), args_hash(dict(kwargs)))
-            for i, (fn, kwargs) in enumerate(calls)
-        ]
-        name = ",".join(s.name for s in steps)
-        digest = args_hash({"steps": [s.args_hash for s in steps]})
-        return self._run_steps(key, "parallel", name, digest, steps, group=True)
+        return self._steps.parallel(self._next_key(), calls)
 
     def prefetch(self, *modules: str) -> None:
         """Start importing ``modules`` in a background thread of the runner, for a ``local`` task that comes
@@ -240,104 +197,6 @@ class Context:
         missing = [m for m in modules if m not in sys.modules]
         if self._executor.name != "inline" and missing:
             threading.Thread(target=_import_all, args=(missing,), name="mlsitter-prefetch", daemon=True).start()
-
-    def _run_steps(self, key: str, op: str, name: str, digest: str, steps: list[_Step], group: bool) -> list[Any]:
-        recorded = self._open(key, op, name, digest)
-        if group and recorded is None:
-            self._append(f"{op}.started", {"key": key, "op": op, "name": name, "args_hash": digest, "n": len(steps)})
-        results: list[Any] = [None] * len(steps)
-        todo: list[int] = []
-        for i, step in enumerate(steps):
-            if group:
-                rec = self._open(step.key, "task", step.name, step.args_hash)
-            else:
-                rec = recorded
-            if rec and "step.completed" in rec:
-                results[i] = self._codec.decode(rec["step.completed"]["result"])
-            else:
-                step.attempt = self._attempts.get(step.key, 0) + 1
-                todo.append(i)
-        if todo:
-            self._execute(steps, todo, results)
-        return results
-
-    def _execute(self, steps: list[_Step], todo: list[int], results: list[Any]) -> None:
-        executor = self._executor
-        here = [i for i in todo if executor.name == "inline" or task_options(steps[i].fn).local]
-        local = set(here)
-        self._writer.append_many([
-            ("step.started", {"key": steps[i].key, "op": "task", "name": steps[i].name,
-                              "args_hash": steps[i].args_hash, "attempt": steps[i].attempt,
-                              "executor": "inline" if i in local else executor.name})
-            for i in todo
-        ])
-        running: dict[Future, tuple[int, float]] = {}
-        for i in todo:
-            if i not in local:
-                running[executor.submit(steps[i].fn, steps[i].kwargs)] = (i, time.perf_counter())
-        error: BaseException | None = None
-        for i in here:  # in this thread, while any pool tasks run; no futures, so the common path stays cheap
-            try:
-                results[i] = self._run_here(steps[i])
-            except Exception as exc:
-                if not running:
-                    raise
-                error = error or exc
-                break
-        while running:
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                i, started = running.pop(future)
-                step = steps[i]
-                exc = future.exception()
-                if exc is None:
-                    results[i] = self._landed(step, future.result(), started)
-                elif self._failed(step, exc, can_retry=error is None):
-                    running[executor.submit(step.fn, step.kwargs)] = (i, time.perf_counter())
-                else:
-                    error = error or exc
-        if error is not None:
-            raise error
-
-    def _run_here(self, step: _Step) -> Any:
-        """Run one step in this thread, retrying as its policy allows; journal the outcome."""
-        while True:
-            started = time.perf_counter()
-            try:
-                value = step.fn(**step.kwargs)
-            except Exception as exc:
-                if self._failed(step, exc, can_retry=True):
-                    continue
-                raise
-            return self._landed(step, value, started)
-
-    def _landed(self, step: _Step, value: Any, started: float) -> Any:
-        """Journal a finished step's result; return the value the process sees."""
-        encoded = self._codec.encode(value)
-        self._append("step.completed", {
-            "key": step.key, "result": encoded, "attempt": step.attempt,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        })
-        if _has_figure(value):
-            value = self._codec.decode(encoded)
-        return value
-
-    def _failed(self, step: _Step, exc: BaseException, can_retry: bool) -> bool:
-        """Journal a failed attempt; when the task's policy allows, wait the backoff and say retry."""
-        options = task_options(step.fn)
-        retry = can_retry and step.attempt <= options.retries and not isinstance(exc, MlsitterError)
-        delay = options.delay(step.attempt) if retry else 0.0
-        self._append("step.failed", {
-            "key": step.key, "attempt": step.attempt, "error": f"{type(exc).__name__}: {exc}",
-            "will_retry": retry, "retry_in_s": delay,
-            "traceback": "".join(traceback.format_exception(exc))[-4000:],
-        })
-        if retry:
-            time.sleep(delay)
-            step.attempt += 1
-            self._append("step.retried", {"key": step.key, "op": "task", "name": step.name,
-                                          "args_hash": step.args_hash, "attempt": step.attempt})
-        return retry
 
     # -- gates --------------------------------------------------------------------------------------
     def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail") -> GateResult:
@@ -453,12 +312,15 @@ class Context:
         return _dt.datetime.fromtimestamp(self._value("now", time.time), _dt.timezone.utc)
 
     def uuid(self) -> str:
-        return self._value("uuid", lambda: str(_uuid.uuid4()))
+        """A random UUID, the same on replay."""
+        value: str = self._value("uuid", lambda: str(_uuid.uuid4()))
+        return value
 
     def seed(self) -> int:
         """A seed derived from the run's seed and the position: same run seed, same seeds."""
         position = str(self._counter + 1)
-        return self._value("seed", lambda: self.derived_seed(position))
+        value: int = self._value("seed", lambda: self.derived_seed(position))
+        return value
 
     def derived_seed(self, key: str) -> int:
         """Deterministic seed for position ``key`` (no journal entry: the run seed is journaled)."""
@@ -534,7 +396,7 @@ class Context:
                    "schema": output_schema}
         if not rec:
             self._append("external.requested", request)
-        command = os.environ.get("MLSITTER_AGENT_COMMAND")
+        command = agent_command()
         if kind == "agent" and command:
             result = run_agent(command, request, self.run_id)
             self._append("external.completed", {"key": key, "result": result, "by": f"agent:{command}"})
@@ -584,15 +446,6 @@ class Context:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def _first_param(fn: Callable[..., Any]) -> str:
-    import inspect
-
-    params = list(inspect.signature(fn).parameters.values())
-    if not params:
-        raise SpecError(f"ctx.map needs a function that takes the item as its first argument; {step_name(fn)} takes none")
-    return params[0].name
-
-
 def _compare(value: Any, op: str, threshold: Any) -> bool:
     if isinstance(value, float) and math.isnan(value) or value is None:
         return False
@@ -625,36 +478,3 @@ def _import_all(modules: list[str]) -> None:
             importlib.import_module(name)
         except Exception:  # the task that needs it reports the error
             return
-
-
-def _has_figure(value: Any) -> bool:
-    if type(value).__name__ == "Figure":
-        return True
-    if isinstance(value, dict):
-        return any(_has_figure(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_figure(v) for v in value)
-    return False
-
-
-def run_agent(command: str, request: dict[str, Any], run_id: str) -> Any:
-    """Perform an ``agent`` effect by running ``command`` with the request as JSON on stdin."""
-    import jsonschema
-
-    payload = json.dumps({"run_id": run_id, **request})
-    timeout = float(os.environ.get("MLSITTER_AGENT_TIMEOUT", "600"))
-    try:
-        proc = subprocess.run(shlex.split(command), input=payload, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ExternalEffectError(f"agent command {command!r} could not run: {exc}") from None
-    if proc.returncode != 0:
-        raise ExternalEffectError(f"agent command {command!r} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    try:
-        result = json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise ExternalEffectError(f"agent command {command!r} did not print JSON on stdout: {exc}") from None
-    try:
-        jsonschema.validate(result, request["schema"])
-    except jsonschema.ValidationError as exc:
-        raise ExternalEffectError(f"agent result does not match the output schema: {exc.message}") from None
-    return result
