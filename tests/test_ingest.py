@@ -40,6 +40,12 @@ def test_semicolon_delimiter_and_header_detected_on_bank():
     assert frame.shape == (4119, 21) and "duration" in frame.columns
 
 
+def test_a_gzipped_csv_is_sniffed_after_decompressing_and_named_without_its_suffixes():
+    frame, info = read(str(realdata.stored("bank_marketing/bank-additional.csv")))
+    assert info.delimiter == ";" and info.header is True and info.name == "bank-additional"
+    assert frame.shape == (4119, 21)
+
+
 def test_adult_without_names_gets_generic_columns():
     frame, info = read(str(realdata.path("adult/adult-test.csv")))
     assert list(frame.columns[:2]) == ["col_1", "col_2"] and "no header" in info.notes[0]

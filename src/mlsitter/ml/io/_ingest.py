@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import gzip
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,7 +52,8 @@ class SourceSpec:
 
     @property
     def label(self) -> str:
-        return self.name or Path(self.location).stem or self.location
+        path = Path(self.location)
+        return self.name or (Path(path.stem) if path.suffix.lower() == ".gz" else path).stem or self.location
 
 
 @stable_name("ml.io.SourceInfo")
@@ -174,7 +176,7 @@ def _read_with(spec: SourceSpec, path: Path, fmt: str, reader: Any) -> tuple[pd.
 
 
 def _read_json(spec: SourceSpec, path: Path) -> tuple[pd.DataFrame, SourceInfo]:
-    head = path.open("rb").read(_SNIFF_BYTES)
+    head = _first_bytes(path)
     _reject_binary(spec, path, head)
     first = head.lstrip()[:1]
     lines = spec.format == "jsonl" or (spec.format != "json" and first == b"{" and path.suffix.lower() != ".json") or (
@@ -182,6 +184,13 @@ def _read_json(spec: SourceSpec, path: Path) -> tuple[pd.DataFrame, SourceInfo]:
     )
     frame, info = _read_with(spec, path, "jsonl" if lines else "json", lambda: pd.read_json(path, lines=lines, dtype=False))
     return frame, info
+
+
+def _first_bytes(path: Path) -> bytes:
+    """The first bytes of the text a file holds (decompressed for ``.gz``), for sniffing its encoding and shape."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        return handle.read(_SNIFF_BYTES)
 
 
 def _reject_binary(spec: SourceSpec, path: Path, head: bytes) -> None:
@@ -231,10 +240,8 @@ def detect_delimiter(text: str) -> str:
 
 
 def _read_delimited(spec: SourceSpec, path: Path, fmt: str) -> tuple[pd.DataFrame, SourceInfo]:
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    if path.suffix.lower() != ".gz":
-        _reject_binary(spec, path, head)
+    head = _first_bytes(path)
+    _reject_binary(spec, path, head)
     notes: list[str] = []
     encoding = spec.encoding or detect_encoding(head)
     text = head.decode(encoding, errors="replace")
