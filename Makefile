@@ -31,9 +31,12 @@ demo: $(VENV)/.installed-all
 	@echo "Journal:   $(DEMO_HOME)/mlsitter.db   (inspect: MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter status RUN_ID)"
 	@echo "Artifacts: $(DEMO_HOME)/artifacts/    (verify:  MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter verify --all)"
 
-## make test: install dev extras (and Chromium for browser tests where possible), run the suite.
+## make test: install dev extras (and Chromium for browser tests where possible), check the layers and the
+## runtime's types, run the suite.
 test: $(VENV)/.installed-dev
 	-@if [ -f scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev

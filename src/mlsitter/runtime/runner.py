@@ -241,7 +241,7 @@ class Runner:
     def waiting_leaf(self, run_id: str) -> RunRecord:
         """The run that actually waits: follows a parent's wait on its child down the chain."""
         run = self.store.get_run(run_id)
-        while run.status == "waiting" and (run.waiting or {}).get("kind") == "child":
+        while run.status == "waiting" and run.waiting is not None and run.waiting.get("kind") == "child":
             run = self.store.get_run(run.waiting["child_run_id"])
         return run
 
