@@ -17,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlsitter.errors import SpecError
+from mlsitter.naming import stable_name
 
 
+@stable_name("ml.modeling.Family")
 @dataclass(frozen=True)
 class Family:
     """A model family: its canonical name, other accepted spellings and what mlsitter does with it."""
