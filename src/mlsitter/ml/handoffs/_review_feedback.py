@@ -42,6 +42,7 @@ _PHRASE_KEY = re.compile(rf"^\s*({_WORD}(?:[ \t]+{_WORD})*)\s*[:=]\s*")
 _MAX_PHRASE = 40  # longer prose before a colon is a sentence, not a key
 
 
+@stable_name("ml.handoffs.FeedbackPart")
 @dataclass(frozen=True)
 class FeedbackPart:
     """One part of the feedback: a directive (``key`` set) or free text (``key`` empty)."""
