@@ -72,6 +72,12 @@ class GateResult:
     overridden: bool = False
     by: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The gate as the plain row reports, approvals and results show: name, measured value, rule,
+        whether it passed and whether a person overrode it (the one place a gate becomes a dict)."""
+        return {"name": self.name, "value": self.value, "op": self.op, "threshold": self.threshold,
+                "passed": self.passed, "overridden": self.overridden}
+
 
 class ChildRunFailedError(MlsitterError):
     """A child run started with ``ctx.call`` failed or was cancelled."""

@@ -1,4 +1,4 @@
-"""Gates as the rows reports, approvals and results show them."""
+"""Gates as the rows reports, approvals and results show them (each row is ``GateResult.as_dict()``)."""
 
 from __future__ import annotations
 
@@ -9,5 +9,4 @@ from mlsitter.runtime import GateResult
 
 def gate_rows(gates: Iterable[GateResult]) -> list[dict[str, Any]]:
     """Each gate as a row: its name, the measured value, the rule, whether it passed and whether a person overrode it."""
-    return [{"name": g.name, "value": g.value, "op": g.op, "threshold": g.threshold, "passed": g.passed,
-             "overridden": g.overridden} for g in gates]
+    return [g.as_dict() for g in gates]
