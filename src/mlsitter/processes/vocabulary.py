@@ -3,7 +3,7 @@
 Each is a ``Literal`` for the input declarations (``Annotated[MetricName, Normalize(metric_spelling)]``),
 so a misspelt name is refused before a run exists and ``mlsitter describe`` lists the choices. The
 spelling functions compare a value the way the ``ml`` lookups read it (case, surrounding spaces, aliases);
-the value itself still reaches the process as the user wrote it. ``tests/test_process_contract.py`` checks
+the value itself still reaches the process as the user wrote it. ``tests/processes/test_process_contract.py`` checks
 that these lists and the ``ml`` tables agree. Nothing here imports ``ml`` at import time.
 """
 

@@ -20,7 +20,7 @@ from mlsitter.errors import (
     UnknownProcessError,
 )
 
-CASES = Path(__file__).parent / "processes" / "runtime_cases.py"
+CASES = Path(__file__).parent / "runtime_cases.py"
 
 
 def target(name: str) -> str:

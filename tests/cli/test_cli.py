@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from mlsitter.cli import main
 
-CASES = Path(__file__).parent / "processes" / "runtime_cases.py"
+CASES = Path(__file__).parents[1] / "runtime" / "runtime_cases.py"
 
 
 def cli(*args: str, input: str | None = None):

@@ -14,7 +14,7 @@ import pytest
 import mlsitter
 from mlsitter import Store
 
-CASES = Path(__file__).parent / "processes" / "runtime_cases.py"
+CASES = Path(__file__).parent / "runtime_cases.py"
 
 
 def cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
