@@ -9,7 +9,9 @@ that these lists and the ``ml`` tables agree. Nothing here imports ``ml`` at imp
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from mlsitter.runtime.inputs import Doc, Interval
 
 #: Every spelling of a metric the metric catalogue knows (its names plus ``roc_auc_ovr`` and ``pr_auc``).
 MetricName = Literal["roc_auc", "roc_auc_ovr", "average_precision", "pr_auc", "log_loss", "accuracy",
@@ -38,3 +40,13 @@ def family_spelling(text: str) -> str:
         return check_family(text)
     except SpecError:
         return text
+
+
+# Inputs several processes declare alike, with one meaning.
+Seed = Annotated[int, Doc("seed of the split, the search and the models")]
+TestSize = Annotated[float, Interval(0.05, 0.5), Doc("share of rows held out as the test split (unless test_data "
+                                                     "is given)")]
+TestData = Annotated[str, Doc("a separate test table with the same columns, instead of a split")]
+DropColumns = Annotated[list[str] | None, Doc("columns that are not features")]
+DatasetVersion = Annotated[str, Doc("dataset version recorded as lineage (default: a content hash of the data)")]
+ModelReference = Annotated[str, Doc("the model: a registry reference (name@alias, name/version) or a model file")]

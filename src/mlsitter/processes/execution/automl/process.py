@@ -21,7 +21,9 @@ from mlsitter.processes.execution.automl.tasks import (  # noqa: F401
     FamilyAsk, Winner, ask_portfolio, choose_ensemble, evaluate_family_trial, evaluate_winner, log_automl,
     plan_portfolio, refit_member, register_winner, tell_portfolio, write_outputs)
 from mlsitter.naming import stable_name
-from mlsitter.processes.vocabulary import ModelFamily, TrainingMetric, family_spelling, metric_spelling
+from mlsitter.processes.vocabulary import (
+    DatasetVersion, DropColumns, ModelFamily, Seed, TestData, TestSize, TrainingMetric, family_spelling, metric_spelling,
+)
 
 
 @stable_name("automl.AutomlResult")
@@ -161,13 +163,11 @@ def automl(
                                                              "bounds the search)")] = None,
     folds: Annotated[int, Interval(2, None), Doc("cross-validation folds of each trial (below 15,000 training "
                                                  "rows)")] = 5,
-    seed: Annotated[int, Doc("seed of the split, the search and the models")] = 0,
-    test_size: Annotated[float, Interval(0.05, 0.5), Doc("share of rows held out as the test split (unless "
-                                                         "test_data is given)")] = 0.2,
-    test_data: Annotated[str, Doc("a separate test table with the same columns, instead of a split")] = "",
-    drop: Annotated[list[str] | None, Doc("columns that are not features")] = None,
-    dataset_version: Annotated[str, Doc("dataset version recorded as lineage (default: a content hash of the "
-                                        "data)")] = "",
+    seed: Seed = 0,
+    test_size: TestSize = 0.2,
+    test_data: TestData = "",
+    drop: DropColumns = None,
+    dataset_version: DatasetVersion = "",
     model_name: Annotated[str, Doc("registry name of the winner (default: <file stem>-<target>-automl)")] = "",
     target_metric: Annotated[float | None, Doc("gate: the winner's test score must reach this")] = None,
     ensemble: Annotated[bool, Doc("try a Caruana ensemble of the best trials, kept only if it wins held "

@@ -13,8 +13,9 @@ from mlsitter.errors import SpecError
 from mlsitter.ml.modeling._generalization import measure_gaps
 from mlsitter.ml.tracking._registry import default_model_name
 from mlsitter.naming import stable_name
-from mlsitter.processes.vocabulary import (ModelFamily, TrainingMetric, family_spelling,
-                                           metric_spelling)
+from mlsitter.processes.vocabulary import (
+    DatasetVersion, DropColumns, ModelFamily, Seed, TestData, TestSize, TrainingMetric, family_spelling, metric_spelling,
+)
 # Steps automl shares with training; importable here too, where journals written before the move look for them.
 from mlsitter.processes.common.training_setup import optuna_storage, prepare_data, process_code_version
 from mlsitter.processes.common.gates import gate_rows
@@ -351,13 +352,11 @@ def training(
     patience: Annotated[int, Interval(0, None), Doc("stop after this many trials without improvement (0: "
                                                     "off)")] = 10,
     folds: Annotated[int, Interval(2, None), Doc("cross-validation folds of each trial")] = 5,
-    seed: Annotated[int, Doc("seed of the split, the search and the models")] = 0,
-    test_size: Annotated[float, Interval(0.05, 0.5), Doc("share of rows held out as the test split (unless "
-                                                         "test_data is given)")] = 0.2,
-    test_data: Annotated[str, Doc("a separate test table with the same columns, instead of a split")] = "",
-    drop: Annotated[list[str] | None, Doc("columns that are not features")] = None,
-    dataset_version: Annotated[str, Doc("dataset version recorded as lineage (default: a content hash of the "
-                                        "data)")] = "",
+    seed: Seed = 0,
+    test_size: TestSize = 0.2,
+    test_data: TestData = "",
+    drop: DropColumns = None,
+    dataset_version: DatasetVersion = "",
     model_name: Annotated[str, Doc("registry name of the model (default: <file stem>-<target>)")] = "",
     target_metric: Annotated[float | None, Doc("gate: the test score must reach this (default: the charter's "
                                                "threshold)")] = None,

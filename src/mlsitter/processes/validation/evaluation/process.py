@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from mlsitter import Context, Doc, GateResult, Interval, process
 from mlsitter.errors import GateFailedError, SpecError
 from mlsitter.processes.common import model_scoring as scoring
+from mlsitter.processes.vocabulary import ModelReference
 from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.validation.evaluation import tasks as steps
 from mlsitter.processes.validation.evaluation.report import write_evaluation_report
@@ -116,7 +117,7 @@ class FairnessReview:
          description="Metrics with CIs, calibration, slices, robustness, fairness gates with mitigation, business value, readiness")
 def evaluation(
     ctx: Context,
-    model: Annotated[str, Doc("the model: a registry reference (name@alias, name/version) or a model file")],
+    model: ModelReference,
     data: Annotated[str, Doc("evaluation table with the target column (rows the model has not seen)")],
     target: Annotated[str, Doc("target column")],
     sensitive: Annotated[list[str] | None, Doc("sensitive attribute columns for the fairness gates (default: the "

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.errors import SpecError
 from mlsitter.processes.common import model_scoring as ev
+from mlsitter.processes.vocabulary import ModelReference
 from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.validation.explain import tasks as ex
 from mlsitter.naming import stable_name
@@ -94,7 +95,7 @@ def card_inputs(*, info: Any, scored: Any, details: dict[str, Any], metrics: Any
          description="SHAP, permutation importance, PDP/ICE, local explanations, counterfactuals, stability gate, model card")
 def explain(
     ctx: Context,
-    model: Annotated[str, Doc("the model: a registry reference (name@alias, name/version) or a model file")],
+    model: ModelReference,
     data: Annotated[str, Doc("table to explain the model on, with the target column")],
     target: Annotated[str, Doc("target column")],
     sensitive: Annotated[list[str] | None, Doc("sensitive attribute columns: probed by the counterfactuals and "
