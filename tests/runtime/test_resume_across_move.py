@@ -15,6 +15,8 @@ upgrade: a step renamed (``module.qualname`` is part of a step's journal key), a
 from __future__ import annotations
 
 import fcntl
+import functools
+import importlib.util
 import json
 import math
 import shutil
@@ -39,26 +41,17 @@ CASES = EXPECTED["cases"]
 
 # -- helpers ----------------------------------------------------------------------------------------------
 def plain(value: Any) -> Any:
-    """A result as comparable JSON (the same conversion make_before_move.py recorded the old results with)."""
-    import dataclasses
-    import datetime as _dt
+    """A result as comparable JSON, by the conversion make_before_move.py recorded the old results with."""
+    return _comparable().plain(value)
 
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, (Path, _dt.date)):
-        return str(value)
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return plain(item())
-    return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+@functools.cache
+def _comparable() -> Any:
+    spec = importlib.util.spec_from_file_location("before_move_comparable", FIXTURE.parent / "comparable.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def differences(got: Any, want: Any, skip: set[str], where: str = "") -> list[str]:

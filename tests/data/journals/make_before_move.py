@@ -27,11 +27,8 @@ code finished the run, its result, and which result fields vary from one finish 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime as _dt
 import functools
 import json
-import math
 import os
 import shutil
 import signal
@@ -40,6 +37,9 @@ import sys
 import tarfile
 from pathlib import Path
 from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from comparable import plain  # noqa: E402  (beside this script)
 
 COMMIT = "915b4ee"
 ROOT = Path(f"/tmp/mlsitter-before-move-{COMMIT}")
@@ -405,24 +405,6 @@ def answer_experiment_plan_waiting(waiting: dict[str, Any], n: int) -> dict[str,
 
 
 # -- finishing (also what the test does, with the recorded answers) -------------------------------------
-def plain(value: Any) -> Any:
-    """A result as comparable JSON: dataclasses as field dicts, tuples as lists, non-finite floats as text."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, (Path, _dt.date)):
-        return str(value)
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return plain(item())
-    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def the_run(store: Any, ids: dict[str, str]) -> str:
