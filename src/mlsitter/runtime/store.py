@@ -207,7 +207,8 @@ class Store:
         row = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             row = self.conn.execute(
-                "SELECT * FROM runs WHERE run_id LIKE ? ORDER BY created_at DESC LIMIT 2", (run_id + "%",)
+                "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 2",
+                (_like_prefix(run_id),),
             ).fetchall()
             if len(row) == 1:
                 return RunRecord.from_row(row[0])
@@ -256,8 +257,8 @@ class Store:
             clauses.append("process=?")
             args.append(process)
         if search:
-            clauses.append("run_id LIKE ?")
-            args.append(search + "%")
+            clauses.append("run_id LIKE ? ESCAPE '\\'")
+            args.append(_like_prefix(search))
         if parent:
             clauses.append("parent_run_id=?")
             args.append(parent)
@@ -429,6 +430,11 @@ class JournalWriter:
             for event in events:
                 listener(event)
         return events
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching ``prefix`` literally at the start: ``%`` and ``_`` are not wildcards."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def new_run_id() -> str:
