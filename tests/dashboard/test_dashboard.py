@@ -1,12 +1,20 @@
-"""The web dashboard over HTTP (no browser): token, CSRF, artifact paths, pages, filters, the JSON API."""
+"""The web dashboard over HTTP (no browser): logins, sessions, Host allow-list, CSRF, limits, artifact paths,
+pages, filters, the JSON API and the `mlsitter ui` command."""
 
 from __future__ import annotations
 
 import html
+import logging
+import os
 import re
 import socket
+import subprocess
+import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -16,10 +24,12 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import mlsitter  # noqa: E402
 from mlsitter.dashboard import create_app  # noqa: E402
-from mlsitter.dashboard.security import csrf_token_for  # noqa: E402
 from mlsitter.runtime import Store  # noqa: E402
 
 TOKEN = "test-token-0123456789"
+HOST = "mlsitter-test0.localhost"  # the random host name the browser logs in under (fixed for tests)
+BASE = f"http://{HOST}:8765"
+COOKIE = "mlsitter_session_8765"
 
 PROCESS_SOURCE = textwrap.dedent('''
     from pathlib import Path
@@ -135,12 +145,38 @@ def store(mlsitter_home: Path) -> Store:
     s.close()
 
 
-def make_client(store: Store, *, resume_on_answer: bool = False, login: bool = True) -> TestClient:
-    app = create_app(store, TOKEN, resume_on_answer=resume_on_answer, user="tester")
-    client = TestClient(app, base_url="http://127.0.0.1:8765")
+class Clock:
+    """A clock the test moves by hand (login codes expire after a minute; nobody sleeps a minute)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_client(store: Store, *, resume_on_answer: bool = False, login: bool = True, clock: Clock | None = None,
+                base_url: str = BASE, **options) -> TestClient:
+    app = create_app(store, TOKEN, resume_on_answer=resume_on_answer, user="tester", host_name=HOST,
+                     clock=clock or time.monotonic, **options)
+    client = TestClient(app, base_url=base_url)
     if login:
-        client.cookies.set("mlsitter_token_8765", TOKEN)
+        log_in(client)
     return client
+
+
+def log_in(client: TestClient) -> None:
+    """The browser's way in: the one-time code `mlsitter ui` prints, traded for the session cookie."""
+    code = client.app.state.dashboard.sessions.new_login_code()
+    r = client.get(f"/login?code={code}", follow_redirects=False)
+    assert r.status_code == 303 and COOKIE in r.headers["set-cookie"]
+
+
+def csrf_of(client: TestClient) -> str:
+    """The CSRF token of the client's session, as its pages carry it."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/runs").text)
+    assert match, "a logged-in page carries the session's CSRF token"
+    return match.group(1)
 
 
 def start_report_run(procs: Path) -> str:
@@ -154,32 +190,212 @@ def text(response) -> str:
     return html.unescape(response.text)
 
 
-def form(**fields: str) -> dict[str, str]:
-    return {"csrf_token": csrf_token_for(TOKEN), **fields}
+def form(client: TestClient, **fields: str) -> dict[str, str]:
+    return {"csrf_token": csrf_of(client), **fields}
 
 
-# -- access token ------------------------------------------------------------------------------------
-def test_every_page_and_api_call_needs_the_token(store: Store, procs: Path) -> None:
+# -- login, sessions, Host allow-list -------------------------------------------------------------------
+def test_every_page_and_api_call_needs_a_login(store: Store, procs: Path) -> None:
     run_id = start_report_run(procs)
     client = make_client(store, login=False)
     for url in ("/runs", f"/runs/{run_id}", "/inbox", "/api/runs", f"/api/runs/{run_id}", "/api/pending",
                 f"/api/runs/{run_id}/events", "/api/openapi.json", "/static/dashboard.css"):
         r = client.get(url)
         assert r.status_code == 401, url
-        assert "token" in text(r)
+        assert "log in" in text(r) and "/login" in text(r)
     assert client.get("/api/runs", headers={"Authorization": "Bearer wrong-token-xyz"}).status_code == 401
-    assert client.get("/runs", params={"token": "wrong-token-xyz"}).status_code == 401
     assert client.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_token_in_the_url_becomes_an_httponly_cookie_and_leaves_the_url(store: Store) -> None:
+def test_the_token_in_the_url_or_as_a_cookie_no_longer_logs_a_browser_in(store: Store) -> None:
     client = make_client(store, login=False)
-    r = client.get(f"/runs?status=waiting&token={TOKEN}", follow_redirects=False)
-    assert r.status_code == 303
-    assert r.headers["location"] == "/runs?status=waiting"
+    r = client.get(f"/runs?token={TOKEN}", follow_redirects=False)
+    assert r.status_code == 401 and "set-cookie" not in r.headers
+    client.cookies.set(COOKIE, TOKEN)
+    client.cookies.set("mlsitter_token_8765", TOKEN)  # the cookie of earlier versions carried the token itself
+    assert client.get("/runs").status_code == 401
+
+
+def test_a_login_code_becomes_a_session_cookie_that_is_not_the_token(store: Store) -> None:
+    client = make_client(store, login=False)
+    code = client.app.state.dashboard.sessions.new_login_code()
+    r = client.get(f"/login?code={code}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/runs"  # a clean URL: the code leaves the bar
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith("mlsitter_token_8765=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
-    assert client.get("/runs").status_code == 200  # the cookie now authenticates
+    attributes = [a.strip().lower() for a in cookie.split(";")]
+    assert attributes[0].startswith(f"{COOKIE}=") and {"httponly", "samesite=strict", "path=/"} <= set(attributes)
+    assert not any(a.startswith("domain") for a in attributes)  # host-only: sent to mlsitter-....localhost only
+    session = client.cookies[COOKIE]
+    assert TOKEN not in session and code not in session and len(session) >= 32
+    assert client.get("/runs").status_code == 200
+    assert client.get("/api/runs", headers={"Authorization": f"Bearer {session}"}).status_code == 401
+    other = make_client(store, login=False)
+    log_in(other)
+    assert other.cookies[COOKIE] != session  # random per login, not derived from anything
+
+
+def test_a_login_code_works_once(store: Store) -> None:
+    client = make_client(store, login=False)
+    code = client.app.state.dashboard.sessions.new_login_code()
+    assert client.get(f"/login?code={code}", follow_redirects=False).status_code == 303
+    again = make_client(store, login=False)
+    again.app = client.app
+    r = again.get(f"/login?code={code}", follow_redirects=False)
+    assert r.status_code == 401 and "set-cookie" not in r.headers
+    assert "already used or has expired" in text(r)
+    assert again.get("/runs").status_code == 401
+    assert again.get("/login?code=made-up-code", follow_redirects=False).status_code == 401
+
+
+def test_a_login_code_expires_after_a_minute(store: Store) -> None:
+    clock = Clock()
+    client = make_client(store, login=False, clock=clock)
+    sessions = client.app.state.dashboard.sessions
+    late, in_time = sessions.new_login_code(), sessions.new_login_code()
+    clock.now += 59
+    assert client.get(f"/login?code={in_time}", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    clock.now += 2  # 61 s after it was printed
+    r = client.get(f"/login?code={late}", follow_redirects=False)
+    assert r.status_code == 401 and "already used or has expired" in text(r)
+    assert client.get("/runs").status_code == 401
+
+
+def test_a_session_works_only_on_the_server_that_opened_it(store: Store) -> None:
+    first = make_client(store)
+    second = make_client(store, login=False)  # same store, same token, another server process
+    second.cookies.set(COOKIE, first.cookies[COOKIE])
+    assert first.get("/runs").status_code == 200
+    assert second.get("/runs").status_code == 401
+
+
+def test_logins_happen_only_under_the_random_host_name(store: Store) -> None:
+    """A cookie set for 127.0.0.1 or localhost would also go to every other local server on any port."""
+    for shared in ("http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"):
+        client = make_client(store, login=False, base_url=shared)
+        code = client.app.state.dashboard.sessions.new_login_code()
+        r = client.get(f"/login?code={code}", follow_redirects=False)
+        assert r.status_code == 303 and "set-cookie" not in r.headers
+        assert r.headers["location"] == f"{BASE}/login?code={code}"
+        r = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == f"{BASE}/login" and "set-cookie" not in r.headers
+        moved = TestClient(client.app, base_url=BASE)
+        assert moved.get(f"/login?code={code}", follow_redirects=False).status_code == 303  # the code still works
+
+
+def test_the_login_form_takes_the_token_in_the_body(store: Store) -> None:
+    client = make_client(store, login=False)
+    assert 'name="token"' in client.get("/login").text
+    r = client.post("/login", data={"token": "wrong-token-xyz"}, follow_redirects=False)
+    assert r.status_code == 401 and "not this dashboard's access token" in text(r)
+    r = client.post("/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+    r = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/runs" and COOKIE in r.headers["set-cookie"]
+    assert client.get("/runs").status_code == 200
+
+
+def test_logging_out_ends_the_session(store: Store) -> None:
+    client = make_client(store)
+    session = client.cookies[COOKIE]
+    assert client.post("/logout", data={}).status_code == 403  # a forged logout lacks the CSRF token
+    r = client.post("/logout", data={"csrf_token": csrf_of(client)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    client.cookies.set(COOKIE, session)
+    assert client.get("/runs").status_code == 401
+
+
+@pytest.mark.parametrize("host", ["evil.example:8765", "evil.example", "127.0.0.1.evil.example:8765",
+                                  "127.0.0.1:9999", "mlsitter-other.localhost:8765", "", "[::1:8765"])
+def test_requests_naming_another_host_are_refused(store: Store, host: str) -> None:
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 still names its own Host."""
+    client = make_client(store, login=False)
+    r = client.get("/api/runs", headers={"Host": host, "Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 421
+    assert "answers only to the host names it was started for" in r.json()["detail"]
+    assert f"{host!r}" in r.json()["detail"]
+
+
+def test_the_host_names_the_server_was_started_for_are_accepted(store: Store) -> None:
+    client = make_client(store, login=False, allowed_hosts=["ml-box.example"])
+    for host in (f"{HOST}:8765", "127.0.0.1:8765", "localhost:8765", "[::1]:8765", "ml-box.example:8765",
+                 "LOCALHOST:8765", "127.0.0.1"):
+        r = client.get("/api/runs", headers={"Host": host, "Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200, host
+
+
+def test_the_answered_banner_comes_from_the_server_not_the_url(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    forged = text(client.get("/inbox?answered=20260101-000000-fake"))
+    assert "journaled" not in forged and "fake" not in forged
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="approve", next="/inbox"),
+                    follow_redirects=False)
+    assert r.headers["location"] == "/inbox"
+    notice = re.search(r'<p class="notice" role="status">(.*?)</p>', client.get("/inbox").text)
+    assert notice and re.sub("<[^>]+>", "", notice.group(1)).startswith(f"Answer for run {run_id} journaled")
+    assert "journaled" not in text(client.get("/inbox"))  # shown once
+
+
+def test_long_feedback_and_large_bodies_are_refused(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    client = make_client(store)
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="reject", feedback="x" * 1_000_000))
+    assert r.status_code == 400 and "1,000,000 characters long; at most 10,000 are accepted" in text(r)
+    r = client.post(f"/api/runs/{run_id}/answer", json={"approved": False, "feedback": "y" * 10_001},
+                    headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 400 and "at most 10,000" in r.json()["detail"]
+    r = client.post(f"/api/runs/{run_id}/answer", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                    headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    assert r.status_code == 413 and "at most 1,048,576 are accepted" in r.json()["detail"]
+    r = client.post(f"/api/runs/{run_id}/answer", content=iter([b'{"approved": true}']),
+                    headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    assert r.status_code == 411 and "Content-Length" in r.json()["detail"]
+    assert not store.events(run_id, types=("breakpoint.answered",))
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="reject", feedback="z" * 10_000),
+                    follow_redirects=False)
+    assert r.status_code == 303  # exactly at the cap: accepted
+    assert store.events(run_id, types=("breakpoint.answered",))[-1].data["feedback"] == "z" * 10_000
+
+
+def test_a_nul_byte_in_a_file_path_is_a_clean_error(store: Store, procs: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    start_report_run(procs)
+    client = make_client(store)
+    caplog.set_level(logging.DEBUG)
+    for url in ("/files/ab%00cd", "/files/%00", "/files/ab/c%00.html?name=x"):
+        r = client.get(url)
+        assert r.status_code in (400, 404), url
+        assert "NUL byte" in text(r)
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+
+
+def test_error_pages_do_not_show_where_the_store_is(store: Store) -> None:
+    client = make_client(store)
+    paths = {str(store.home), str(Path(store.home).resolve())}
+    page = client.get("/runs/no-such-run")
+    api = client.get("/api/runs/no-such-run", headers={"Accept": "application/json"})
+    assert page.status_code == api.status_code == 404
+    for body in (text(page), api.json()["detail"]):
+        assert "no run with id 'no-such-run'" in body
+        assert not any(p in body for p in paths), body
+
+
+def test_run_search_treats_percent_and_underscore_literally(store: Store) -> None:
+    for i, run_id in enumerate(("a_1", "ab1", "a%1", "az1", "a_b")):
+        store.create_run(process="eda", target="x:y", inputs={}, policy="manual", executor="inline", seed=i,
+                         run_id=run_id)
+    client = make_client(store)
+
+    def listed(q: str) -> list[str]:
+        page = client.get("/runs", params={"q": q}).text
+        return sorted(unquote(m) for m in re.findall(r'<td class="mono"><a href="/runs/([^"]+)"', page))
+
+    assert listed("a_") == ["a_1", "a_b"]
+    assert listed("a%") == ["a%1"]
+    api = client.get("/api/runs", params={"q": "a_"}).json()
+    assert api["total"] == 2 and sorted(i["run_id"] for i in api["items"]) == ["a_1", "a_b"]
+    assert [i["run_id"] for i in client.get("/api/runs", params={"q": "a%"}).json()["items"]] == ["a%1"]
 
 
 def test_pages_forbid_framing_and_foreign_scripts(store: Store) -> None:
@@ -200,7 +416,7 @@ def test_forged_posts_without_the_csrf_token_are_refused(store: Store, procs: Pa
     assert r.status_code == 403
     r = client.post(f"/api/runs/{run_id}/answer", json={"approved": True})
     assert r.status_code == 403  # cookie-authenticated JSON call without X-CSRF-Token
-    r = client.post(f"/runs/{run_id}/answer", data=form(**forged), headers={"Origin": "http://evil.example"},
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, **forged), headers={"Origin": "http://evil.example"},
                     follow_redirects=False)
     assert r.status_code == 403 and "cross-origin" in text(r)
     assert client.post(f"/runs/{run_id}/resume", data={}).status_code == 403
@@ -211,10 +427,10 @@ def test_forged_posts_without_the_csrf_token_are_refused(store: Store, procs: Pa
 def test_answer_form_with_csrf_token_is_journaled_with_who_answered(store: Store, procs: Path) -> None:
     run_id = start_report_run(procs)
     client = make_client(store)
-    r = client.post(f"/runs/{run_id}/answer", data=form(decision="reject", feedback="add a calibration plot",
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="reject", feedback="add a calibration plot",
                                                          next="/inbox"), follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"] == f"/inbox?answered={run_id}"
+    assert r.headers["location"] == "/inbox"
     answered = store.events(run_id, types=("breakpoint.answered",))[-1].data
     assert answered["approved"] is False
     assert answered["feedback"] == "add a calibration plot"
@@ -224,22 +440,23 @@ def test_answer_form_with_csrf_token_is_journaled_with_who_answered(store: Store
 
 def test_open_redirects_are_refused(store: Store, procs: Path) -> None:
     run_id = start_report_run(procs)
-    r = make_client(store).post(f"/runs/{run_id}/answer", data=form(decision="approve", next="//evil.example/x"),
-                                follow_redirects=False)
+    client = make_client(store)
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="approve", next="//evil.example/x"),
+                    follow_redirects=False)
     assert r.headers["location"].startswith(f"/runs/{run_id}")
 
 
 def test_bad_answers_get_clear_errors(store: Store, procs: Path) -> None:
     run_id = start_report_run(procs)
     client = make_client(store)
-    r = client.post(f"/runs/{run_id}/answer", data=form(decision="reject", feedback="  "))
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="reject", feedback="  "))
     assert r.status_code == 400 and "rejection needs feedback" in text(r)
-    r = client.post(f"/runs/{run_id}/answer", data=form(decision="maybe"))
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="maybe"))
     assert r.status_code == 400 and "'approve' or 'reject'" in text(r)
-    r = client.post(f"/runs/{run_id}/answer", data=form(decision="approve", key="999"))
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="approve", key="999"))
     assert r.status_code == 409 and "no longer waits on question #999" in text(r)
-    client.post(f"/runs/{run_id}/answer", data=form(decision="approve"))
-    r = client.post(f"/runs/{run_id}/answer", data=form(decision="approve"))
+    client.post(f"/runs/{run_id}/answer", data=form(client, decision="approve"))
+    r = client.post(f"/runs/{run_id}/answer", data=form(client, decision="approve"))
     assert r.status_code == 409 and "no approval to answer" in text(r)
     assert client.get("/runs/no-such-run").status_code == 404
 
@@ -395,11 +612,11 @@ def test_inbox_lists_questions_with_gates_and_artifacts_and_external_effects(sto
     assert "2 waiting" in page
     assert "Approve the report?" in page and "report.html" in page and "accuracy" in page
     assert "label 3 rows" in page and '"labels"' in page
-    r = client.post(f"/runs/{ext.run_id}/external", data=form(result="{not json"))
+    r = client.post(f"/runs/{ext.run_id}/external", data=form(client, result="{not json"))
     assert r.status_code == 400 and "not valid JSON" in text(r)
-    r = client.post(f"/runs/{ext.run_id}/external", data=form(result='{"labels": "x"}'))
+    r = client.post(f"/runs/{ext.run_id}/external", data=form(client, result='{"labels": "x"}'))
     assert r.status_code == 400 and "schema" in text(r)
-    r = client.post(f"/runs/{ext.run_id}/external", data=form(result='{"labels": [1, 0, 1]}'), follow_redirects=False)
+    r = client.post(f"/runs/{ext.run_id}/external", data=form(client, result='{"labels": [1, 0, 1]}'), follow_redirects=False)
     assert r.status_code == 303
     assert mlsitter.resume(ext.run_id).result == {"labels": [1, 0, 1]}
     assert run_id in client.get("/inbox").text
@@ -409,13 +626,13 @@ def test_answering_resumes_the_run_in_the_background(store: Store, procs: Path) 
     run_id = start_report_run(procs)
     client = make_client(store, resume_on_answer=True)
     resumer = client.app.state.dashboard.resumer
-    client.post(f"/runs/{run_id}/answer", data=form(decision="reject", feedback="mention the data source"))
+    client.post(f"/runs/{run_id}/answer", data=form(client, decision="reject", feedback="mention the data source"))
     resumer.wait()
     run = store.get_run(run_id)
     assert run.status == "waiting" and run.waiting["context"]["attempt"] == 2
     review = client.get(f"/runs/{run_id}/review").text
     assert '<b class="attempt">2</b>' in review and "mention the data source" in review
-    client.post(f"/runs/{run_id}/answer", data=form(decision="approve", key=run.waiting["key"]))
+    client.post(f"/runs/{run_id}/answer", data=form(client, decision="approve", key=run.waiting["key"]))
     resumer.wait()
     assert store.get_run(run_id).status == "completed"
     assert "Nothing waits for an answer" in client.get("/inbox").text
@@ -499,8 +716,8 @@ def test_json_api_runs_run_events_pending_answer(store: Store, procs: Path) -> N
 
 def test_cookie_api_calls_may_change_state_with_the_csrf_header(store: Store, procs: Path) -> None:
     run_id = start_report_run(procs)
-    r = make_client(store).post(f"/api/runs/{run_id}/answer", json={"approved": True},
-                                headers={"X-CSRF-Token": csrf_token_for(TOKEN)})
+    client = make_client(store)
+    r = client.post(f"/api/runs/{run_id}/answer", json={"approved": True}, headers={"X-CSRF-Token": csrf_of(client)})
     assert r.status_code == 200 and r.json()["status"] == "ready"
 
 

@@ -10,17 +10,22 @@ import click
 
 @click.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. Keep 127.0.0.1 unless others must reach it (they still need the token).")
+              help="Address to bind. Keep 127.0.0.1 unless others must reach it (they still need the token; "
+                   "there is no TLS).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
 @click.option("--token", default=None, envvar="MLSITTER_UI_TOKEN",
-              help="Access token every page and API call needs (default: a random one, printed at start).")
+              help="Access token for API calls and the login form (default: a random one, printed at start).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another host name browsers may use to reach the dashboard (repeatable); requests naming "
+                   "any other Host are refused.")
 @click.option("--resume-on-answer/--no-resume-on-answer", default=True, show_default=True,
               help="Continue a run in the background as soon as its question is answered in the dashboard.")
 @click.option("--user", default=None, help="Name journaled with answers as dashboard:<user> (default: user@host).")
 @click.option("--due-interval", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="With --resume-on-answer: seconds between looks for runs answered elsewhere or whose timer "
                    "is due, which the dashboard then resumes (0: never).")
-def ui(host: str, port: int, token: str | None, resume_on_answer: bool, user: str | None, due_interval: float) -> None:
+def ui(host: str, port: int, token: str | None, allow_hosts: tuple[str, ...], resume_on_answer: bool,
+       user: str | None, due_interval: float) -> None:
     """Start the web dashboard: runs, run timelines, reports and the approval inbox."""
     from mlsitter.errors import InputError
 
@@ -29,25 +34,43 @@ def ui(host: str, port: int, token: str | None, resume_on_answer: bool, user: st
 
         from mlsitter.dashboard import create_app
         from mlsitter.dashboard.security import new_token
+        from mlsitter.dashboard.serve import exposure_warning, listen
+        from mlsitter.dashboard.sessions import LOGIN_CODE_TTL
     except ImportError as exc:
         raise InputError(f"the dashboard needs the ui extra ({exc.name} is missing): pip install 'mlsitter[ui]'") from None
     from mlsitter.runtime import Store
 
     if token is not None and len(token) < 8:
         raise InputError("--token must be at least 8 characters long")
-    token = token or new_token()
-    store = Store()
-    app = create_app(store, token, resume_on_answer=resume_on_answer, user=user)
-    sock = _bind(host, port)
+    warning = exposure_warning(host)
+    if warning:
+        click.echo(warning, err=True)
+    given_token, token = token, token or new_token()
+    wildcard = host in ("0.0.0.0", "::")
+    names = [*allow_hosts, *([socket.gethostname()] if wildcard else [host])]
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from None
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
+    store = Store()
+    app = create_app(store, token, resume_on_answer=resume_on_answer, user=user, allowed_hosts=names)
+    cfg = app.state.dashboard
     click.echo(f"mlsitter dashboard for {store.home}")
-    click.echo(f"  open: http://{shown}:{bound}/?token={token}")
+    click.echo(f"  open: {cfg.login_url(bound, cfg.sessions.new_login_code())}  "
+               f"(works once, within {LOGIN_CODE_TTL:g} s)")
+    click.echo(f"  later logins: {cfg.login_url(bound)} (paste the API token)")
+    if warning:
+        others = [n for n in names if n not in ("0.0.0.0", "::")]
+        shown = ", ".join(f"http://{f'[{n}]' if ':' in n else n}:{bound}/login" for n in others)
+        click.echo(f"  from other machines: {shown} (paste the API token; --allow-host NAME adds a name)")
+    click.echo("  API token: " + (token if given_token is None else "the one given with --token / MLSITTER_UI_TOKEN")
+               + "  (send it as Authorization: Bearer TOKEN)")
     click.echo("  answers continue runs " + ("in the background" if resume_on_answer else
                                               "only on `mlsitter resume` (--no-resume-on-answer)"))
     stop = threading.Event()
     if resume_on_answer and due_interval > 0:
-        app.state.dashboard.resumer.watch(due_interval, stop)
+        cfg.resumer.watch(due_interval, stop)
         click.echo(f"  every {due_interval:g} s it also resumes runs answered elsewhere and timers that are due")
     click.echo("  stop with Ctrl-C")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
@@ -55,20 +78,3 @@ def ui(host: str, port: int, token: str | None, resume_on_answer: bool, user: st
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind before printing, so the printed URL names the real port (also for --port 0)."""
-    from mlsitter.errors import InputError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock

@@ -17,6 +17,7 @@ from mlsitter.runtime.runner import Runner
 from mlsitter.runtime.store import FINAL, RunRecord, Store
 
 log = logging.getLogger("mlsitter.dashboard")
+MAX_FEEDBACK_CHARS = 10_000
 
 
 @dataclass
@@ -102,6 +103,9 @@ def answer(store: Store, run_id: str, *, approved: bool, feedback: str | None, b
     leaf = runner.waiting_leaf(run_id)
     _expect_key(leaf, key)
     feedback = (feedback or "").strip() or None
+    if feedback is not None and len(feedback) > MAX_FEEDBACK_CHARS:
+        raise InputError(f"the feedback is {len(feedback):,} characters long; at most {MAX_FEEDBACK_CHARS:,} are "
+                         "accepted: shorten it, or record the details as an artifact and refer to it")
     return runner.answer(leaf.run_id, approved=approved, feedback=feedback, by=by, option=option or None)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from mlsitter.dashboard.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, same_origin
+from mlsitter.dashboard.security import CSRF_FIELD, CSRF_HEADER, same_origin, token_matches
 
 
 async def require_csrf(request: Request) -> None:
-    """Refuse a cross-origin POST, and a cookie-authenticated one that lacks the CSRF token.
+    """Refuse a cross-origin POST, and a session-authenticated one that lacks its session's CSRF token.
 
     A request with an ``Authorization: Bearer`` header needs no CSRF token: a browser never adds that
     header to a forged cross-site request.
@@ -23,6 +23,6 @@ async def require_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
-    token = request.app.state.dashboard.token
-    if not csrf_matches(given, token):
+    session = getattr(request.state, "session", None)
+    if session is None or not token_matches(given, session.csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token: reload the dashboard page and submit again")

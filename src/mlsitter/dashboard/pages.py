@@ -14,6 +14,7 @@ from mlsitter.dashboard.links import file_url, is_sha, run_url
 from mlsitter.dashboard.previews import build_preview, preview_kind
 from mlsitter.dashboard.run_page import build_run_page, timeline_html
 from mlsitter.dashboard.security import ARTIFACT_CSP, safe_next
+from mlsitter.dashboard.sessions import Session
 from mlsitter.errors import InputError
 from mlsitter.runtime.artifacts import media_type_for
 
@@ -22,8 +23,11 @@ INBOX_PAGE = 50
 
 
 def _page(cfg: Dashboard, request: Request, template: str, **context: Any) -> Response:
+    """Render a page with what every page shows: the inbox count, this session's CSRF token and notice."""
+    session: Session | None = getattr(request.state, "session", None)
     context.setdefault("inbox_count", queries.inbox_count(cfg.store))
-    context.setdefault("answered", request.query_params.get("answered"))
+    context["csrf_token"] = session.csrf_token if session else ""
+    context["answered"] = session.pop_flash() if session else None  # set by the server, never by the URL
     return cfg.templates.TemplateResponse(request, template, context)
 
 
@@ -134,10 +138,14 @@ def version_lineage(request: Request, kind: str, value: str, cfg: Dashboard = De
 @router.get("/files/{rel:path}")
 def artifact_file(rel: str, name: str = "", download: bool = False, cfg: Dashboard = Depends(dashboard)) -> Response:
     """An artifact's bytes; paths are resolved inside the artifact store and nothing outside it is served."""
+    if "\x00" in rel or "\x00" in name:
+        raise HTTPException(400, "an artifact path or name cannot contain a NUL byte")
     try:
         path = cfg.store.artifacts.resolve_inside(rel)
     except PermissionError as exc:
         raise HTTPException(403, str(exc)) from None
+    except (ValueError, OSError):  # a name the file system cannot hold
+        raise HTTPException(404, f"no artifact file {rel!r} in the store") from None
     if not path.is_file() or path.name.startswith("."):
         raise HTTPException(404, f"no artifact file {rel!r} in the store")
     shown = name or path.name
@@ -157,6 +165,7 @@ def _header_safe(name: str) -> str:
 # -- state-changing forms -------------------------------------------------------------------------------
 @router.post("/runs/{run_id}/answer", dependencies=[Depends(require_csrf)])
 def answer_form(
+    request: Request,
     run_id: str,
     decision: str = Form(...),
     feedback: str = Form(""),
@@ -171,11 +180,12 @@ def answer_form(
                           key=key or None, option=option or None)
     if cfg.resume_on_answer:
         cfg.resumer.start(leaf.run_id)
-    return _back(next, run_id, leaf.run_id)
+    return _back(request, next, run_id, leaf.run_id)
 
 
 @router.post("/runs/{run_id}/external", dependencies=[Depends(require_csrf)])
 def external_form(
+    request: Request,
     run_id: str,
     result: str = Form(...),
     key: str = Form(""),
@@ -186,7 +196,7 @@ def external_form(
                                  key=key or None)
     if cfg.resume_on_answer:
         cfg.resumer.start(leaf.run_id)
-    return _back(next, run_id, leaf.run_id)
+    return _back(request, next, run_id, leaf.run_id)
 
 
 @router.post("/runs/{run_id}/resume", dependencies=[Depends(require_csrf)])
@@ -196,8 +206,10 @@ def resume_form(run_id: str, next: str = Form(""), cfg: Dashboard = Depends(dash
     return RedirectResponse(safe_next(next, run_url(run.run_id)), status_code=303)
 
 
-def _back(next_url: str, run_id: str, answered: str) -> RedirectResponse:
-    target = safe_next(next_url, run_url(run_id))
-    target += ("&" if "?" in target else "?") + f"answered={answered}"
-    return RedirectResponse(target, status_code=303)
+def _back(request: Request, next_url: str, run_id: str, answered: str) -> RedirectResponse:
+    """Back to the page the form was on; its next render says the answer was journaled (a session notice)."""
+    session: Session | None = getattr(request.state, "session", None)
+    if session is not None:
+        session.flash = answered
+    return RedirectResponse(safe_next(next_url, run_url(run_id)), status_code=303)
 

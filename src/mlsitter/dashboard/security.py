@@ -1,18 +1,21 @@
-"""Access token, CSRF token and response headers of the dashboard.
+"""Access token, session cookie, CSRF token, Host allow-list and response headers of the dashboard.
 
-Every request must carry the access token (``?token=`` once, then an HttpOnly cookie, or an
-``Authorization: Bearer`` header). A state-changing request authenticated by the cookie must also
-carry the CSRF token, which only pages served to a token holder contain.
+API clients send the access token as ``Authorization: Bearer``. Browsers log in with a one-time code
+(or by pasting the token into ``/login``) and then carry a session cookie set on a random host name,
+``mlsitter-<random>.localhost``, which no other local web server is visited under. A state-changing
+request authenticated by the cookie must also carry its session's CSRF token, which only pages served
+to that session contain. Requests naming a Host the server was not started for are refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
 
-TOKEN_COOKIE = "mlsitter_token"
+SESSION_COOKIE = "mlsitter_session"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+MAX_BODY_BYTES = 1024 * 1024
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -30,8 +33,50 @@ ARTIFACT_CSP = (
 
 
 def cookie_name(port: int | None) -> str:
-    """Cookies ignore ports, so each dashboard port gets its own cookie (two dashboards do not clash)."""
-    return f"{TOKEN_COOKIE}_{port or 80}"
+    """Cookies ignore ports, so each dashboard port gets its own cookie name (two dashboards do not clash)."""
+    return f"{SESSION_COOKIE}_{port or 80}"
+
+
+def new_host_name() -> str:
+    """A random loopback name for the browser (Chromium and Firefox resolve ``*.localhost`` to loopback).
+
+    Cookies ignore ports: a cookie set for 127.0.0.1 or localhost also goes to every other web server on
+    that name. A host-only cookie on this name goes only to servers visited under this name.
+    """
+    return f"mlsitter-{secrets.token_hex(6)}.localhost"
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """``"[::1]:8765"`` -> ``("::1", 8765)``; the name lowercased, without a trailing dot; port None if absent.
+
+    Raises ValueError for a malformed Host header.
+    """
+    host = host.strip()
+    if host.startswith("["):
+        name, sep, rest = host[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"malformed Host {host!r}")
+        port_text = rest[1:] if rest else ""
+    else:
+        name, _, port_text = host.rpartition(":") if ":" in host else (host, "", "")
+    if not name or (port_text and not port_text.isdigit()):
+        raise ValueError(f"malformed Host {host!r}")
+    return name.lower().rstrip("."), int(port_text) if port_text else None
+
+
+def host_allowed(host: str | None, names: frozenset[str], port: int | None) -> bool:
+    """True when the Host header names one of ``names`` (and this server's ``port``, when both are known).
+
+    Stops DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 still sends
+    ``Host: evil.example``.
+    """
+    if not host:
+        return False
+    try:
+        name, given_port = split_host(host)
+    except ValueError:
+        return False
+    return name in names and (port is None or given_port is None or given_port == port)
 
 
 def new_token() -> str:
@@ -40,17 +85,8 @@ def new_token() -> str:
 
 
 def token_matches(given: str | None, token: str) -> bool:
-    """Constant-time comparison of a presented token with the dashboard's token."""
+    """Constant-time comparison of a presented secret (token or CSRF token) with the expected one."""
     return bool(given) and hmac.compare_digest(given.encode(), token.encode())
-
-
-def csrf_token_for(token: str) -> str:
-    """The CSRF token is derived from the access token, so it needs no server-side session."""
-    return hmac.new(token.encode(), b"mlsitter-dashboard-csrf", hashlib.sha256).hexdigest()
-
-
-def csrf_matches(given: str | None, token: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), csrf_token_for(token).encode())
 
 
 def bearer_token(authorization: str | None) -> str | None:
