@@ -763,3 +763,142 @@ def test_ui_command_is_registered_and_checks_its_token() -> None:
         port = busy.getsockname()[1]
         result = runner.invoke(main, ["ui", "--port", str(port), "--token", TOKEN])
     assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def _fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Run `mlsitter ui` without serving: bind loopback whatever --host says, and return at once."""
+    import uvicorn
+
+    from mlsitter.dashboard import serve
+
+    seen: dict = {}
+    real_listen = serve.listen
+
+    def listen(host: str, port: int, backlog: int = 128) -> socket.socket:
+        seen["host"] = host
+        sock = real_listen("127.0.0.1", 0)
+        seen["port"] = sock.getsockname()[1]
+        return sock
+
+    def run(self, sockets=None) -> None:
+        seen["app"] = self.config.app
+        for sock in sockets or ():
+            sock.close()
+
+    monkeypatch.setattr(serve, "listen", listen)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    return seen
+
+
+def test_ui_warns_on_stderr_when_the_dashboard_is_reachable_from_the_network(
+        mlsitter_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from mlsitter.cli import main
+
+    seen = _fake_serving(monkeypatch)
+    result = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0", "--token", TOKEN, "--allow-host", "ml-box.lan"])
+    assert result.exit_code == 0, result.output
+    assert seen["host"] == "0.0.0.0"
+    assert "WARNING: --host 0.0.0.0 makes the dashboard reachable from the network" in result.stderr
+    assert "without TLS" in result.stderr and "access token" in result.stderr
+    assert "WARNING" not in result.stdout
+    assert "ml-box.lan" in seen["app"].state.dashboard.allowed_hosts
+    for host in ("127.0.0.1", "localhost", "::1"):
+        result = CliRunner().invoke(main, ["ui", "--host", host, "--token", TOKEN])
+        assert result.exit_code == 0 and result.stderr == "", host
+
+
+def test_ui_prints_a_login_url_with_a_one_time_code_and_keeps_the_token_out_of_it(
+        mlsitter_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from mlsitter.cli import main
+
+    seen = _fake_serving(monkeypatch)
+    result = CliRunner().invoke(main, ["ui", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    port = seen["port"]
+    match = re.search(r"open: http://(mlsitter-[0-9a-f]+\.localhost):(\d+)/login\?code=(\S+)", result.stdout)
+    assert match and int(match.group(2)) == port
+    token = re.search(r"API token: (\S+)", result.stdout).group(1)
+    assert token not in match.group(0)
+    client = TestClient(seen["app"], base_url=f"http://{match.group(1)}:{port}")
+    assert client.get(f"/login?code={match.group(3)}", follow_redirects=False).status_code == 303
+    assert client.get("/runs").status_code == 200
+    assert client.get("/api/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_mlsitter_ui_serves_a_login_that_works_once(mlsitter_home: Path) -> None:
+    """The real command in a subprocess, on 127.0.0.1 and a free port, stopped even when the test fails."""
+    import httpx
+
+    env = {**os.environ, "MLSITTER_UI_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", "from mlsitter.cli import main; main()", "ui", "--port", "0",
+                             "--no-resume-on-answer"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any("stop with Ctrl-C" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, f"mlsitter ui did not start: {lines}"
+            time.sleep(0.05)
+        match = re.search(r"open: http://(\S+):(\d+)(/login\?code=\S+)", "".join(lines))
+        assert match, lines
+        host, port, login = match.group(1), int(match.group(2)), match.group(3)
+        assert TOKEN not in "".join(lines)  # given by the environment: not echoed
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Host": f"{host}:{port}"}, timeout=10) as c:
+            r = c.get(login)
+            assert r.status_code == 303 and r.headers["location"] == "/runs"
+            assert r.cookies[f"mlsitter_session_{port}"]
+            assert c.get("/runs").status_code == 200  # the session cookie, kept by the client
+            c.cookies.clear()
+            assert c.get(login).status_code == 401  # used once already
+            assert c.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+            assert c.get("/api/runs", headers={"Host": f"evil.example:{port}",
+                                               "Authorization": f"Bearer {TOKEN}"}).status_code == 421
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in proc.stderr.read()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "auto"])
+def test_accepted_connections_get_tcp_nodelay(mlsitter_home: Path, loop: str) -> None:
+    """Without TCP_NODELAY each response on a kept-alive connection waits for the client's delayed ACK.
+
+    ``asyncio`` is the loop of a plain ``pip install mlsitter[ui]``; ``auto`` picks uvloop where installed.
+    """
+    import httpx
+    import uvicorn
+
+    from mlsitter.dashboard.serve import listen
+
+    store = Store()
+    app = create_app(store, TOKEN, resume_on_answer=False)
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, loop=loop))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            assert c.get("/api/stamps/runs").status_code == 200
+            flags = [conn.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                     for conn in server.server_state.connections]
+            assert flags and all(flags), flags
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        store.close()
