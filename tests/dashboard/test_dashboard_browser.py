@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: inbox -> report -> reject with feedback -> next attempt -> approve.
+"""The dashboard in headless Chromium: inbox -> report -> reject with feedback -> next attempt -> approve;
+and a second local web server, visited by the same browser, never receives a credential that works.
 
 Uses Debian's /usr/bin/chromium driven by Playwright (never a browser download); skipped with the
 reason when it is missing (`scripts/install-chromium.sh` installs it as root). Saves screenshots of
@@ -7,10 +8,11 @@ the runs list, a run page and the inbox under test-output/screenshots/.
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ import uvicorn  # noqa: E402
 
 import mlsitter  # noqa: E402
 from mlsitter.dashboard import create_app  # noqa: E402
+from mlsitter.dashboard.serve import listen  # noqa: E402
 from mlsitter.runtime import Store  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling test module, under any import mode
 from test_dashboard import PROCESS_SOURCE, TOKEN  # noqa: E402
@@ -44,27 +47,45 @@ def procs(tmp_path: Path) -> Path:
     return path
 
 
+@dataclass
+class Served:
+    """A running dashboard: its base URL under the random host name, its port and its app."""
+
+    url: str
+    port: int
+    app: object
+
+    def login_url(self) -> str:
+        return self.app.state.dashboard.login_url(self.port, self.app.state.dashboard.sessions.new_login_code())
+
+
 @pytest.fixture()
-def dashboard_url(mlsitter_home: Path):
+def served(mlsitter_home: Path):
     """A real server on 127.0.0.1 and a free port, in a thread; stopped after the test."""
     store = Store()
     app = create_app(store, TOKEN, resume_on_answer=True, user="browser")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    app.state.dashboard.resumer.wait()
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
-    store.close()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
+            time.sleep(0.05)
+        yield Served(f"http://{app.state.dashboard.host_name}:{port}", port, app)
+    finally:
+        app.state.dashboard.resumer.wait()
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        store.close()
+
+
+@pytest.fixture()
+def dashboard_url(served: Served) -> str:
+    return served.url
 
 
 @pytest.fixture()
@@ -79,7 +100,8 @@ def page():
         browser.close()
 
 
-def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, procs: Path) -> None:
+def test_review_reject_refine_approve_in_the_browser(served: Served, page, procs: Path) -> None:
+    dashboard_url = served.url
     expect = playwright_api.expect
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # Some history for the runs list: a finished parent/child pair, a failed gate, an external task.
@@ -88,8 +110,8 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     mlsitter.run(f"{procs}:label_task")
     run_id = mlsitter.run(f"{procs}:report_loop", n=4).run_id
 
-    page.goto(f"{dashboard_url}/?token={TOKEN}")
-    expect(page).to_have_url(f"{dashboard_url}/runs")  # the token left the URL for an HttpOnly cookie
+    page.goto(served.login_url())
+    expect(page).to_have_url(f"{dashboard_url}/runs")  # the one-time code left the URL for a session cookie
     expect(page.locator("table.runs tbody tr")).to_have_count(5)
     page.screenshot(path=str(SCREENSHOTS / "runs.png"))
 
@@ -117,7 +139,8 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     # Reject with feedback; the dashboard resumes the run, which asks again with attempt 2.
     page.fill("textarea[name=feedback]", "Name the data source in the title")
     page.click("button.reject")
-    expect(page).to_have_url(f"{dashboard_url}/inbox?answered={run_id}")
+    expect(page).to_have_url(f"{dashboard_url}/inbox")
+    expect(page.locator("p.notice")).to_contain_text(f"Answer for run {run_id} journaled")
     expect(page.locator(f"#item-{run_id} b.attempt")).to_have_text("2", timeout=20_000)  # live update, after the background resume
     expect(page.locator(f"#item-{run_id} .refine q")).to_have_text("Name the data source in the title")
 
@@ -136,7 +159,7 @@ def test_review_reject_refine_approve_in_the_browser(dashboard_url: str, page, p
     assert Store().get_run(run_id).status == "completed"
 
 
-def test_run_page_updates_live_while_the_run_executes(dashboard_url: str, page, procs: Path, tmp_path: Path) -> None:
+def test_run_page_updates_live_while_the_run_executes(served: Served, page, procs: Path, tmp_path: Path) -> None:
     expect = playwright_api.expect
     flag = tmp_path / "release"
     worker = threading.Thread(target=mlsitter.run, args=(f"{procs}:slow",), kwargs={"flag": str(flag)}, daemon=True)
@@ -147,7 +170,8 @@ def test_run_page_updates_live_while_the_run_executes(dashboard_url: str, page, 
         assert time.monotonic() < deadline, "the slow run did not start"
         time.sleep(0.05)
     run_id = store.list_runs(process="slow")[0].run_id
-    page.goto(f"{dashboard_url}/runs/{run_id}?token={TOKEN}")
+    page.goto(served.login_url())
+    page.goto(f"{served.url}/runs/{run_id}")
     expect(page.locator("h1 .badge")).to_have_text("running")
     expect(page.locator("table.timeline tr.step-running")).to_have_count(1)
     flag.write_text("go")
@@ -158,7 +182,78 @@ def test_run_page_updates_live_while_the_run_executes(dashboard_url: str, page, 
     store.close()
 
 
-def test_page_without_token_is_refused_in_the_browser(dashboard_url: str, page) -> None:
+def test_page_without_login_is_refused_in_the_browser(dashboard_url: str, page) -> None:
     response = page.goto(f"{dashboard_url}/runs")
     assert response is not None and response.status == 401
-    assert "Access token needed" in page.content()
+    assert "Login needed" in page.content()
+    page.goto(f"{dashboard_url}/runs?token={TOKEN}")  # the token in a URL is no way in any more
+    assert "Login needed" in page.content()
+    page.goto(f"{dashboard_url}/login")
+    page.fill("input[name=token]", TOKEN)  # the token pasted into a form: a POST body, not history
+    page.click("button[type=submit]")
+    playwright_api.expect(page).to_have_url(f"{dashboard_url}/runs")
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Another web server on this machine: it records every Cookie header a browser sends it."""
+
+    received: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).received.append(self.headers.get("Cookie") or "")
+        body = b"<!doctype html><title>other local server</title><p>hello"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def other_server():
+    """A second local web server on 127.0.0.1 and a free port, in a thread; stopped after the test."""
+    _Recorder.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], _Recorder.received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_another_local_server_never_receives_a_credential_that_works(served: Served, page, other_server) -> None:
+    """Cookies ignore ports. The session cookie is host-only on the random mlsitter-....localhost name, so
+    a server on another port visited as 127.0.0.1 or localhost never sees it, and nothing it does see
+    opens the dashboard."""
+    import httpx
+
+    expect = playwright_api.expect
+    port, received = other_server
+    page.goto(served.login_url())
+    expect(page).to_have_url(f"{served.url}/runs")
+    cookies = page.context.cookies()
+    ours = [c for c in cookies if c["name"].startswith("mlsitter_session")]
+    assert len(ours) == 1 and ours[0]["domain"] == served.app.state.dashboard.host_name  # host-only
+    assert ours[0]["httpOnly"] and ours[0]["sameSite"] == "Strict" and ours[0]["value"] != TOKEN
+    for url in (f"http://127.0.0.1:{port}/", f"http://localhost:{port}/", f"http://127.0.0.1:{port}/?from=dash"):
+        page.goto(url)
+        expect(page.locator("p")).to_have_text("hello")
+    # The dashboard itself, reached by the shared loopback names, has no cookie there either.
+    assert page.goto(f"http://127.0.0.1:{served.port}/runs").status == 401
+    assert len(received) >= 3 and not any("mlsitter" in c for c in received), received  # (and /favicon.ico)
+    # Replaying whatever the other server got, as cookie or as token, opens nothing.
+    with httpx.Client(base_url=f"http://127.0.0.1:{served.port}", timeout=10,
+                      headers={"Host": f"{served.app.state.dashboard.host_name}:{served.port}"}) as client:
+        for header in [h for h in [*received, *(c["value"] for c in cookies)] if h]:
+            assert client.get("/api/runs", headers={"Cookie": header}).status_code == 401
+            assert client.get("/api/runs", headers={"Authorization": f"Bearer {header}"}).status_code == 401
+    # The recorder does see cookies: one set for 127.0.0.1 (as earlier versions did) reaches any port there.
+    page.context.add_cookies([{"name": "probe", "value": "set-for-127.0.0.1", "domain": "127.0.0.1", "path": "/"}])
+    page.goto(f"http://127.0.0.1:{port}/")
+    assert "probe=set-for-127.0.0.1" in received[-1] or "probe=set-for-127.0.0.1" in received[-2]
