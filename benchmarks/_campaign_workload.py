@@ -11,7 +11,8 @@ executions and compares them with the journal. KEY is the step's journal positio
 
 A cooperative pause point: ``MLSITTER_CRASH_PAUSE=POINT:MARKER`` makes the task at POINT (``step``,
 ``map``, ``artifact``, ``child``) write the MARKER file and wait there, so the campaign can make sure a
-SIGKILL lands at each named point; the bulk of the kills land at random instants instead.
+SIGKILL lands at each named point (``artifact`` does not wait: the kill follows while the codec
+writes the returned frame as Parquet); the bulk of the kills land at random instants instead.
 """
 
 from __future__ import annotations
@@ -39,14 +40,16 @@ def record(log: str, key: str, phase: str) -> int:
     return attempt
 
 
-def pause_at(point: str) -> None:
-    """Wait at ``point`` when the campaign asked for it (``MLSITTER_CRASH_PAUSE=point:marker``)."""
+def pause_at(point: str, *, wait: bool = True) -> None:
+    """At ``point``, when the campaign asked for it (``MLSITTER_CRASH_PAUSE=point:marker``), write the
+    marker and wait there for the kill (or, with ``wait=False``, go on: the kill follows within milliseconds)."""
     wanted, _, marker = os.environ.get("MLSITTER_CRASH_PAUSE", "").partition(":")
     if wanted != point or not marker:
         return
     with open(marker, "w") as fh:
         fh.write(f"{point} {os.getpid()}\n")
-    time.sleep(PAUSE_S)
+    if wait:
+        time.sleep(PAUSE_S)
 
 
 def make_data(key: str, log: str, seed: int, rows: int) -> Any:
@@ -85,7 +88,7 @@ def build_table(key: str, log: str, data: Any, stats: list[dict[str, float]]) ->
     frame["chunk_mean"] = frame["chunk"].map({int(s["i"]): s["mean"] for s in stats})
     frame["label"] = frame["chunk"].map(lambda c: f"chunk-{c}")
     record(log, key, "end")
-    pause_at("artifact")  # after the work, before the frame is encoded: the kill lands in the Parquet write
+    pause_at("artifact", wait=False)  # the frame is returned now; the kill lands while the codec writes its Parquet
     return frame
 
 

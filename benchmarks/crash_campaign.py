@@ -36,6 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _campaign_store import load_average, store_home  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "_campaign_workload.py"
 TARGET = f"{WORKLOAD}:crash-campaign"
@@ -276,7 +279,7 @@ def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float) -> R
         if cooperative:
             if _wait_for(marker, proc, LIFE_TIMEOUT_S):
                 if cooperative == "artifact":  # the task returned its frame: the codec writes the Parquet now
-                    time.sleep(random.Random(plan.seed).uniform(0.0, 0.03))
+                    time.sleep(random.Random(plan.seed).uniform(0.0, 0.01))
                 killed = _kill_group(proc)
             else:
                 problems.append(f"life {lives}: the workload never reached the pause point {cooperative!r}")
@@ -408,11 +411,13 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
              work_s: float = 0.05, process_share: float = 0.5, cooperative: bool = True, seed: int = 16,
              progress: bool = False) -> CampaignReport:
     """Run the campaign on the store at ``store`` (an ``MLSITTER_HOME`` folder) and count what happened."""
-    home = _home(store)
+    home = store_home(store)
     work = Path(tempfile.mkdtemp(prefix="crash-campaign-", dir=home))
     t0 = time.monotonic()
     executors = {"inline"} | ({"process"} if process_share > 0 or cooperative else set())
-    durations = {e: calibrate(home, work, rows, work_s, e) for e in sorted(executors)}
+    with ThreadPoolExecutor(len(executors)) as pool:  # both at once, as the runs after them will be
+        durations = dict(zip(sorted(executors), pool.map(lambda e: calibrate(home, work, rows, work_s, e),
+                                                         sorted(executors))))
     lock = threading.Lock()
     outcomes: list[RunOutcome] = []
 
@@ -448,24 +453,6 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
     )
 
 
-def _home(store: Path | str) -> Path:
-    """The store location: an MLSITTER_HOME folder today. A database URL is the seam for PostgreSQL (a later issue)."""
-    text = str(store)
-    if "://" in text:
-        raise SystemExit(f"--store {text!r}: only a local SQLite store (a folder) is supported yet; "
-                         "PostgreSQL stores come with a later issue")
-    path = Path(text).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -480,13 +467,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the report (with every run) to this file")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="mlsitter-crash-")
-    print(f"load before: {_load()}  store: {store}", flush=True)
+    print(f"load before: {load_average()}  store: {store}", flush=True)
     report = campaign(store, runs=args.runs, max_kills=args.max_kills, jobs=args.jobs, rows=args.rows,
                       work_s=args.work_s, process_share=args.process_share, cooperative=not args.no_cooperative,
                       seed=args.seed, progress=True)
     summary = {k: v for k, v in asdict(report).items() if k != "outcomes"}
     print(json.dumps(summary, indent=2))
-    print(f"load after: {_load()}")
+    print(f"load after: {load_average()}")
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
     print("all invariants hold" if report.ok else "INVARIANTS BROKEN (see problems)")

@@ -1,0 +1,27 @@
+"""What the crash and load campaigns share: where the store is, and the machine's load for the notes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def store_home(store: Path | str) -> Path:
+    """The store location: an ``MLSITTER_HOME`` folder (one SQLite database) today.
+
+    A database URL is the seam for PostgreSQL (``MLSITTER_DB``, a later issue): refused clearly until then."""
+    text = str(store)
+    if "://" in text:
+        raise SystemExit(f"--store {text!r}: only a local SQLite store (a folder) is supported yet; "
+                         "PostgreSQL stores come with a later issue")
+    path = Path(text).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_average() -> str:
+    """``uptime``'s three load averages, for the benchmark notes (this machine is shared)."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"

@@ -1,0 +1,91 @@
+"""The crash and load campaigns of issue 16 at a small size: benchmarks/crash_campaign.py and
+benchmarks/load_campaign.py with real OS processes, SIGKILLs and one shared SQLite store.
+
+They assert the invariants (every run completes with the plain program's result, verify passes, no
+completed step runs again, only in-flight steps re-run, no lost event, no locked database), never speed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from mlsitter import Runner, Store
+from mlsitter.errors import MlsitterError
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+CASES = Path(__file__).parent / "runtime_cases.py"
+
+
+def benchmark(name: str) -> ModuleType:
+    """A campaign script from benchmarks/, imported by path (benchmarks/ is not a package)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.mark.timeout(240)
+def test_crash_campaign_every_killed_run_completes_and_no_completed_step_runs_again(tmp_path):
+    crash = benchmark("crash_campaign")
+    report = crash.campaign(tmp_path / "store", runs=12, max_kills=1, jobs=3, rows=4000, work_s=0.03,
+                            process_share=0.1, seed=16)
+    assert report.problems == []
+    assert report.runs == 12 and report.completed == 12
+    assert report.verify_failures == 0 and report.cli_verify_ok
+    assert report.executed_after_completion == 0 and report.started_after_completion == 0
+    assert report.reexecuted_in_flight <= report.in_flight_at_kills
+    assert report.executions == report.steps + report.reexecuted_in_flight
+    # every named kill point was hit, and the journal places each kill where it was aimed
+    cooperative = {k.cooperative: k.phase for o in report.outcomes for k in o.kills if k.cooperative}
+    assert cooperative == {"step": "step (between start and result)", "map": "map (items in flight)",
+                           "artifact": "artifact write (result encode: Parquet frame)", "child": "child run: step"}
+    random_kills = [k for o in report.outcomes for k in o.kills if not k.cooperative]
+    assert len(random_kills) + report.missed_kills >= 12 - 4  # each other run had at least one kill planned
+    assert report.kills == len(random_kills) + 4
+
+
+@pytest.mark.timeout(180)
+def test_load_campaign_runners_on_one_store_lose_nothing_and_never_see_a_locked_database(tmp_path):
+    load = benchmark("load_campaign")
+    report = load.load(tmp_path / "store", runners=4, runs=5, steps=20)
+    assert report.problems == []
+    assert report.runs == report.completed == report.runs_in_store == 20
+    assert report.database_locked == 0 and report.runner_failures == 0
+    assert report.verify_failures == 0 and report.event_count_mismatches == 0
+    assert set(report.step_latency_ms) == {"p50", "p90", "p99", "max"}
+
+
+def test_campaign_store_location_refuses_a_database_url_until_postgresql_lands(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    from _campaign_store import store_home
+
+    assert store_home(tmp_path / "home") == (tmp_path / "home").resolve()
+    with pytest.raises(SystemExit, match="only a local SQLite store"):
+        store_home("postgresql://localhost/mlsitter")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "runtime bug: a kill after the journal's run.completed but before the runs row says completed (two "
+    "separate commits in Runner._execute/_finish) leaves the run 'running'; resuming it replays and journals "
+    "run.resumed and a second run.completed after the run's end (a ctx.call child in that window is re-driven "
+    "the same way by its parent's resume)"))
+def test_resume_after_a_kill_between_run_completed_and_the_runs_row_journals_nothing_after_the_end(tmp_path):
+    store = Store()
+    handle = Runner(store).start(f"{CASES}:steps", {"counter": str(tmp_path / "counter"), "n": 2})
+    assert handle.status == "completed"
+    store.update_run(handle.run_id, status="running")  # the row as the kill left it: the journal had ended
+    try:
+        Runner(store).resume(handle.run_id)
+    except MlsitterError:
+        pass  # refusing the resume is fine; appending to an ended journal is not
+    types = [e.type for e in store.events(handle.run_id)]
+    assert types.count("run.completed") == 1 and types[-1] == "run.completed", types
+    assert store.get_run(handle.run_id).status == "completed"
