@@ -4,12 +4,19 @@ Builds the store with direct ``executemany`` inserts that keep every run's hash 
 times requests through the ASGI app (no network) and reads the server's own ``Server-Timing``
 figure. Target: runs list and a 5,000-step run page each under 300 ms.
 
+Then, end to end through a real client: a uvicorn server on 127.0.0.1 and httpx on one kept-alive
+connection, once on a listening socket made the way ``mlsitter ui`` made it before (no
+``IPPROTO_TCP``, so asyncio never sets TCP_NODELAY) and once on ``mlsitter.dashboard.serve.listen``,
+same app, same store, same run. ``--keepalive-only`` skips the large store and measures that alone.
+
     .venv/bin/python benchmarks/dashboard_perf.py [--runs 10000] [--events 1000000] [--steps 5000]
+    .venv/bin/python benchmarks/dashboard_perf.py --keepalive-only [--keepalive-requests 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -167,6 +174,125 @@ def time_requests(client, url: str, repeat: int) -> dict[str, float]:
             "wall_median_ms": statistics.median(wall), "bytes": len(r.content)}
 
 
+# -- end to end through a real client: kept-alive connections and TCP_NODELAY ----------------------------
+KEEPALIVE_SERVERS = [  # (label, uvicorn loop, uvicorn http)
+    ("asyncio + h11 (plain pip install mlsitter[ui])", "asyncio", "h11"),
+    ("asyncio + httptools", "asyncio", "httptools"),
+    ("uvloop + httptools (uvicorn[standard])", "uvloop", "httptools"),
+]
+
+
+def _old_socket(host: str, port: int) -> "socket.socket":
+    """The listening socket as ``mlsitter ui`` made it before the fix: protocol 0, not IPPROTO_TCP."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+@contextlib.contextmanager
+def _served(app, sock, loop: str, http: str):
+    """uvicorn on ``sock`` in a thread, and an httpx client held to one kept-alive connection to it."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, loop=loop, http=http))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise SystemExit(f"uvicorn ({loop}, {http}) did not start")
+            time.sleep(0.02)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", limits=limits, timeout=30,
+                          headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _timed_get(client, url: str) -> float:
+    t0 = time.perf_counter()
+    r = client.get(url)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.status_code != 200:
+        raise SystemExit(f"{url} answered {r.status_code}: {r.text[:300]}")
+    return ms
+
+
+def keepalive_comparison(store: Store, urls: dict[str, str], n: int) -> dict[str, dict[str, float]]:
+    """Per server flavour and url: client wall time on the old socket and on ``serve.listen``.
+
+    Both servers run at once and the requests alternate between them, so a change in the machine's load
+    hits both sides alike.
+    """
+    import importlib.util
+
+    from mlsitter.dashboard import create_app
+    from mlsitter.dashboard.serve import listen
+
+    app = create_app(store, TOKEN, resume_on_answer=False)
+    results: dict[str, dict[str, float]] = {}
+    print(f"\nkeep-alive, end to end: uvicorn on 127.0.0.1, httpx on one kept-alive connection per server, "
+          f"{n} requests per url alternating between the two servers")
+    print(f"{'server':<48} {'request':<31} {'old socket':>11} {'serve.listen':>13} {'ratio':>7}")
+    for label, loop, http in KEEPALIVE_SERVERS:
+        if importlib.util.find_spec(loop) is None or importlib.util.find_spec(http) is None:
+            print(f"{label:<48} (skipped: {loop} or {http} is not installed)")
+            continue
+        with _served(app, _old_socket("127.0.0.1", 0), loop, http) as old, \
+                _served(app, listen("127.0.0.1", 0), loop, http) as new:
+            for name, url in urls.items():
+                _timed_get(old, url), _timed_get(new, url)  # open the connections, warm the templates
+                before, after = [], []
+                for _ in range(n):
+                    before.append(_timed_get(old, url))
+                    after.append(_timed_get(new, url))
+                b, a = statistics.median(before), statistics.median(after)
+                results[f"{label} | {name}"] = {"old_median_ms": b, "new_median_ms": a, "ratio": b / a}
+                print(f"{label:<48} {name:<31} {b:>8.1f} ms {a:>10.1f} ms {b / a:>6.1f}x")
+    return results
+
+
+def _small_store(home: Path, n_runs: int = 200) -> Store:
+    """A few hundred runs through the store's own API, for --keepalive-only."""
+    store = Store(home)
+    for i in range(n_runs):
+        run_id = store.create_run(process=PROCESSES[i % len(PROCESSES)], target="x:y", inputs={}, policy="manual",
+                                  executor="inline", seed=i)
+        store.update_run(run_id, status=STATUS_MIX[i % len(STATUS_MIX)][0], created_at=1000.0 + i)
+    return store
+
+
+KEEPALIVE_URLS = {"live stamp (polled each 1.5 s)": "/api/stamps/runs", "runs list page": "/runs",
+                  "API /api/runs": "/api/runs?limit=50"}
+
+
+def _machine_line() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return (f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"SQLite {sqlite3.sqlite_version}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
+
+
+def keepalive_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlsitter-dash-keepalive-") as tmp:
+        store = _small_store(Path(tmp))
+        results = keepalive_comparison(store, KEEPALIVE_URLS, args.keepalive_requests)
+        print(_machine_line())
+        if args.json:
+            print(json.dumps(results, indent=2))
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -174,7 +300,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
+    parser.add_argument("--keepalive-requests", type=int, default=200,
+                        help="Requests per url and server in the keep-alive comparison.")
+    parser.add_argument("--keepalive-only", action="store_true",
+                        help="Only the end-to-end keep-alive comparison, on a small store.")
     args = parser.parse_args()
+    if args.keepalive_only:
+        keepalive_main(args)
+        return
 
     from fastapi.testclient import TestClient
 
@@ -192,7 +325,7 @@ def main() -> None:
         report = store.verify(big_id)
         print(f"big run {big_id}: {report.events:,} events, chain ok={report.ok} "
               f"(verify {1000 * (time.perf_counter() - t0):.0f} ms)")
-        client = TestClient(create_app(store, TOKEN, resume_on_answer=False))
+        client = TestClient(create_app(store, TOKEN, resume_on_answer=False), base_url="http://127.0.0.1:8765")
         n_waiting = store.count_runs(status="waiting")
         pages = {
             "runs list, page 1": "/runs",
@@ -215,14 +348,14 @@ def main() -> None:
             results[label] = res
             print(f"{label:<44} {res['server_median_ms']:>11.1f} ms {res['server_max_ms']:>8.1f} ms "
                   f"{res['wall_median_ms']:>9.1f} ms {res['bytes'] / 1024:>7.0f} KB")
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"SQLite {sqlite3.sqlite_version}, load average {load:.1f} at the end")
+        keepalive = keepalive_comparison(store, {"live stamp (polled each 1.5 s)": "/api/stamps/runs",
+                                                  "runs list page": "/runs"}, args.keepalive_requests)
+        print(_machine_line())
         target = [results["runs list, page 1"]["server_median_ms"],
                   results[f"run page, {args.steps:,} steps"]["server_median_ms"]]
         print("target < 300 ms (runs list, run page):", "met" if max(target) < 300 else "NOT met")
         if args.json:
-            print(json.dumps(results, indent=2))
+            print(json.dumps({**results, "keepalive": keepalive}, indent=2))
         store.close()
 
 
