@@ -1,0 +1,9 @@
+"""Model serving: the model server, the router, the prediction log, canary analysis, the deployment's
+servers as OS processes and a bounded load generator.
+
+The modules are private; their public names are re-exported here (listed in ``__init__.pyi``) and
+imported on first use, so importing one block does not import the rest."""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -1,0 +1,52 @@
+"""``python -m mlsitter.ml.serving server|router ...``: how the deploy process starts servers as their own
+OS processes (``mlsitter serve`` runs the same functions)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mlsitter.errors import MlsitterError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlsitter.ml.serving")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    server = sub.add_parser("server", help="serve one registered model version")
+    server.add_argument("model")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8000)
+    server.add_argument("--role", default="champion")
+    server.add_argument("--log-dir", required=True)
+    server.add_argument("--sample", type=float, default=1.0)
+    router = sub.add_parser("router", help="route between a champion and a candidate server")
+    router.add_argument("--host", default="127.0.0.1")
+    router.add_argument("--port", type=int, default=8080)
+    router.add_argument("--log-dir", required=True)
+    router.add_argument("--champion", required=True)
+    router.add_argument("--champion-version", required=True)
+    router.add_argument("--candidate", default="")
+    router.add_argument("--candidate-version", default="")
+    router.add_argument("--weight", type=float, default=0.0)
+    router.add_argument("--shadow", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.kind == "server":
+            from mlsitter.ml.serving._server import serve_model
+
+            serve_model(args.model, host=args.host, port=args.port, role=args.role, log_dir=args.log_dir,
+                        sample=args.sample)
+        else:
+            from mlsitter.ml.serving._router import serve_router
+
+            serve_router(host=args.host, port=args.port, log_dir=args.log_dir, champion=args.champion,
+                         champion_version=args.champion_version, candidate=args.candidate,
+                         candidate_version=args.candidate_version, weight=args.weight, shadow=args.shadow)
+    except MlsitterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

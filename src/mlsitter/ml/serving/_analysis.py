@@ -1,0 +1,195 @@
+"""Canary analysis of one window: the candidate against the champion on the same time window, from the
+servers' own prediction logs (outcome, server-measured latency, outputs, scores) joined with the
+feedback labels. Too few requests on either side is *inconclusive*, never a pass."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlsitter.errors import InputError
+from mlsitter.ml.serving._prediction_log import accuracy_by_version, read_feedback, read_predictions, same_label
+from mlsitter.naming import stable_name
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+
+
+@stable_name("ml.serving.AnalysisThresholds")
+@dataclass(frozen=True)
+class AnalysisThresholds:
+    """What a window must show for the candidate to pass."""
+
+    min_requests: int = 50  # per version in the window; fewer is inconclusive
+    max_error_rate_increase: float = 0.01  # candidate error rate minus the champion's
+    max_p99_increase_ms: float = 50.0  # candidate p99 latency minus the champion's
+    min_agreement: float = 0.9  # shadow: share of records both answered alike
+    max_score_shift: float = 0.25  # canary: KS distance between the two score distributions ...
+    shift_alpha: float = 0.01  # ... that fails only when it is also significant at this level
+    max_accuracy_drop: float = 0.05  # champion accuracy minus the candidate's on labelled feedback
+    min_labelled: int = 30  # labels per version before accuracy is compared
+
+    def __post_init__(self) -> None:
+        if self.min_requests < 1 or self.min_labelled < 1:
+            raise InputError(f"min_requests and min_labelled must be at least 1, got {self.min_requests} and "
+                             f"{self.min_labelled}")
+        for name in ("min_agreement", "max_score_shift", "shift_alpha"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+
+
+@stable_name("ml.serving.VersionWindow")
+@dataclass
+class VersionWindow:
+    """One version's numbers in a window (requests, not records, for rates and latency)."""
+
+    version: str
+    requests: int = 0
+    errors: int = 0
+    error_rate: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    records: int = 0
+    mean_score: float | None = None
+    labelled: int = 0
+    accuracy: float | None = None
+
+
+@stable_name("ml.serving.Check")
+@dataclass(frozen=True)
+class Check:
+    """One measured comparison of the candidate with its threshold."""
+
+    name: str
+    value: float | None
+    op: str
+    threshold: float
+    passed: bool
+    detail: str = ""
+
+
+@stable_name("ml.serving.WindowAnalysis")
+@dataclass
+class WindowAnalysis:
+    """The verdict of one window, with every number it rests on."""
+
+    phase: str  # shadow | canary
+    start: float
+    end: float
+    champion: VersionWindow
+    candidate: VersionWindow
+    verdict: str
+    reason: str
+    checks: list[Check] = field(default_factory=list)
+    agreement: float | None = None
+    compared: int = 0
+    score_shift: float | None = None
+    score_shift_p: float | None = None
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of ``values`` (linear interpolation), None when empty."""
+    if not values:
+        return None
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def version_window(rows: list[dict[str, Any]], version: str, labels: dict[tuple[str, int], Any]) -> VersionWindow:
+    """Numbers of ``version`` from its prediction-log rows in a window."""
+    window = VersionWindow(version)
+    latency: dict[str, float] = {}
+    failed: set[str] = set()
+    scores = []
+    for row in rows:
+        latency.setdefault(row["request_id"], row["latency_ms"])
+        if row["outcome"] != "ok":
+            failed.add(row["request_id"])
+            continue
+        window.records += 1
+        if row.get("score") is not None:
+            scores.append(row["score"])
+    window.requests, window.errors = len(latency), len(failed)
+    window.error_rate = window.errors / window.requests if window.requests else 0.0
+    window.p50_ms = percentile(list(latency.values()), 50)
+    window.p99_ms = percentile(list(latency.values()), 99)
+    window.mean_score = sum(scores) / len(scores) if scores else None
+    accuracy = accuracy_by_version([dict(r, shadow=False) for r in rows], labels).get(version)
+    if accuracy:
+        window.labelled, window.accuracy = accuracy.labelled, accuracy.accuracy
+    return window
+
+
+def _scores(rows: list[dict[str, Any]]) -> list[float]:
+    return [r["score"] for r in rows if r["outcome"] == "ok" and r.get("score") is not None]
+
+
+def analyze_window(log_dir: str | Path, *, phase: str, start: float, end: float, champion: str, candidate: str,
+                   thresholds: AnalysisThresholds) -> WindowAnalysis:
+    """Compare ``candidate`` with ``champion`` (``name/version`` labels) on ``[start, end)``.
+
+    Shadow: the candidate's mirrored answers against the champion's for the same requests (agreement).
+    Canary: the live answers of each side (score-distribution shift). Both: error rate, p99 latency, and
+    accuracy on labelled feedback once each side has ``min_labelled`` labels."""
+    if phase not in ("shadow", "canary"):
+        raise InputError(f"phase must be 'shadow' or 'canary', got {phase!r}")
+    rows = read_predictions(log_dir, since=start, until=end)
+    labels = read_feedback(log_dir)
+    champ_rows = [r for r in rows if r["version"] == champion and not r.get("shadow")]
+    cand_rows = [r for r in rows if r["version"] == candidate and bool(r.get("shadow")) == (phase == "shadow")]
+    champ = version_window(champ_rows, champion, labels)
+    cand = version_window(cand_rows, candidate, labels)
+    if phase == "shadow":  # shadow answers were not seen, so their labels are the champion's requests' labels
+        cand = version_window([dict(r, shadow=False) for r in cand_rows], candidate, labels)
+    out = WindowAnalysis(phase, start, end, champ, cand, INCONCLUSIVE, "")
+    t = thresholds
+    out.checks.append(Check("error-rate-increase", round(cand.error_rate - champ.error_rate, 6), "<=",
+                            t.max_error_rate_increase, cand.error_rate - champ.error_rate <= t.max_error_rate_increase,
+                            f"candidate {cand.errors}/{cand.requests}, champion {champ.errors}/{champ.requests}"))
+    if cand.p99_ms is not None and champ.p99_ms is not None:
+        gap = cand.p99_ms - champ.p99_ms
+        out.checks.append(Check("p99-latency-increase-ms", round(gap, 3), "<=", t.max_p99_increase_ms,
+                                gap <= t.max_p99_increase_ms,
+                                f"candidate p99 {cand.p99_ms:.1f} ms, champion p99 {champ.p99_ms:.1f} ms"))
+    if phase == "shadow":
+        theirs = {(r["request_id"], r.get("index", 0)): r["output"] for r in champ_rows if r["outcome"] == "ok"}
+        pairs = [(theirs[k], r["output"]) for r in cand_rows if r["outcome"] == "ok"
+                 and (k := (r["request_id"], r.get("index", 0))) in theirs]
+        out.compared = len(pairs)
+        if pairs:
+            out.agreement = sum(same_label(a, b) for a, b in pairs) / len(pairs)
+            out.checks.append(Check("prediction-agreement", round(out.agreement, 6), ">=", t.min_agreement,
+                                    out.agreement >= t.min_agreement, f"{len(pairs)} records answered by both"))
+    else:
+        a, b = _scores(champ_rows), _scores(cand_rows)
+        if len(a) >= t.min_requests and len(b) >= t.min_requests:
+            from scipy.stats import ks_2samp
+
+            test = ks_2samp(a, b)
+            out.score_shift, out.score_shift_p = float(test.statistic), float(test.pvalue)
+            shifted = out.score_shift > t.max_score_shift and out.score_shift_p < t.shift_alpha
+            out.checks.append(Check("score-shift-ks", round(out.score_shift, 6), "<=", t.max_score_shift, not shifted,
+                                    f"KS p-value {out.score_shift_p:.3g} (fails only below {t.shift_alpha})"))
+    if cand.labelled >= t.min_labelled and champ.labelled >= t.min_labelled:
+        drop = (champ.accuracy or 0.0) - (cand.accuracy or 0.0)
+        out.checks.append(Check("accuracy-drop", round(drop, 6), "<=", t.max_accuracy_drop, drop <= t.max_accuracy_drop,
+                                f"candidate {cand.accuracy:.3f} on {cand.labelled} labels, champion "
+                                f"{champ.accuracy:.3f} on {champ.labelled}"))
+    too_few = [w for w in (champ, cand) if w.requests < t.min_requests]
+    if too_few:
+        out.reason = "too few requests: " + ", ".join(f"{w.version} had {w.requests} (needs {t.min_requests})"
+                                                     for w in too_few)
+        return out
+    failed = out.failed
+    out.verdict = FAIL if failed else PASS
+    out.reason = ("; ".join(f"{c.name} {c.value} (allowed {c.op} {c.threshold})" for c in failed) if failed
+                  else f"all {len(out.checks)} checks passed")
+    return out
