@@ -196,28 +196,15 @@ def _old_socket(host: str, port: int) -> "socket.socket":
 @contextlib.contextmanager
 def _served(app, sock, loop: str, http: str):
     """uvicorn on ``sock`` in a thread, and an httpx client held to one kept-alive connection to it."""
-    import threading
-
     import httpx
-    import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, loop=loop, http=http))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise SystemExit(f"uvicorn ({loop}, {http}) did not start")
-            time.sleep(0.02)
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", limits=limits, timeout=30,
-                          headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    from mlsitter.dashboard.serve import running
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with running(app, sock, loop=loop, http=http), httpx.Client(
+            base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", limits=limits, timeout=30,
+            headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client
 
 
 def _timed_get(client, url: str) -> float:

@@ -876,29 +876,19 @@ def test_accepted_connections_get_tcp_nodelay(mlsitter_home: Path, loop: str) ->
     ``asyncio`` is the loop of a plain ``pip install mlsitter[ui]``; ``auto`` picks uvloop where installed.
     """
     import httpx
-    import uvicorn
 
-    from mlsitter.dashboard.serve import listen
+    from mlsitter.dashboard.serve import listen, running
 
     store = Store()
     app = create_app(store, TOKEN, resume_on_answer=False)
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, loop=loop))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        with running(app, sock, loop=loop) as server, httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             assert c.get("/api/stamps/runs").status_code == 200
             flags = [conn.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
                      for conn in server.server_state.connections]
             assert flags and all(flags), flags
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         store.close()

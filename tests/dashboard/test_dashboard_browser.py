@@ -30,11 +30,9 @@ pytestmark = [
 pytest.importorskip("fastapi")
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-import uvicorn  # noqa: E402
-
 import mlsitter  # noqa: E402
 from mlsitter.dashboard import create_app  # noqa: E402
-from mlsitter.dashboard.serve import listen  # noqa: E402
+from mlsitter.dashboard.serve import listen, running  # noqa: E402
 from mlsitter.runtime import Store  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling test module, under any import mode
 from test_dashboard import PROCESS_SOURCE, TOKEN  # noqa: E402
@@ -66,20 +64,11 @@ def served(mlsitter_home: Path):
     app = create_app(store, TOKEN, resume_on_answer=True, user="browser")
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
-            time.sleep(0.05)
-        yield Served(f"http://{app.state.dashboard.host_name}:{port}", port, app)
+        with running(app, sock):
+            yield Served(f"http://{app.state.dashboard.host_name}:{port}", port, app)
+            app.state.dashboard.resumer.wait()
     finally:
-        app.state.dashboard.resumer.wait()
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         store.close()
 
 

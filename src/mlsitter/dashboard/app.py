@@ -58,7 +58,9 @@ class Dashboard:
 
 
 def dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard
+    """The request's :class:`Dashboard` (a FastAPI dependency)."""
+    cfg: Dashboard = request.app.state.dashboard
+    return cfg
 
 
 def create_app(store: Store, token: str, resume_on_answer: bool = True, user: str | None = None, *,

@@ -86,7 +86,9 @@ def new_token() -> str:
 
 def token_matches(given: str | None, token: str) -> bool:
     """Constant-time comparison of a presented secret (token or CSRF token) with the expected one."""
-    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def bearer_token(authorization: str | None) -> str | None:

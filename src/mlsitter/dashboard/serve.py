@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
 
 
 def listen(host: str, port: int, backlog: int = 128) -> socket.socket:
@@ -25,6 +30,31 @@ def listen(host: str, port: int, backlog: int = 128) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+@contextlib.contextmanager
+def running(app: Any, sock: socket.socket, *, loop: str = "auto", http: str = "auto",
+            timeout: float = 20.0) -> Iterator[Any]:
+    """uvicorn serving ``app`` on ``sock`` in a daemon thread for the ``with`` block (tests, benchmarks).
+
+    Yields the ``uvicorn.Server`` once it accepts connections; stops it and closes ``sock`` on exit.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, loop=loop, http=http))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard server (loop {loop}, http {http}) did not start")
+            time.sleep(0.02)
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 def is_loopback(host: str) -> bool:
