@@ -4,11 +4,13 @@
 
 Each run of ``benchmarks/_campaign_workload.py:crash-campaign`` (an array task, a map over 8 items, a
 Parquet frame, a ``ctx.artifact``, a child run, a final task) starts as ``mlsitter run`` in its own
-process group; the campaign sleeps a random time drawn uniformly over a life's calibrated duration and
-SIGKILLs the whole group (runner and pool workers). It then resumes the run with ``mlsitter resume RUN``,
+process group; the campaign sleeps a random time drawn uniformly over the expected length of that life
+(the median of recent uncrashed lives of its kind, fresh run or resume; at first a calibration run) and
+SIGKILLs the whole group (runner and pool workers); a life that ends first counts as a missed kill. It then resumes the run with ``mlsitter resume RUN``,
 kills that too while the run's kill budget (1..--max-kills) lasts, and resumes until the run ends. The
 first run of each cooperative point (``step``, ``map``, ``artifact``, ``child``) is killed when the
 workload signals it stands there (``MLSITTER_CRASH_PAUSE``), so every named point is hit at least once.
+Runs are driven until ``--runs`` of them were killed at least once.
 
 After each kill the journal says where the kill landed (the phase). When a run ends the campaign checks:
 it completed with the result of the same body run as a plain program; ``Store.verify`` passes for it and
@@ -25,12 +27,13 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -89,6 +92,7 @@ class CampaignReport:
     """The counts the issue asks for, and every run's outcome."""
 
     runs: int
+    killed_runs: int  # the campaign drives runs until this many were killed at least once
     completed: int
     kills: int
     kills_by_phase: dict[str, int]
@@ -113,20 +117,6 @@ class CampaignReport:
     def ok(self) -> bool:
         return (self.completed == self.runs and not self.problems and self.verify_failures == 0
                 and self.executed_after_completion == 0 and self.started_after_completion == 0 and self.cli_verify_ok)
-
-
-def _workload() -> Any:
-    """The workload module (the plain-program oracle and its constants), loaded by path as mlsitter does."""
-    import importlib.util
-
-    name = "_campaign_workload"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, WORKLOAD)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 # -- reading what a run left -------------------------------------------------------------------------
@@ -217,7 +207,27 @@ class Plan:
     executor: str
     kills: int
     cooperative: str | None
-    delays: list[float]
+    fractions: list[float]  # each random kill comes at this fraction of the expected life's length
+
+
+class LifeClock:
+    """How long an uncrashed life of each kind lasts now (a fresh run, a resume; per executor): the median
+    of the latest lives that ended by themselves, else the calibration. Random kill delays are drawn over it,
+    so they keep landing inside lives while the machine's load changes."""
+
+    def __init__(self, calibration: dict[str, float]) -> None:
+        self.calibration = calibration
+        self.seen: dict[tuple[str, str], deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def observe(self, executor: str, kind: str, seconds: float) -> None:
+        with self.lock:
+            self.seen.setdefault((executor, kind), deque(maxlen=20)).append(seconds)
+
+    def span(self, executor: str, kind: str) -> float:
+        with self.lock:
+            seen = list(self.seen.get((executor, kind), ()))
+        return statistics.median(seen) if len(seen) >= 3 else self.calibration[executor]
 
 
 def _start(cmd: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
@@ -246,7 +256,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> bool
     return path.exists()
 
 
-def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float) -> RunOutcome:
+def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float, clock: LifeClock) -> RunOutcome:
     """Run, kill and resume one campaign run until it ends; then check its invariants."""
     from mlsitter import Store
 
@@ -261,6 +271,7 @@ def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float) -> R
     rc = None
     while lives < MAX_LIVES:
         lives += 1
+        kind = "run" if run_id is None else "resume"
         if run_id is None:
             cmd = [sys.executable, "-m", "mlsitter", "run", TARGET, "-i", f"log={log}", "-i", f"seed={plan.seed}",
                    "-i", f"rows={rows}", "-i", f"work_s={work_s}", "--executor", plan.executor, "--json"]
@@ -284,8 +295,8 @@ def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float) -> R
             else:
                 problems.append(f"life {lives}: the workload never reached the pause point {cooperative!r}")
         elif kill_now:
-            delay = plan.delays[len(kills) + missed] if len(kills) + missed < len(plan.delays) else 0.0
-            deadline = t0 + delay
+            fraction = plan.fractions[(len(kills) + missed) % len(plan.fractions)]
+            deadline = t0 + fraction * clock.span(plan.executor, kind)
             while proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(min(0.002, max(0.0, deadline - time.monotonic())))
             killed = _kill_group(proc)
@@ -306,10 +317,12 @@ def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float) -> R
             if status in FINAL:
                 break  # it had ended and was writing its output: nothing to resume
             continue
+        if rc == 0:
+            clock.observe(plan.executor, kind, time.monotonic() - t0)
         if rc != 0:
             output = (work / f"run-{plan.index:04d}.life-{lives}.out").read_text()[-2000:]
             problems.append(f"life {lives}: `{' '.join(cmd[3:5])}` exited {rc}: {output}")
-            if run_id is None or store.get_run(run_id).status in ("completed", "failed", "cancelled"):
+            if run_id is None or store.get_run(run_id).status in FINAL:
                 break
             continue
         break
@@ -328,7 +341,9 @@ def check_run(plan: Plan, store: Any, run_id: str | None, log: Path, lives: int,
         from mlsitter import Runner
 
         oracle_log = log.with_suffix(".oracle")
-        expected = _workload().expected_result(str(oracle_log), plan.seed, rows)
+        from _campaign_workload import expected_result
+
+        expected = expected_result(str(oracle_log), plan.seed, rows)
         oracle_log.unlink(missing_ok=True)
         result_ok = Runner(store).handle(run_id).result == expected
         if not result_ok:
@@ -374,7 +389,8 @@ def check_run(plan: Plan, store: Any, run_id: str | None, log: Path, lives: int,
 
 # -- the campaign ---------------------------------------------------------------------------------------
 def calibrate(home: Path, work: Path, rows: int, work_s: float, executor: str) -> float:
-    """Wall time of one uncrashed life (``mlsitter run`` to exit): the range random kill delays are drawn from."""
+    """Wall time of one uncrashed life (``mlsitter run`` to exit): the span random kill delays are drawn over
+    until the campaign has seen lives of its own."""
     env = {**os.environ, "MLSITTER_HOME": str(home), "MLSITTER_WORKERS": "2"}
     env.pop("MLSITTER_CRASH_PAUSE", None)
     log = work / f"calibration-{executor}.log"
@@ -385,17 +401,13 @@ def calibrate(home: Path, work: Path, rows: int, work_s: float, executor: str) -
     return time.monotonic() - t0
 
 
-def plans(runs: int, max_kills: int, process_share: float, cooperative: bool, durations: dict[str, float],
-          seed: int) -> list[Plan]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(runs):
-        point = POINTS[i] if cooperative and i < len(POINTS) else None
-        executor = "process" if rng.random() < process_share or point == "map" else "inline"
-        kills = rng.randint(1, max_kills)
-        delays = [rng.uniform(0.0, durations[executor]) for _ in range(kills + MAX_LIVES)]
-        out.append(Plan(i, 1000 + i, executor, kills, point, delays))
-    return out
+def plan(index: int, max_kills: int, process_share: float, cooperative: bool, seed: int) -> Plan:
+    """Run ``index``'s plan, drawn from its own seeded generator: the same campaign seed, the same plans."""
+    rng = random.Random(f"{seed}:{index}")
+    point = POINTS[index] if cooperative and index < len(POINTS) else None
+    executor = "process" if rng.random() < process_share or point == "map" else "inline"
+    fractions = [rng.random() for _ in range(MAX_LIVES)]
+    return Plan(index, 1000 + index, executor, rng.randint(1, max_kills), point, fractions)
 
 
 def cli_verify_all(home: Path) -> tuple[bool, int]:
@@ -418,25 +430,42 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
     with ThreadPoolExecutor(len(executors)) as pool:  # both at once, as the runs after them will be
         durations = dict(zip(sorted(executors), pool.map(lambda e: calibrate(home, work, rows, work_s, e),
                                                          sorted(executors))))
+    clock = LifeClock(durations)
     lock = threading.Lock()
     outcomes: list[RunOutcome] = []
 
-    def one(plan: Plan) -> None:
-        outcome = drive_run(plan, home, work, rows, work_s)
-        with lock:
-            outcomes.append(outcome)
+    started = [0, 0]  # runs started, runs in progress
+
+    def worker() -> None:
+        """Drive runs until ``runs`` of them were killed at least once (one that ended first does not count)."""
+        while True:
+            with lock:
+                killed = sum(1 for o in outcomes if o.kills)
+                if killed + started[1] >= runs or started[0] >= 3 * runs + 10:
+                    return
+                index = started[0]
+                started[0] += 1
+                started[1] += 1
+            outcome = drive_run(plan(index, max_kills, process_share, cooperative, seed), home, work, rows, work_s,
+                                clock)
+            with lock:
+                started[1] -= 1
+                outcomes.append(outcome)
             if progress:
                 phases = ", ".join(k.phase for k in outcome.kills)
-                print(f"run {plan.index:4d} ({plan.executor}): {outcome.status}, {len(outcome.kills)} kill(s) [{phases}]"
+                print(f"run {index:4d} ({outcome.executor}): {outcome.status}, {len(outcome.kills)} kill(s) [{phases}]"
                       + (f"  PROBLEMS: {outcome.problems}" if outcome.problems else ""), flush=True)
 
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        list(pool.map(one, plans(runs, max_kills, process_share, cooperative, durations, seed)))
+    threads = [threading.Thread(target=worker, name=f"campaign-{j}") for j in range(max(1, jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     outcomes.sort(key=lambda o: o.index)
     cli_ok, _ = cli_verify_all(home)
     kills = [k for o in outcomes for k in o.kills]
     return CampaignReport(
-        runs=len(outcomes), completed=sum(o.status == "completed" and o.result_ok for o in outcomes),
+        runs=len(outcomes), killed_runs=sum(1 for o in outcomes if o.kills), completed=sum(o.status == "completed" and o.result_ok for o in outcomes),
         kills=len(kills), kills_by_phase=dict(Counter(k.phase for k in kills).most_common()),
         status_after_kill=dict(Counter(k.status for k in kills)),
         cooperative_kills=dict(Counter(k.cooperative for k in kills if k.cooperative)),
@@ -455,7 +484,8 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=200,
+                        help="runs killed at least once (a run that ends before its first kill comes on top)")
     parser.add_argument("--max-kills", type=int, default=3, help="each run is killed 1..N times")
     parser.add_argument("--jobs", type=int, default=2, help="runs driven at once")
     parser.add_argument("--rows", type=int, default=20000, help="rows of the workload's array and frame")

@@ -7,10 +7,8 @@ completed step runs again, only in-flight steps re-run, no lost event, no locked
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -19,26 +17,19 @@ from mlsitter.errors import MlsitterError
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 CASES = Path(__file__).parent / "runtime_cases.py"
+sys.path.insert(0, str(BENCHMARKS))  # the campaign scripts, as `python benchmarks/<script>.py` sees them
 
-
-def benchmark(name: str) -> ModuleType:
-    """A campaign script from benchmarks/, imported by path (benchmarks/ is not a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+import crash_campaign  # noqa: E402
+import load_campaign  # noqa: E402
+from _campaign_store import store_home  # noqa: E402
 
 
 @pytest.mark.timeout(240)
 def test_crash_campaign_every_killed_run_completes_and_no_completed_step_runs_again(tmp_path):
-    crash = benchmark("crash_campaign")
-    report = crash.campaign(tmp_path / "store", runs=12, max_kills=1, jobs=3, rows=4000, work_s=0.03,
-                            process_share=0.1, seed=16)
+    report = crash_campaign.campaign(tmp_path / "store", runs=12, max_kills=1, jobs=3, rows=4000, work_s=0.03,
+                                     process_share=0.1, seed=16)
     assert report.problems == []
-    assert report.runs == 12 and report.completed == 12
+    assert report.killed_runs == 12 and report.completed == report.runs >= 12
     assert report.verify_failures == 0 and report.cli_verify_ok
     assert report.executed_after_completion == 0 and report.started_after_completion == 0
     assert report.reexecuted_in_flight <= report.in_flight_at_kills
@@ -47,15 +38,13 @@ def test_crash_campaign_every_killed_run_completes_and_no_completed_step_runs_ag
     cooperative = {k.cooperative: k.phase for o in report.outcomes for k in o.kills if k.cooperative}
     assert cooperative == {"step": "step (between start and result)", "map": "map (items in flight)",
                            "artifact": "artifact write (result encode: Parquet frame)", "child": "child run: step"}
-    random_kills = [k for o in report.outcomes for k in o.kills if not k.cooperative]
-    assert len(random_kills) + report.missed_kills >= 12 - 4  # each other run had at least one kill planned
-    assert report.kills == len(random_kills) + 4
+    assert all(o.kills for o in report.outcomes if o.missed_kills == 0)  # a run was killed, or ended before its kill
+    assert report.kills >= 12
 
 
 @pytest.mark.timeout(180)
 def test_load_campaign_runners_on_one_store_lose_nothing_and_never_see_a_locked_database(tmp_path):
-    load = benchmark("load_campaign")
-    report = load.load(tmp_path / "store", runners=4, runs=5, steps=20)
+    report = load_campaign.load(tmp_path / "store", runners=4, runs=5, steps=20)
     assert report.problems == []
     assert report.runs == report.completed == report.runs_in_store == 20
     assert report.database_locked == 0 and report.runner_failures == 0
@@ -64,9 +53,6 @@ def test_load_campaign_runners_on_one_store_lose_nothing_and_never_see_a_locked_
 
 
 def test_campaign_store_location_refuses_a_database_url_until_postgresql_lands(tmp_path):
-    sys.path.insert(0, str(BENCHMARKS))
-    from _campaign_store import store_home
-
     assert store_home(tmp_path / "home") == (tmp_path / "home").resolve()
     with pytest.raises(SystemExit, match="only a local SQLite store"):
         store_home("postgresql://localhost/mlsitter")
