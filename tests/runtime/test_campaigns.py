@@ -7,6 +7,8 @@ completed step runs again, only in-flight steps re-run, no lost event, no locked
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,20 +60,33 @@ def test_campaign_store_location_refuses_a_database_url_until_postgresql_lands(t
         store_home("postgresql://localhost/mlsitter")
 
 
+_DIE_AT_RUN_COMPLETED = """
+import os, signal, sys
+from mlsitter import Runner
+
+def die(event):  # called once the event is committed: the SIGKILL lands right after run.completed
+    if event.type == "run.completed":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+Runner(on_event=die).start(sys.argv[1], {"counter": sys.argv[2], "n": 2})
+"""
+
+
 @pytest.mark.xfail(strict=True, reason=(
-    "runtime bug: a kill after the journal's run.completed but before the runs row says completed (two "
-    "separate commits in Runner._execute/_finish) leaves the run 'running'; resuming it replays and journals "
-    "run.resumed and a second run.completed after the run's end (a ctx.call child in that window is re-driven "
-    "the same way by its parent's resume)"))
-def test_resume_after_a_kill_between_run_completed_and_the_runs_row_journals_nothing_after_the_end(tmp_path):
+    "runtime bug: Runner._execute journals run.completed and then updates the runs row in a second commit "
+    "(_finish); a SIGKILL between the two leaves the run 'running', and resuming it replays and journals "
+    "run.resumed and a second run.completed after the run's end (a ctx.call child killed in that window is "
+    "re-driven the same way by its parent's resume)"))
+def test_a_kill_right_after_run_completed_leaves_a_run_that_resume_does_not_continue(tmp_path):
+    died = subprocess.run([sys.executable, "-c", _DIE_AT_RUN_COMPLETED, f"{CASES}:steps", str(tmp_path / "counter")],
+                          capture_output=True, text=True, timeout=120)
+    assert died.returncode == -signal.SIGKILL, died.stderr
     store = Store()
-    handle = Runner(store).start(f"{CASES}:steps", {"counter": str(tmp_path / "counter"), "n": 2})
-    assert handle.status == "completed"
-    store.update_run(handle.run_id, status="running")  # the row as the kill left it: the journal had ended
+    run_id = store.list_runs()[0].run_id
     try:
-        Runner(store).resume(handle.run_id)
+        Runner(store).resume(run_id)
     except MlsitterError:
-        pass  # refusing the resume is fine; appending to an ended journal is not
-    types = [e.type for e in store.events(handle.run_id)]
+        pass  # refusing the resume is fine (the run had completed); journaling after its end is not
+    types = [e.type for e in store.events(run_id)]
     assert types.count("run.completed") == 1 and types[-1] == "run.completed", types
-    assert store.get_run(handle.run_id).status == "completed"
+    assert store.get_run(run_id).status == "completed"
