@@ -217,10 +217,10 @@ def _timed_get(client, url: str) -> float:
 
 
 def keepalive_comparison(store: Store, urls: dict[str, str], n: int) -> dict[str, dict[str, float]]:
-    """Per server flavour and url: client wall time on the old socket and on ``serve.listen``.
+    """Per server flavour and url: median client wall time on the old socket and on ``serve.listen``.
 
-    Both servers run at once and the requests alternate between them, so a change in the machine's load
-    hits both sides alike.
+    Both servers run at once and the requests alternate between them (ABBA), so a change in the
+    machine's load hits both sides alike.
     """
     import importlib.util
 
@@ -241,9 +241,13 @@ def keepalive_comparison(store: Store, urls: dict[str, str], n: int) -> dict[str
             for name, url in urls.items():
                 _timed_get(old, url), _timed_get(new, url)  # open the connections, warm the templates
                 before, after = [], []
-                for _ in range(n):
-                    before.append(_timed_get(old, url))
-                    after.append(_timed_get(new, url))
+                for i in range(n):  # ABBA order: neither side is always the one that goes second
+                    if i % 2:
+                        after.append(_timed_get(new, url))
+                        before.append(_timed_get(old, url))
+                    else:
+                        before.append(_timed_get(old, url))
+                        after.append(_timed_get(new, url))
                 b, a = statistics.median(before), statistics.median(after)
                 results[f"{label} | {name}"] = {"old_median_ms": b, "new_median_ms": a, "ratio": b / a}
                 print(f"{label:<48} {name:<31} {b:>8.1f} ms {a:>10.1f} ms {b / a:>6.1f}x")
