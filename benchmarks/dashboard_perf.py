@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import random
+import socket
 import sqlite3
 import statistics
 import tempfile
@@ -182,10 +183,8 @@ KEEPALIVE_SERVERS = [  # (label, uvicorn loop, uvicorn http)
 ]
 
 
-def _old_socket(host: str, port: int) -> "socket.socket":
+def _old_socket(host: str, port: int) -> socket.socket:
     """The listening socket as ``mlsitter ui`` made it before the fix: protocol 0, not IPPROTO_TCP."""
-    import socket
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
