@@ -261,6 +261,16 @@ def test_a_login_code_expires_after_a_minute(store: Store) -> None:
     assert client.get("/runs").status_code == 401
 
 
+def test_a_session_ends_after_twelve_hours(store: Store) -> None:
+    clock = Clock()
+    client = make_client(store, clock=clock)
+    clock.now += 11.9 * 3600
+    assert client.get("/runs").status_code == 200
+    clock.now += 0.2 * 3600
+    r = client.get("/runs")
+    assert r.status_code == 401 and "log in" in text(r)
+
+
 def test_a_session_works_only_on_the_server_that_opened_it(store: Store) -> None:
     first = make_client(store)
     second = make_client(store, login=False)  # same store, same token, another server process
