@@ -110,7 +110,7 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
-def plain_error(request: Request, status: int, title: str, message: str,
+def _plain_error(request: Request, status: int, title: str, message: str,
                 headers: dict[str, str] | None = None) -> Response:
     """An error answered before any page logic ran: JSON for API clients, a minimal escaped page otherwise."""
     if _wants_json(request):
@@ -149,7 +149,7 @@ def _refuse_host(request: Request, cfg: Dashboard) -> Response | None:
     if host_allowed(host, cfg.allowed_hosts, _server_port(request)):
         return None
     names = ", ".join(f"[{n}]" if ":" in n else n for n in sorted(cfg.allowed_hosts))
-    return plain_error(request, 421, "Wrong host name",
+    return _plain_error(request, 421, "Wrong host name",
                        f"this mlsitter dashboard answers only to the host names it was started for ({names}, "
                        f"with its own port); the request named Host {host!r}. Open the URL `mlsitter ui` printed, "
                        "or start it with `--allow-host NAME` to add a name")
@@ -160,13 +160,13 @@ def _refuse_body(request: Request) -> Response | None:
     length = request.headers.get("content-length")
     if length is None:
         if "transfer-encoding" in request.headers:
-            return plain_error(request, 411, "Length required",
+            return _plain_error(request, 411, "Length required",
                                "send the request body with a Content-Length header (chunked bodies are refused)")
         return None
     if not length.strip().isdigit():
-        return plain_error(request, 400, "Bad request", f"Content-Length {length!r} is not a number of bytes")
+        return _plain_error(request, 400, "Bad request", f"Content-Length {length!r} is not a number of bytes")
     if int(length) > MAX_BODY_BYTES:
-        return plain_error(request, 413, "Request too large",
+        return _plain_error(request, 413, "Request too large",
                            f"the request body is {int(length):,} bytes; at most {MAX_BODY_BYTES:,} are accepted")
     return None
 
@@ -183,7 +183,7 @@ def _authenticate(request: Request, cfg: Dashboard) -> tuple[str | None, Session
 def _unauthorized(request: Request) -> Response:
     message = ("this mlsitter dashboard needs you to log in: open the login URL `mlsitter ui` printed (it works "
                f"once, within a minute), paste the access token at {LOGIN_PATH}, or send `Authorization: Bearer TOKEN`")
-    return plain_error(request, 401, "Login needed", message, headers={"WWW-Authenticate": "Bearer"})
+    return _plain_error(request, 401, "Login needed", message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def redact(message: str, store: Store) -> str:
