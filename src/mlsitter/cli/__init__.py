@@ -33,6 +33,8 @@ STATUS_EXIT = {"completed": EXIT_OK, "failed": EXIT_FAILED, "waiting": EXIT_WAIT
 EXTRA_COMMANDS: list[str] = [
     "mlsitter.cli.describe:describe",
     "mlsitter.cli.lineage:lineage",
+    "mlsitter.cli.serve:serve",
+    "mlsitter.cli.serve:rollback",
     "mlsitter.cli.ui:ui",
 ]
 

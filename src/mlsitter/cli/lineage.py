@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -15,6 +16,9 @@ def lineage(model: str, as_json: bool) -> None:
     from mlsitter.ml.tracking._registry import lineage as read_lineage
 
     info = read_lineage(model)
+    served = serving_rows(info["model"]["name"])
+    if served:
+        info["serving"] = served
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return
@@ -27,3 +31,23 @@ def lineage(model: str, as_json: bool) -> None:
                f"MLflow run {r['mlflow_run_id'] or '?'})")
     click.echo(f"              code {r['code_version'] or '(not recorded)'}")
     click.echo(f"  <- dataset  {d['dataset_version'] or '(not recorded)'}")
+    if served:
+        click.echo(f"served ({m['name']}, from the deploy runs' journals)")
+        for row in served:
+            until = row["until"] or "now"
+            click.echo(f"  {row['deployment']:<16} {row['version']:<16} {100 * row['share']:5.1f}%  "
+                       f"{row['from']} -> {until}  (run {row['run_id']})")
+
+
+def serving_rows(name: str) -> list[dict[str, Any]]:
+    """Which version of model ``name`` served which share of traffic from when to when (empty when never)."""
+    import datetime as dt
+
+    from mlsitter.processes.execution.deploy.history import serving_history
+    from mlsitter.runtime import Store
+
+    def when(at: float | None) -> str | None:
+        return dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(timespec="seconds") if at else None
+
+    return [{"deployment": h.deployment, "version": h.version, "share": h.share, "from": when(h.start),
+             "until": when(h.end), "run_id": h.run_id} for h in serving_history(Store(), name)]

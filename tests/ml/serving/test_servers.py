@@ -96,3 +96,35 @@ def test_bad_starts_are_clear_errors(servers, registry):
         taken.listen()
         with pytest.raises(PortInUseError, match=f"port {taken.getsockname()[1]} on 127.0.0.1 is in use"):
             servers(["server", "titanic@champion"], role="champion", port=taken.getsockname()[1])
+
+
+def test_mlsitter_serve_command(registry):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mlsitter.ml.serving import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mlsitter", "serve", "titanic/2", "--port", str(port), "--log-dir",
+                             str(registry / "log")], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "mlsitter serve did not come up"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"record": serving_models.records(1)[0][0]})
+        assert answer.status_code == 200 and answer.json()["version"] == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    unknown = subprocess.run([sys.executable, "-m", "mlsitter", "serve", "titanic@nosuch", "--port", str(free_port())],
+                             capture_output=True, text=True, timeout=180)
+    assert unknown.returncode == 2 and "model 'titanic@nosuch' not found" in unknown.stderr

@@ -24,16 +24,16 @@ class AnalysisThresholds:
     max_error_rate_increase: float = 0.01  # candidate error rate minus the champion's
     max_p99_increase_ms: float = 50.0  # candidate p99 latency minus the champion's
     min_agreement: float = 0.9  # shadow: share of records both answered alike
-    max_score_shift: float = 0.25  # canary: KS distance between the two score distributions ...
-    shift_alpha: float = 0.01  # ... that fails only when it is also significant at this level
+    max_score_shift: float = 0.25  # canary: KS distance between the two score distributions
     max_accuracy_drop: float = 0.05  # champion accuracy minus the candidate's on labelled feedback
+    alpha: float = 0.01  # a score shift or accuracy drop past its limit fails only when significant at this level
     min_labelled: int = 30  # labels per version before accuracy is compared
 
     def __post_init__(self) -> None:
         if self.min_requests < 1 or self.min_labelled < 1:
             raise InputError(f"min_requests and min_labelled must be at least 1, got {self.min_requests} and "
                              f"{self.min_labelled}")
-        for name in ("min_agreement", "max_score_shift", "shift_alpha"):
+        for name in ("min_agreement", "max_score_shift", "alpha"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
 
@@ -128,6 +128,21 @@ def version_window(rows: list[dict[str, Any]], version: str, labels: dict[tuple[
     return window
 
 
+def accuracy_drop_pvalue(champion: VersionWindow, candidate: VersionWindow) -> float:
+    """One-sided two-proportion z-test p-value that the candidate's accuracy is below the champion's
+    (the two saw different requests, so a small gap on few labels is noise, not a failure)."""
+    from statsmodels.stats.proportion import proportions_ztest
+
+    counts = [round((champion.accuracy or 0.0) * champion.labelled), round((candidate.accuracy or 0.0) * candidate.labelled)]
+    if counts[0] * candidate.labelled == counts[1] * champion.labelled:
+        return 1.0
+    try:
+        _, p = proportions_ztest(counts, [champion.labelled, candidate.labelled], alternative="larger")
+    except (ZeroDivisionError, ValueError):
+        return 0.0 if counts[0] > counts[1] else 1.0
+    return float(p) if p == p else (0.0 if counts[0] / champion.labelled > counts[1] / candidate.labelled else 1.0)
+
+
 def _scores(rows: list[dict[str, Any]]) -> list[float]:
     return [r["score"] for r in rows if r["outcome"] == "ok" and r.get("score") is not None]
 
@@ -175,14 +190,17 @@ def analyze_window(log_dir: str | Path, *, phase: str, start: float, end: float,
 
             test = ks_2samp(a, b)
             out.score_shift, out.score_shift_p = float(test.statistic), float(test.pvalue)
-            shifted = out.score_shift > t.max_score_shift and out.score_shift_p < t.shift_alpha
+            shifted = out.score_shift > t.max_score_shift and out.score_shift_p < t.alpha
             out.checks.append(Check("score-shift-ks", round(out.score_shift, 6), "<=", t.max_score_shift, not shifted,
-                                    f"KS p-value {out.score_shift_p:.3g} (fails only below {t.shift_alpha})"))
+                                    f"KS p-value {out.score_shift_p:.3g} (fails only below {t.alpha})"))
     if cand.labelled >= t.min_labelled and champ.labelled >= t.min_labelled:
         drop = (champ.accuracy or 0.0) - (cand.accuracy or 0.0)
-        out.checks.append(Check("accuracy-drop", round(drop, 6), "<=", t.max_accuracy_drop, drop <= t.max_accuracy_drop,
+        p = accuracy_drop_pvalue(champ, cand)
+        out.checks.append(Check("accuracy-drop", round(drop, 6), "<=", t.max_accuracy_drop,
+                                not (drop > t.max_accuracy_drop and p < t.alpha),
                                 f"candidate {cand.accuracy:.3f} on {cand.labelled} labels, champion "
-                                f"{champ.accuracy:.3f} on {champ.labelled}"))
+                                f"{champ.accuracy:.3f} on {champ.labelled}; one-sided p-value {p:.3g} (fails only "
+                                f"below {t.alpha})"))
     too_few = [w for w in (champ, cand) if w.requests < t.min_requests]
     if too_few:
         out.reason = "too few requests: " + ", ".join(f"{w.version} had {w.requests} (needs {t.min_requests})"

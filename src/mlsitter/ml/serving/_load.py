@@ -45,12 +45,12 @@ class LoadGenerator:
     """Send ``records`` round-robin from ``concurrency`` clients until ``max_requests`` or ``max_seconds``.
 
     ``rate`` (requests/s in total, 0 = as fast as answers come) paces the clients; ``units`` sticky unit
-    ids are cycled through; ``batch`` records go in each request. Runs in its own thread (``start``/``stop``)
+    ids are cycled through (0: none sent); ``batch`` records go in each request, posted to ``path``. Runs in its own thread (``start``/``stop``)
     or to the end (``run``)."""
 
     def __init__(self, url: str, records: list[dict[str, Any]], *, labels: list[Any] | None = None,
                  concurrency: int = 4, max_requests: int = 1000, max_seconds: float = 30.0, rate: float = 0.0,
-                 units: int = 1000, batch: int = 1, timeout: float = 10.0) -> None:
+                 units: int = 1000, batch: int = 1, timeout: float = 10.0, path: str = "/predict") -> None:
         if not records:
             raise InputError("the load generator needs at least one record")
         if concurrency < 1 or max_requests < 1 or max_seconds <= 0 or batch < 1:
@@ -58,7 +58,7 @@ class LoadGenerator:
         self.url = url.rstrip("/")
         self.records, self.labels = records, labels
         self.concurrency, self.max_requests, self.max_seconds = concurrency, max_requests, max_seconds
-        self.rate, self.units, self.batch, self.timeout = rate, units, batch, timeout
+        self.rate, self.units, self.batch, self.timeout, self.path = rate, units, batch, timeout, path
         self.results: list[ClientResult] = []
         self.feedback_sent = 0
         self._stop = threading.Event()
@@ -103,10 +103,11 @@ class LoadGenerator:
             first = (n * self.batch) % len(self.records)
             chosen = [self.records[(first + i) % len(self.records)] for i in range(self.batch)]
             body: dict[str, Any] = {"record": chosen[0]} if self.batch == 1 else {"records": chosen}
-            body["unit_id"] = f"unit-{n % self.units}"
+            if self.units:
+                body["unit_id"] = f"unit-{n % self.units}"
             sent = time.perf_counter()
             try:
-                response = await client.post(self.url + "/predict", json=body)
+                response = await client.post(self.url + self.path, json=body)
                 result = ClientResult(time.time(), response.status_code, response.headers.get("x-model-version", ""),
                                       response.headers.get("x-request-id", ""), (time.perf_counter() - sent) * 1000,
                                       "" if response.status_code == 200 else response.text[:300])
