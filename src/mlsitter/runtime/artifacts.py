@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable
 
+from mlsitter.errors import DataError
+from mlsitter.hashing import file_sha256, tree_sha256
+
 _MEDIA = {
     ".parquet": "application/vnd.apache.parquet",
     ".npy": "application/x-npy",
@@ -47,6 +50,34 @@ class ArtifactRef:
         return Path(self.path).read_bytes()
 
 
+@dataclass(frozen=True)
+class RecordedFile:
+    """A file or folder kept where the run wrote it, with the content hash ``verify`` checks it against.
+
+    ``path`` is relative to the store home when the file lies inside it (so the store can move)."""
+
+    name: str
+    path: str
+    kind: str
+    sha256: str
+    size: int
+    exclude: tuple[str, ...] = ()
+
+
+def record_file(home: Path, name: str, path: Path, exclude: tuple[str, ...] = ()) -> RecordedFile:
+    """Hash ``path`` (a file, or a folder's files by relative name) for the journal."""
+    resolved = path.resolve()
+    if resolved.is_file():
+        kind, digest, size = "file", file_sha256(resolved), resolved.stat().st_size
+    elif resolved.is_dir():
+        files = [p for p in resolved.rglob("*") if p.is_file()]
+        kind, digest, size = "tree", tree_sha256(resolved, exclude), sum(p.stat().st_size for p in files)
+    else:
+        raise DataError(f"recorded file {name!r}: {str(path)!r} does not exist")
+    shown = resolved.relative_to(home).as_posix() if resolved.is_relative_to(home) else str(resolved)
+    return RecordedFile(name, shown, kind, digest, size, exclude)
+
+
 class ArtifactStore:
     """Write-once files named by their content hash."""
 
@@ -75,11 +106,7 @@ class ArtifactStore:
     def put_file(self, source: str | Path, name: str | None = None) -> ArtifactRef:
         source = Path(source)
         name = name or source.name
-        h = hashlib.sha256()
-        with source.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = file_sha256(source)
         target = self.path_for(digest, suffix_for(name))
         if not target.exists():
             self._write_atomic(target, lambda out: shutil.copyfileobj(source.open("rb"), out, 1 << 20))
@@ -112,11 +139,7 @@ class ArtifactStore:
         path = self.find(sha256)
         if path is None:
             return "file is missing"
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return None if h.hexdigest() == sha256 else f"content of {path} was modified"
+        return None if file_sha256(path) == sha256 else f"content of {path} was modified"
 
     def resolve_inside(self, relative: str) -> Path:
         """Resolve a path under the store; refuse anything that escapes it (``..``, absolute, links)."""

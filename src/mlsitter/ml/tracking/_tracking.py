@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+
+from mlsitter.hashing import tree_sha256
 from mlsitter.naming import stable_name
 
 EXPERIMENT_DEFAULT = "mlsitter"
@@ -103,16 +105,7 @@ def content_hash_of_frame(frame: Any) -> str:
 
 def directory_hash(path: str | Path, exclude: Iterable[str] = ("registered_model_meta",)) -> str:
     """sha256 over every file under ``path`` (relative name + bytes, sorted); ``exclude`` names are skipped."""
-    root = Path(path)
-    skip = set(exclude)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = file.relative_to(root).as_posix()
-        if rel in skip:
-            continue
-        digest.update(rel.encode() + b"\0")
-        digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return "sha256:" + digest.hexdigest()
+    return "sha256:" + tree_sha256(path, exclude)
 
 
 def code_version(source_file: str | Path) -> str:
