@@ -1,4 +1,4 @@
-"""Test-wide fixtures: every test gets its own empty mlsitter home and a clean MLflow environment."""
+"""Test-wide fixtures: every test gets its own empty mlsitter home, journal-key folder and MLflow environment."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import pytest
 def mlsitter_home(tmp_path, monkeypatch):
     home = tmp_path / "mlsitter-home"
     monkeypatch.setenv("MLSITTER_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # journal keys: never the user's own folder
+    for name in ("MLSITTER_JOURNAL_KEY", "MLSITTER_JOURNAL_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     user_uri = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     yield home

@@ -77,3 +77,7 @@ class RefineExhaustedError(MlsitterError):
 
 class JournalCorruptError(MlsitterError):
     """The store is unreadable or the hash chain / artifact hashes do not verify."""
+
+
+class JournalKeyError(JournalCorruptError):
+    """The journal key is missing, unreadable, too open (permissions) or not the one the store was chained with."""

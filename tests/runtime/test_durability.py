@@ -69,7 +69,9 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path):
     proc.wait()
     store = Store()
     run = store.list_runs()[0]
-    assert run.status == "running"  # the killed runner never got to record an ending
+    # The killed runner never recorded an ending; its lease shows the run interrupted, saying why and how to go on.
+    assert run.status == "interrupted"
+    assert f"runner pid {proc.pid}" in run.interrupted and "no longer running" in run.interrupted
     completed_before = {e.data["key"] for e in store.events(run.run_id, types=("step.completed",))}
     ran_before = lines(counter)
     assert len(completed_before) >= 4
@@ -85,11 +87,13 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path):
         assert executions.count(i) == expected, (i, executions)
     assert sum(executions.count(i) == 2 for i in range(12)) <= 1  # at most the one in-flight step re-ran
     assert store.verify(run.run_id).ok
+    interrupted = store.events(run.run_id, types=("run.interrupted",))
+    assert len(interrupted) == 1 and f"pid {proc.pid}" in interrupted[0].data["reason"]
 
 
 def test_second_concurrent_resume_is_refused(tmp_path):
     counter = tmp_path / "counter"
-    handle = mlsitter.run(f"{CASES}:wait-then-steps", counter=str(counter), n=3, delay=1.0)
+    handle = mlsitter.run(f"{CASES}:wait-then-steps", counter=str(counter), n=3, delay=3.0)  # outlasts a loaded start
     mlsitter.approve(handle.run_id)
     first = cli("resume", handle.run_id)
     wait_for(lambda: len(lines(counter)) >= 1)

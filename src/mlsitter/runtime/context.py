@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, S
 
 from mlsitter.errors import DataError, GateFailedError, MlsitterError, RefineExhaustedError, SpecError
 from mlsitter.runtime.agent import ExternalEffectError, agent_command, run_agent
-from mlsitter.runtime.artifacts import ArtifactRef, media_type_for
+from mlsitter.runtime.artifacts import ArtifactRef, RecordedFile, media_type_for, record_file
 from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.replay import ReplayIndex
 from mlsitter.runtime.signals import Suspend
@@ -443,6 +443,20 @@ class Context:
             ref = ArtifactRef(ref.name, ref.sha256, media_type_for(name), ref.size, ref.path)
         self._append("artifact.recorded", {"key": key, "op": "artifact", **asdict(ref)})
         return ref
+
+    def record_file(self, name: str, path: str | Path, *, exclude: Sequence[str] = ()) -> RecordedFile:
+        """Journal the content hash of a file or folder the run wrote outside the artifact store (a dataset
+        version, a registered model) so that ``mlsitter verify`` detects any later change to it.
+
+        ``exclude`` names files of a folder (relative paths) that legitimately change after it is written."""
+        key = self._next_key()
+        rec = self._open(key, "file", name)
+        if rec and "file.recorded" in rec:
+            d = rec["file.recorded"]
+            return RecordedFile(d["name"], d["path"], d["kind"], d["sha256"], d["size"], tuple(d.get("exclude", ())))
+        recorded = record_file(self._store.home, name, Path(path), tuple(exclude))
+        self._append("file.recorded", {"key": key, "op": "file", **asdict(recorded)})
+        return recorded
 
     def log(self, level: str, message: str) -> None:
         """A line in the journal; not repeated when the run replays."""

@@ -11,11 +11,13 @@ import getpass
 import os
 import secrets
 import socket
+import sqlite3
+import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mlsitter.errors import InputError, MlsitterError, NonDeterminismError, RunStateError, UserError
+from mlsitter.errors import InputError, MlsitterError, NonDeterminismError, RunLockedError, RunStateError, UserError
 from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.context import Context
 from mlsitter.runtime.definitions import resolve
@@ -23,7 +25,7 @@ from mlsitter.runtime.executors import EXECUTORS, make_executor
 from mlsitter.runtime.inputs import bind_inputs, coerce_inputs, input_parameters
 from mlsitter.runtime.policy import ApprovalPolicy
 from mlsitter.runtime.signals import Suspend
-from mlsitter.runtime.store import FINAL, Event, RunRecord, Store
+from mlsitter.runtime.store import FINAL, Event, RunRecord, Store, lease_seconds
 
 
 @dataclass
@@ -129,31 +131,38 @@ class Runner:
             raise RunStateError(f"run {run_id} has already {run.status}; it cannot be resumed")
         owner = self.store.acquire(run_id)
         self._driving.add(run_id)
+        heartbeat = Heartbeat(self.store, run_id, owner)
         try:
-            return self._execute(run)
+            return self._execute(run, owner)
         finally:
+            heartbeat.stop()
             self._driving.discard(run_id)
             self.store.release(run_id, owner)
 
-    def _execute(self, run: RunRecord) -> RunHandle:
+    def _execute(self, run: RunRecord, owner: str) -> RunHandle:
         store = self.store
         history = store.events(run.run_id)
-        writer = store.journal(run.run_id)
+        writer = store.journal(run.run_id, owner)
         if self.on_event:
             writer.listeners.append(self.on_event)
+        gates = GateCount(history)
+        writer.listeners.append(gates.see)
         host = {"pid": os.getpid(), "host": socket.gethostname()}
-        if not history:
+        running = {"status": "running", "waiting": None, "wake_at": None}
+        if not history:  # created by schema-1 code, which journaled run.created only when the run started
             writer.append("run.created", {
                 "process": run.process, "target": run.target, "inputs": run.inputs, "policy": run.policy,
                 "executor": run.executor, "seed": run.seed, "parent_run_id": run.parent_run_id,
                 "parent_key": run.parent_key,
             })
-            writer.append("run.started", host)
+        if run.interrupted:  # its last runner died: say so in the journal before taking over
+            writer.append("run.interrupted", {"reason": run.interrupted, "detected_by": host},
+                          run={"status": "interrupted"})
+        if not any(e.type == "run.started" for e in history):
+            writer.append("run.started", host, run=running)
         else:
-            writer.append("run.resumed", {**host, "replaying": len(history)})
-        store.update_run(run.run_id, status="running", waiting=None, wake_at=None)
+            writer.append("run.resumed", {**host, "replaying": len(history)}, run=running)
         executor = make_executor(run.executor)
-        ctx: Context | None = None
         codec = Codec(store.artifacts)
         try:
             spec = resolve(run.target)
@@ -166,41 +175,33 @@ class Runner:
             value = spec.fn(ctx, **kwargs)
             encoded = codec.encode(value)
         except Suspend as suspend:
-            writer.append("run.waiting", suspend.waiting)
-            self._finish(run.run_id, ctx, status="waiting", waiting=suspend.waiting, wake_at=suspend.wake_at)
+            writer.append("run.waiting", suspend.waiting,
+                          run=gates.fields(status="waiting", waiting=suspend.waiting, wake_at=suspend.wake_at))
             return RunHandle(run.run_id, run.process, "waiting", waiting=suspend.waiting, wake_at=suspend.wake_at)
         except NonDeterminismError as exc:
             # The code changed under a recorded run: keep the run as it was so restoring the code can
             # finish it, and tell the caller exactly where replay diverged.
-            writer.append("run.replay_failed", {"error": str(exc)})
             restore = run.status if run.status not in ("created", "running") else "interrupted"
-            self._finish(run.run_id, ctx, status=restore, waiting=run.waiting, wake_at=run.wake_at)
+            writer.append("run.replay_failed", {"error": str(exc)},
+                          run={"status": restore, "waiting": run.waiting, "wake_at": run.wake_at})
+            raise
+        except RunLockedError:  # the lease was lost to another runner: write nothing more
             raise
         except KeyboardInterrupt:
-            writer.append("run.interrupted", {"reason": "interrupted by the user (Ctrl-C)"})
-            self._finish(run.run_id, ctx, status="interrupted")
+            writer.append("run.interrupted", {"reason": "interrupted by the user (Ctrl-C)"},
+                          run=gates.fields(status="interrupted"))
             raise
         except Exception as exc:
             message = error_message(exc)
             data: dict[str, Any] = {"error": message, "type": type(exc).__name__}
             if not isinstance(exc, MlsitterError):
                 data["traceback"] = "".join(traceback.format_exception(exc))[-8000:]
-            writer.append("run.failed", data)
-            self._finish(run.run_id, ctx, status="failed", error=message, ended=True)
+            writer.append("run.failed", data, run=gates.fields(status="failed", error=message))
             return RunHandle(run.run_id, run.process, "failed", error=message)
         finally:
             executor.close()
-        writer.append("run.completed", {"result": encoded})
-        self._finish(run.run_id, ctx, status="completed", result=encoded, ended=True)
+        writer.append("run.completed", {"result": encoded}, run=gates.fields(status="completed", result=encoded))
         return RunHandle(run.run_id, run.process, "completed", result=value)
-
-    def _finish(self, run_id: str, ctx: Context | None, *, status: str, ended: bool = False, **fields: Any) -> None:
-        if ctx is not None:
-            fields["gates_passed"] = sum(1 for g in ctx.gates if g.passed)
-            fields["gates_failed"] = sum(1 for g in ctx.gates if not g.passed)
-        if ended:
-            fields["ended_at"] = _now()
-        self.store.update_run(run_id, status=status, **fields)
 
     def _wake_parent(self, run_id: str, handle: RunHandle) -> None:
         """A child that ended on its own resume lets its waiting parent continue."""
@@ -227,14 +228,22 @@ class Runner:
             raise RunStateError(f"run {run.run_id} has already {run.status}; it cannot be resumed")
         return self.drive(run.run_id)
 
-    def resume_due(self) -> list[RunHandle]:
-        """Resume every run whose timer is due or whose answer has arrived."""
+    def resume_due(self, *, recover: RecoveryPolicy | None = None) -> list[RunHandle]:
+        """Resume every run whose timer is due or whose answer has arrived, and, under ``recover``, the
+        interrupted runs it allows (a run whose runner died, up to a number of times)."""
+        due = self.store.due_runs()
+        if recover is not None:
+            due += [r.run_id for r in self.store.list_runs(status="interrupted", limit=10_000)
+                    if r.interrupted and r.run_id not in due and recover.allows(self.store, r)]
         handles = []
-        for run_id in self.store.due_runs():
+        for run_id in due:
             run = self.store.get_run(run_id)
             if run.status in FINAL or self.store.is_locked_by_live_process(run):
                 continue
-            handles.append(self.drive(run_id))
+            try:
+                handles.append(self.drive(run_id))
+            except RunLockedError:  # another worker took it first
+                continue
         return handles
 
     # -- answers ------------------------------------------------------------------------------------
@@ -288,8 +297,7 @@ class Runner:
             fresh = self.store.get_run(run.run_id)
             if fresh.status != "waiting" or (fresh.waiting or {}).get("key") != (run.waiting or {}).get("key"):
                 raise RunStateError(f"run {run.run_id} changed while answering (now {fresh.status}); look again")
-            self.store.journal(run.run_id).append(type_, data)
-            self.store.update_run(run.run_id, status="ready")
+            self.store.journal(run.run_id, owner).append(type_, data, run={"status": "ready"})
         finally:
             self.store.release(run.run_id, owner)
 
@@ -300,8 +308,8 @@ class Runner:
             raise RunStateError(f"run {run.run_id} has already {run.status}")
         owner = self.store.acquire(run.run_id)
         try:
-            self.store.journal(run.run_id).append("run.cancelled", {"by": by or current_user(), "reason": reason})
-            self.store.update_run(run.run_id, status="cancelled", ended_at=_now())
+            self.store.journal(run.run_id, owner).append("run.cancelled", {"by": by or current_user(), "reason": reason},
+                                                         run={"status": "cancelled"})
         finally:
             self.store.release(run.run_id, owner)
         for child in self.store.list_runs(parent=run.run_id, limit=10_000):
@@ -313,6 +321,58 @@ class Runner:
         """Runs waiting on a person or an external effect (not parents waiting on a child)."""
         runs = self.store.list_runs(status="waiting", limit=100_000)
         return [r for r in runs if (r.waiting or {}).get("kind") in ("breakpoint", "external")]
+
+
+class Heartbeat:
+    """Renews a run's lease every third of its length while the run executes, on a daemon thread."""
+
+    def __init__(self, store: Store, run_id: str, owner: str) -> None:
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(store, run_id, owner),
+                                        name=f"mlsitter-lease-{run_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self, store: Store, run_id: str, owner: str) -> None:
+        while not self._stopped.wait(lease_seconds() / 3):
+            try:
+                if not store.renew(run_id, owner):
+                    return  # taken over: the writer refuses the next append
+            except sqlite3.Error:
+                continue  # a busy database: try again at the next beat, the lease still runs
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+class GateCount:
+    """Gates passed and failed so far, counted from the journal (what ``verify`` recounts)."""
+
+    def __init__(self, history: list[Event]) -> None:
+        self.passed = self.failed = 0
+        for event in history:
+            self.see(event)
+
+    def see(self, event: Event) -> None:
+        if event.type == "gate.evaluated":
+            if event.data.get("passed"):
+                self.passed += 1
+            else:
+                self.failed += 1
+
+    def fields(self, **fields: Any) -> dict[str, Any]:
+        return {**fields, "gates_passed": self.passed, "gates_failed": self.failed}
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    """Which interrupted runs a worker resumes on its own: at most ``max_recoveries`` runner deaths each."""
+
+    max_recoveries: int = 3
+
+    def allows(self, store: Store, run: RunRecord) -> bool:
+        deaths = len(store.events(run.run_id, types=("run.interrupted",)))
+        return deaths < self.max_recoveries
 
 
 def error_message(exc: BaseException) -> str:

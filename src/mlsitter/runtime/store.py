@@ -1,11 +1,14 @@
-"""The embedded store: one SQLite database (WAL) holding runs and their hash-chained journals.
+"""The embedded store: one SQLite database (WAL) holding runs and their keyed, hash-chained journals.
 
-The ``runs`` table is a projection for listing and locking; the truth is the ``events`` table, where
-each event carries the hash of the one before it so any edit is detected by :meth:`Store.verify`.
+The truth is the ``events`` table: each event carries an HMAC (under the journal key, kept outside the
+store) of its content and of the event before it. The ``runs`` table is a projection for listing and
+locking, written in the same transaction as the event that changes it, with the run's head (event count
+and last hash) under the key, so :mod:`mlsitter.runtime.integrity` detects edits, truncation and rewrites.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,16 +16,23 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from mlsitter.errors import JournalCorruptError, RunLockedError, RunNotFoundError
+from mlsitter.errors import JournalCorruptError, JournalKeyError, RunLockedError, RunNotFoundError
 from mlsitter.runtime.artifacts import ArtifactStore
-from mlsitter.runtime.canonical import GENESIS_HASH, canonical_json, event_hash, journal_json
+from mlsitter.runtime.canonical import GENESIS_HASH, EventHasher, canonical_json, journal_json
 from mlsitter.runtime.home import mlsitter_home
+from mlsitter.runtime.keys import JournalKey, load_key
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from mlsitter.runtime.integrity import VerifyReport
+
+SCHEMA_VERSION = 2
+CHAIN = "hmac-sha256"
+LEASE_ENV = "MLSITTER_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +59,11 @@ CREATE TABLE IF NOT EXISTS runs(
     lock_owner TEXT,
     lock_pid INTEGER,
     lock_host TEXT,
-    lock_at REAL
+    lock_at REAL,
+    head_seq INTEGER NOT NULL DEFAULT 0,
+    head_mac TEXT,
+    lock_started TEXT,
+    lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
@@ -68,8 +82,14 @@ CREATE TABLE IF NOT EXISTS events(
 ) WITHOUT ROWID;
 """
 
+# Columns that schema 1 lacked (added by the migration).
+_V2_RUN_COLUMNS = (("head_seq", "INTEGER NOT NULL DEFAULT 0"), ("head_mac", "TEXT"), ("lock_started", "TEXT"),
+                   ("lease_until", "REAL"))
+_LEGACY_PROBLEMS = "CREATE TABLE IF NOT EXISTS legacy_runs(run_id TEXT PRIMARY KEY, problems TEXT NOT NULL)"
+
 # Run statuses. ``ready`` = waiting run whose answer has arrived and that can be resumed.
 RESUMABLE = {"running", "waiting", "ready", "interrupted"}
+_LIVENESS_STATUSES = ("running", "interrupted")
 FINAL = {"completed", "failed", "cancelled"}
 
 
@@ -111,6 +131,12 @@ class RunRecord:
     lock_pid: int | None = None
     lock_host: str | None = None
     lock_at: float | None = None
+    head_seq: int = 0
+    head_mac: str | None = None
+    lock_started: str | None = None
+    lease_until: float | None = None
+    interrupted: str | None = None
+    """Why a run recorded as ``running`` is shown as ``interrupted``: its runner is gone (not a column)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "RunRecord":
@@ -120,16 +146,9 @@ class RunRecord:
         d["result"] = json.loads(d["result"]) if d["result"] else None
         return cls(**d)
 
-
-@dataclass
-class VerifyReport:
-    """Outcome of :meth:`Store.verify` for one run."""
-
-    run_id: str
-    ok: bool
-    events: int
-    artifacts: int
-    problems: list[str] = field(default_factory=list)
+    @property
+    def resume_command(self) -> str:
+        return f"mlsitter resume {self.run_id}"
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -147,7 +166,10 @@ class Store:
         self.db_path = self.home / "mlsitter.db"
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self._lock = threading.RLock()
+        self._key: JournalKey | None = None
+        self._hasher: EventHasher
         self.conn = self._open()
+        self.store_id = self._meta("store_id") or ""
 
     # -- connection -----------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -159,17 +181,60 @@ class Store:
             sync = "FULL" if os.environ.get("MLSITTER_DURABILITY") == "full" else "NORMAL"
             conn.execute(f"PRAGMA synchronous={sync}")
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            version = _meta(conn, "schema_version")
+            if version is None:
+                conn.executescript(_SCHEMA)
+                for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", uuid.uuid4().hex),
+                                   ("chain", CHAIN)):
+                    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", (key, value))
+            elif int(version) > SCHEMA_VERSION:
+                conn.close()
+                raise JournalCorruptError(
+                    f"the store {self.db_path} has schema {version}, newer than this mlsitter understands "
+                    f"({SCHEMA_VERSION}); upgrade mlsitter to use it"
+                )
         except sqlite3.DatabaseError as exc:
             raise JournalCorruptError(
                 f"cannot open the mlsitter database {self.db_path}: {exc}. "
                 "It is not a valid SQLite file (was it overwritten?). Move it aside to start a new store, "
                 "or point MLSITTER_HOME at another folder."
             ) from None
+        if int(version or SCHEMA_VERSION) < SCHEMA_VERSION:
+            from mlsitter.runtime.integrity import migrate_to_keyed_chain
+
+            migrate_to_keyed_chain(conn, lambda store_id: self._load_key(conn, store_id))
         return conn
+
+    def _meta(self, key: str) -> str | None:
+        return _meta(self.conn, key)
+
+    @property
+    def key(self) -> JournalKey:
+        """The journal key; found (or, for a store that has none yet, created) on first use."""
+        if self._key is None:
+            self._key = self._load_key(self.conn, self.store_id)
+            self._hasher = EventHasher(self._key.secret)
+        return self._key
+
+    @property
+    def hasher(self) -> EventHasher:
+        """Hashes events into the keyed chain (HMAC-SHA256 under :attr:`key`)."""
+        self.key  # noqa: B018 (loads the key and its hasher)
+        return self._hasher
+
+    def _load_key(self, conn: sqlite3.Connection, store_id: str) -> JournalKey:
+        bound = _meta(conn, "key_id")
+        key = load_key(store_id, create=bound is None)
+        if bound is None:
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('key_id', ?)", (key.key_id,))
+            bound = _meta(conn, "key_id")
+        if key.key_id != bound:
+            raise JournalKeyError(
+                f"the journal key at {key.source} (id {key.key_id}) is not the key this store was chained with "
+                f"(id {bound}); point MLSITTER_JOURNAL_KEY_FILE at the store's key"
+            )
+        return key
 
     def close(self) -> None:
         with self._lock:
@@ -192,16 +257,36 @@ class Store:
         parent_key: str | None = None,
         run_id: str | None = None,
     ) -> str:
+        """Insert the run and journal its ``run.created`` event in one transaction."""
         run_id = run_id or new_run_id()
-        now = time.time()
-        with self._lock:
+        created = {"process": process, "target": target, "inputs": inputs, "policy": policy, "executor": executor,
+                   "seed": seed, "parent_run_id": parent_run_id, "parent_key": parent_key}
+        rows, events = JournalWriter(self, run_id, 0, GENESIS_HASH).prepare([("run.created", created)])
+        event = events[0]
+        with self._transaction():
             self.conn.execute(
-                "INSERT INTO runs(run_id, process, target, status, inputs, policy, executor, seed,"
-                " parent_run_id, parent_key, created_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs(run_id, process, target, status, inputs, policy, executor, seed, parent_run_id,"
+                " parent_key, created_at, updated_at, head_seq, head_mac) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, process, target, "created", canonical_json(inputs), policy, executor, seed,
-                 parent_run_id, parent_key, now, now),
+                 parent_run_id, parent_key, event.at, event.at, 1, self.head_mac(run_id, 1, event.hash)),
             )
+            self.conn.execute("INSERT INTO events VALUES(?,?,?,?,?,?,?)", rows[0])
         return run_id
+
+    def head_mac(self, run_id: str, seq: int, last_hash: str) -> str:
+        """The keyed proof that ``seq`` events ending in ``last_hash`` are the whole journal of the run."""
+        return self.key.mac("head", run_id, seq, last_hash)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
 
     def get_run(self, run_id: str) -> RunRecord:
         row = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -211,10 +296,23 @@ class Store:
                 (_like_prefix(run_id),),
             ).fetchall()
             if len(row) == 1:
-                return RunRecord.from_row(row[0])
+                return self._live(RunRecord.from_row(row[0]))
             hint = " (the prefix matches several runs; give more characters)" if row else ""
             raise RunNotFoundError(f"no run with id {run_id!r} in {self.db_path}{hint}; `mlsitter runs` lists them")
-        return RunRecord.from_row(row)
+        return self._live(RunRecord.from_row(row))
+
+    def raw_run(self, run_id: str) -> sqlite3.Row | None:
+        """The ``runs`` row exactly as stored (for verification)."""
+        row: sqlite3.Row | None = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return row
+
+    def _live(self, run: RunRecord) -> RunRecord:
+        """A ``running`` run whose runner is gone is shown as ``interrupted``, saying why."""
+        if run.status == "running":
+            gone = runner_gone(run)
+            if gone:
+                run.status, run.interrupted = "interrupted", gone
+        return run
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         for key in ("waiting", "result"):
@@ -235,21 +333,32 @@ class Store:
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
+        if status in _LIVENESS_STATUSES:  # decided by the lease, which SQL cannot see (a dead pid on this host)
+            return self._by_liveness(status, process=process, search=search, parent=parent)[offset:offset + limit]
         where, args = self._run_filter(status=status, process=process, search=search, parent=parent)
         rows = self.conn.execute(
             f"SELECT * FROM runs {where} ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         ).fetchall()
-        return [RunRecord.from_row(r) for r in rows]
+        return [self._live(RunRecord.from_row(r)) for r in rows]
 
     def count_runs(self, **filters: Any) -> int:
+        if filters.get("status") in _LIVENESS_STATUSES:
+            return len(self._by_liveness(**filters))
         where, args = self._run_filter(**filters)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0])
+
+    def _by_liveness(self, status: str, **filters: Any) -> list[RunRecord]:
+        where, args = self._run_filter(**filters)
+        where = (where + " AND " if where else "WHERE ") + "status IN ('running', 'interrupted')"
+        rows = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY created_at DESC, run_id DESC", args).fetchall()
+        return [r for r in (self._live(RunRecord.from_row(row)) for row in rows) if r.status == status]
 
     @staticmethod
     def _run_filter(*, status: str | None = None, process: str | None = None, search: str | None = None,
                     parent: str | None = None) -> tuple[str, tuple[Any, ...]]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if status:
             clauses.append("status=?")
             args.append(status)
@@ -277,45 +386,51 @@ class Store:
     def processes(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT process FROM runs ORDER BY process")]
 
-    # -- one writer per run ---------------------------------------------------------------------
+    # -- one writer per run: a lease renewed by a heartbeat ----------------------------------------
     def acquire(self, run_id: str) -> str:
-        """Take the run's writer lock; a dead holder's lock (same host, pid gone) is taken over."""
+        """Take the run's writer lease; one whose holder is gone (lease ran out, or pid dead here) is taken over."""
         owner = uuid.uuid4().hex
         host, pid = socket.gethostname(), os.getpid()
+        lease = (owner, pid, host, _pid_started(pid), time.time(), time.time() + lease_seconds())
         with self._lock:
             cur = self.conn.execute(
-                "UPDATE runs SET lock_owner=?, lock_pid=?, lock_host=?, lock_at=? WHERE run_id=? AND lock_owner IS NULL",
-                (owner, pid, host, time.time(), run_id),
-            )
+                "UPDATE runs SET lock_owner=?, lock_pid=?, lock_host=?, lock_started=?, lock_at=?, lease_until=?"
+                " WHERE run_id=? AND lock_owner IS NULL", (*lease, run_id))
             if cur.rowcount == 1:
                 return owner
             run = self.get_run(run_id)
-            if run.lock_owner and run.lock_host == host and not _pid_alive(run.lock_pid):
+            if run.lock_owner and holder_gone(run):
                 cur = self.conn.execute(
-                    "UPDATE runs SET lock_owner=?, lock_pid=?, lock_host=?, lock_at=? WHERE run_id=? AND lock_owner=?",
-                    (owner, pid, host, time.time(), run_id, run.lock_owner),
-                )
+                    "UPDATE runs SET lock_owner=?, lock_pid=?, lock_host=?, lock_started=?, lock_at=?, lease_until=?"
+                    " WHERE run_id=? AND lock_owner=?", (*lease, run_id, run.lock_owner))
                 if cur.rowcount == 1:
                     return owner
                 run = self.get_run(run_id)
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.lock_at or 0))
         raise RunLockedError(
             f"run {run_id} is already being executed by process {run.lock_pid} on {run.lock_host} "
-            f"(since {since}); only one runner may write a run at a time. Wait for it to finish or stop "
+            f"(last heartbeat {since}); only one runner may write a run at a time. Wait for it to finish or stop "
             f"that process, then try again."
         )
+
+    def renew(self, run_id: str, owner: str) -> bool:
+        """Extend the lease (the runner's heartbeat); False when another runner has taken it over."""
+        now = time.time()
+        with self._lock:
+            cur = self.conn.execute("UPDATE runs SET lock_at=?, lease_until=? WHERE run_id=? AND lock_owner=?",
+                                    (now, now + lease_seconds(), run_id, owner))
+        return cur.rowcount == 1
 
     def release(self, run_id: str, owner: str) -> None:
         with self._lock:
             self.conn.execute(
-                "UPDATE runs SET lock_owner=NULL, lock_pid=NULL, lock_host=NULL, lock_at=NULL WHERE run_id=? AND lock_owner=?",
+                "UPDATE runs SET lock_owner=NULL, lock_pid=NULL, lock_host=NULL, lock_started=NULL, lock_at=NULL,"
+                " lease_until=NULL WHERE run_id=? AND lock_owner=?",
                 (run_id, owner),
             )
 
     def is_locked_by_live_process(self, run: RunRecord) -> bool:
-        if not run.lock_owner:
-            return False
-        return run.lock_host != socket.gethostname() or _pid_alive(run.lock_pid)
+        return bool(run.lock_owner) and not holder_gone(run)
 
     # -- events ---------------------------------------------------------------------------------
     def events(self, run_id: str, *, after: int = 0, types: tuple[str, ...] | None = None) -> list[Event]:
@@ -333,103 +448,122 @@ class Store:
     def count_events(self, run_id: str) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM events WHERE run_id=?", (run_id,)).fetchone()[0])
 
-    def journal(self, run_id: str) -> "JournalWriter":
-        """A writer positioned after the run's last event (hold the run's lock while writing)."""
+    def journal(self, run_id: str, owner: str | None = None) -> "JournalWriter":
+        """A writer positioned after the run's last event; ``owner`` is the lease it writes under."""
         row = self.conn.execute(
             "SELECT seq, hash FROM events WHERE run_id=? ORDER BY seq DESC LIMIT 1", (run_id,)
         ).fetchone()
         seq, last = (row[0], row[1]) if row else (0, GENESIS_HASH)
-        return JournalWriter(self, run_id, seq, last)
+        return JournalWriter(self, run_id, seq, last, owner)
 
-    # -- verification ---------------------------------------------------------------------------
-    def verify(self, run_id: str) -> VerifyReport:
-        """Recompute the hash chain and every recorded artifact's content hash."""
-        self.get_run(run_id)
-        rows = self.conn.execute(
-            "SELECT seq, type, at, data, prev_hash, hash FROM events WHERE run_id=? ORDER BY seq", (run_id,)
-        ).fetchall()
-        problems: list[str] = []
-        prev = GENESIS_HASH
-        seen: set[str] = set()
-        for expected_seq, (seq, type_, at, data, prev_hash, digest) in enumerate(rows, start=1):
-            if seq != expected_seq:
-                problems.append(f"event #{expected_seq} is missing (next event found is #{seq})")
-                break
-            if prev_hash != prev:
-                problems.append(f"event #{seq} ({type_}) does not link to the event before it")
-            if event_hash(prev_hash, run_id, seq, type_, at, data) != digest:
-                problems.append(f"event #{seq} ({type_}) was modified: its content does not match its hash")
-            prev = digest
-            try:
-                payload = json.loads(data)
-            except json.JSONDecodeError:
-                problems.append(f"event #{seq} ({type_}) is not valid JSON")
-                continue
-            for sha, label in _artifact_refs(payload):
-                if sha in seen:
-                    continue
-                seen.add(sha)
-                problem = self.artifacts.check(sha)
-                if problem:
-                    problems.append(f"artifact {label} (sha256 {sha[:12]}…, event #{seq}): {problem}")
-        return VerifyReport(run_id, not problems, len(rows), len(seen), problems)
+    # -- verification (mlsitter.runtime.integrity) ----------------------------------------------------
+    def verify(self, run_id: str) -> "VerifyReport":
+        """Check the run's keyed chain, its head, its ``runs`` row and every file it refers to."""
+        from mlsitter.runtime.integrity import verify_runs
 
-
-def _artifact_refs(payload: Any) -> Iterator[tuple[str, str]]:
-    """Every artifact digest referenced by an event payload, with a readable label."""
-    if isinstance(payload, dict):
-        sha = payload.get("sha256")
-        if isinstance(sha, str) and len(sha) == 64 and ("media_type" in payload or payload.get("$t")):
-            yield sha, str(payload.get("name") or payload.get("$t") or "value")
-        for v in payload.values():
-            yield from _artifact_refs(v)
-    elif isinstance(payload, list):
-        for v in payload:
-            yield from _artifact_refs(v)
+        return verify_runs(self, [self.get_run(run_id).run_id])[0]
 
 
 class JournalWriter:
-    """Appends events to one run's journal, chaining hashes. One per runner; not shared."""
+    """Appends events to one run's journal, chaining hashes. One per runner; not shared.
 
-    def __init__(self, store: Store, run_id: str, seq: int, last_hash: str) -> None:
+    ``run`` fields given with an append (status, result, ...) are written to the ``runs`` row in the
+    same transaction as the events, with the new head, and only while ``owner`` still holds the lease.
+    """
+
+    def __init__(self, store: Store, run_id: str, seq: int, last_hash: str, owner: str | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.seq = seq
         self.last_hash = last_hash
+        self.owner = owner
         self.listeners: list[Any] = []
 
-    def append(self, type_: str, data: dict[str, Any]) -> Event:
-        return self.append_many([(type_, data)])[-1]
+    def append(self, type_: str, data: dict[str, Any], *, run: dict[str, Any] | None = None) -> Event:
+        return self.append_many([(type_, data)], run=run)[-1]
 
-    def append_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[Event]:
-        """Write events in one transaction (committed before this returns)."""
+    def prepare(self, items: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[Any, ...]], list[Event]]:
+        """The rows and events that follow the current head, chained under the store's key."""
+        hasher = self.store.hasher
         rows, events = [], []
         seq, prev = self.seq, self.last_hash
         for type_, data in items:
             seq += 1
             at = time.time()
             text = journal_json(data)
-            digest = event_hash(prev, self.run_id, seq, type_, at, text)
+            digest = hasher(prev, self.run_id, seq, type_, at, text)
             rows.append((self.run_id, seq, type_, at, text, prev, digest))
             events.append(Event(self.run_id, seq, type_, at, data, prev, digest))
             prev = digest
+        return rows, events
+
+    def append_many(self, items: list[tuple[str, dict[str, Any]]], *, run: dict[str, Any] | None = None) -> list[Event]:
+        """Write events (and ``run`` fields) in one transaction, committed before this returns."""
+        rows, events = self.prepare(items)
+        last = events[-1]
+        fields = _encode_fields(dict(run or {}))
+        if fields.get("status") in FINAL:
+            fields["ended_at"] = last.at
+        fields.update(head_seq=last.seq, head_mac=self.store.head_mac(self.run_id, last.seq, last.hash),
+                      updated_at=last.at)
+        cols = ", ".join(f"{k}=?" for k in fields)
+        where, args = ("run_id=? AND lock_owner=?", (self.run_id, self.owner)) if self.owner else ("run_id=?", (self.run_id,))
         conn = self.store.conn
-        with self.store._lock:
-            if len(rows) == 1:
-                conn.execute("INSERT INTO events VALUES(?,?,?,?,?,?,?)", rows[0])
-            else:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany("INSERT INTO events VALUES(?,?,?,?,?,?,?)", rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-        self.seq, self.last_hash = seq, prev
+        with self.store._transaction():
+            if conn.execute(f"UPDATE runs SET {cols} WHERE {where}", (*fields.values(), *args)).rowcount != 1:
+                raise RunLockedError(
+                    f"run {self.run_id}: this runner lost its lease (another runner took the run over after its "
+                    "heartbeat stopped); it stops writing so that only one runner writes the run"
+                )
+            conn.executemany("INSERT INTO events VALUES(?,?,?,?,?,?,?)", rows)
+        self.seq, self.last_hash = last.seq, last.hash
         for listener in self.listeners:
             for event in events:
                 listener(event)
         return events
+
+
+def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    for key in ("waiting", "result"):
+        if key in fields and fields[key] is not None:
+            fields[key] = canonical_json(fields[key])
+    return fields
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def lease_seconds() -> float:
+    """How long a runner's lease lasts without a heartbeat (``$MLSITTER_LEASE_SECONDS``, default 30)."""
+    try:
+        return max(0.5, float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_SECONDS))
+    except ValueError:
+        return DEFAULT_LEASE_SECONDS
+
+
+def holder_gone(run: RunRecord) -> str | None:
+    """Why the run's lease holder is gone (lease ran out, or its process ended on this host), else None."""
+    now = time.time()
+    until = run.lease_until if run.lease_until is not None else (run.lock_at or 0.0) + lease_seconds()
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.lock_at or 0))
+    who = f"runner pid {run.lock_pid} on {run.lock_host}"
+    if run.lock_host == socket.gethostname():
+        if not _pid_alive(run.lock_pid):
+            return f"{who} is no longer running (last heartbeat {since})"
+        if run.lock_started and run.lock_pid and _pid_started(run.lock_pid) != run.lock_started:
+            return f"{who} ended; another process now has its pid (last heartbeat {since})"
+    if until < now:
+        return f"{who} stopped renewing its lease (last heartbeat {since})"
+    return None
+
+
+def runner_gone(run: RunRecord) -> str | None:
+    """Why a ``running`` run has no live runner, else None."""
+    if not run.lock_owner:
+        return "no runner holds the run (its runner stopped without recording why)"
+    return holder_gone(run)
 
 
 def _like_prefix(prefix: str) -> str:
@@ -456,3 +590,12 @@ def _pid_alive(pid: int | None) -> bool:
             return fh.read().split(b") ", 1)[1][:1] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def _pid_started(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (tells a reused pid apart), where /proc has it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().split(b") ", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
