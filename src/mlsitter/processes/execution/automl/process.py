@@ -14,6 +14,7 @@ from mlsitter import Context, Doc, Interval, Normalize, process
 from mlsitter.errors import SpecError
 from mlsitter.ml.modeling._generalization import measure_gaps
 from mlsitter.ml.tracking._registry import default_model_name
+from mlsitter.processes.common.model_files import record_model_files
 from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.common.training_setup import optuna_storage, prepare_data, process_code_version
 # The steps live in tasks.py; their names stay importable here, where journals written before they moved look.
@@ -315,6 +316,7 @@ def register_if_accepted(ctx: Context, answer: Any, *, name: str, prep: Any, win
                           artifact_sha256=logged.artifact_sha256, mlsitter_run_id=ctx.run_id,
                           dataset_version=prep.dataset_version, code_version=code, process="automl",
                           metrics={f"test_{prep.metric}": winner.final.test_score}, alias=CHALLENGER)
+    record_model_files(ctx, registered)
     return registered.version
 
 

@@ -270,6 +270,8 @@ separated by ';'). ``keys``:
     ctx.artifact("validation-report.md", files["markdown"], media_type="text/markdown")
     gate_failures = gate_quality(ctx, assessment, min_dimension=min_dimension, min_quality=min_quality,
                                  on_fail=on_gate_fail)
+    # Last, so that runs waiting at a gate above replay unchanged: verify re-hashes the version's folder.
+    ctx.record_file(f"dataset version {dataset}/{version['manifest'].version}", Path(version["manifest_path"]).parent)
     return validation_result(dataset=dataset, version=version, split=split, state=state, rows_in=rows_in,
                              assessment=assessment, gate_failures=gate_failures, failed=failed, files=files)
 

@@ -18,6 +18,7 @@ from mlsitter.processes.vocabulary import (
 )
 # Steps automl shares with training; importable here too, where journals written before the move look for them.
 from mlsitter.processes.common.training_setup import optuna_storage, prepare_data, process_code_version
+from mlsitter.processes.common.model_files import record_model_files
 from mlsitter.processes.common.gates import gate_rows
 
 FEEDBACK_KEYS = ("trials", "family", "timeout_s", "folds", "patience", "metric", "search_space")
@@ -416,6 +417,7 @@ def training(
                           metrics={f"cv_{settings.metric}": hpo.best_value, f"test_{settings.metric}": final.test_score},
                           alias=CHALLENGER)
     ctx.log("info", f"registered {registered.name} version {registered.version} as {CHALLENGER}")
+    record_model_files(ctx, registered)
     return training_result(registered, done, prep=prep, code=code, attempts=attempt.number, features=features,
                            selection=selection)
 
