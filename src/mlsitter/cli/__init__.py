@@ -35,6 +35,8 @@ EXTRA_COMMANDS: list[str] = [
     "mlsitter.cli.lineage:lineage",
     "mlsitter.cli.serve:serve",
     "mlsitter.cli.serve:rollback",
+    "mlsitter.cli.trust:verify",
+    "mlsitter.cli.trust:digest",
     "mlsitter.cli.ui:ui",
 ]
 
@@ -277,7 +279,8 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
     if as_json:
         _dump([{"run_id": r.run_id, "process": r.process, "status": r.status, "created_at": r.created_at,
                 "ended_at": r.ended_at, "gates_passed": r.gates_passed, "gates_failed": r.gates_failed,
-                "waiting": (r.waiting or {}).get("reason"), "parent_run_id": r.parent_run_id} for r in records])
+                "waiting": (r.waiting or {}).get("reason") if r.status in ("waiting", "ready") else None,
+                "interrupted": r.interrupted, "parent_run_id": r.parent_run_id} for r in records])
         return
     table = Table(title=f"runs in {store.home}")
     table.add_column("run", no_wrap=True)
@@ -287,8 +290,11 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
         table.add_column(col)
     table.add_column("waiting for", overflow="fold")
     for r in records:
+        note = (r.waiting or {}).get("reason", "") if r.status in ("waiting", "ready") else ""
+        if r.interrupted:
+            note = f"{r.interrupted}; {r.resume_command}"
         table.add_row(r.run_id, r.process, r.status, _ts(r.created_at), _duration(r.created_at, r.ended_at),
-                      f"{r.gates_passed}/{r.gates_failed}", (r.waiting or {}).get("reason", "") or "")
+                      f"{r.gates_passed}/{r.gates_failed}", note or "")
     _console().print(table)
 
 
@@ -312,7 +318,9 @@ def status(run_id: str, as_json: bool) -> None:
                "waiting": r.waiting, "parent_run_id": r.parent_run_id, "result": r.result,
                "gates": [{**asdict(g), "outcome": g.outcome} for g in view.gates],
                "steps": [asdict(s) for s in view.steps], "breakpoints": [asdict(b) for b in view.breakpoints],
-               "children": view.children, "artifacts": view.artifacts, "events": view.events})
+               "children": view.children, "artifacts": view.artifacts, "events": view.events,
+               "interrupted": r.interrupted or (_last_interruption(store, r.run_id) if r.status == "interrupted" else None),
+               "resume": r.resume_command if r.status in ("interrupted", "ready") else None})
         sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
     console = _console()
     console.print(f"[bold]{r.run_id}[/]  process [bold]{r.process}[/]  status [bold]{r.status}[/]  "
@@ -321,8 +329,11 @@ def status(run_id: str, as_json: bool) -> None:
         console.print(f"parent run: {r.parent_run_id}")
     if r.error:
         console.print(f"[red]error: {r.error}[/]")
-    if r.waiting:
+    if r.waiting and r.status in ("waiting", "ready"):
         console.print(f"[yellow]waiting for: {r.waiting.get('reason')}[/]")
+    if r.status == "interrupted":
+        console.print(f"[yellow]interrupted: {r.interrupted or _last_interruption(store, r.run_id)}[/]\n"
+                      f"  resume with: {r.resume_command}  (or a running `mlsitter worker`)")
     if view.gates:
         table = Table(title="gates")
         for col in ("gate", "measured", "rule", "outcome", "on fail", "overridden by"):
@@ -348,6 +359,11 @@ def status(run_id: str, as_json: bool) -> None:
         child = store.get_run(c["child_run_id"])
         console.print(f"  child {child.run_id} ({child.process}): {child.status}")
     sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
+
+
+def _last_interruption(store: Any, run_id: str) -> str:
+    events = store.events(run_id, types=("run.interrupted",))
+    return str(events[-1].data.get("reason", "")) if events else "the run was interrupted"
 
 
 def _fmt(value: Any) -> str:
@@ -521,35 +537,6 @@ def artifacts(run_id: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("run_id", required=False)
-@click.option("--all", "all_runs", is_flag=True, help="Verify every run in the store.")
-@click.option("--json", "as_json", is_flag=True)
-def verify(run_id: str | None, all_runs: bool, as_json: bool) -> None:
-    """Check a run's hash chain and every artifact's content hash."""
-    from dataclasses import asdict
-
-    from mlsitter.errors import InputError
-    from mlsitter.runtime import Store
-
-    if bool(run_id) == all_runs:
-        raise InputError("give either a RUN_ID or --all")
-    store = Store()
-    ids = [r.run_id for r in store.list_runs(limit=10**9)] if all_runs else [store.get_run(run_id).run_id]
-    reports = [store.verify(i) for i in ids]
-    if as_json:
-        _dump([asdict(r) for r in reports])
-    else:
-        for rep in reports:
-            if rep.ok:
-                click.echo(f"{rep.run_id}: OK — {rep.events} events chained, {rep.artifacts} artifacts intact")
-            else:
-                click.echo(f"{rep.run_id}: FAILED")
-                for p in rep.problems:
-                    click.echo(f"  - {p}")
-    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_VERIFY)
-
-
-@main.command()
 @click.argument("run_id")
 @click.option("--reason", default="", help="Why (journaled).")
 def cancel(run_id: str, reason: str) -> None:
@@ -582,11 +569,18 @@ def processes(as_json: bool) -> None:
 @main.command()
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between looks at the store.")
 @click.option("--once", is_flag=True, help="Look once and exit.")
-def worker(interval: float, once: bool) -> None:
-    """Resume runs whose timers are due or whose answers arrived, until stopped."""
+@click.option("--recover/--no-recover", default=True, show_default=True,
+              help="Also resume runs whose runner died (their lease ran out).")
+@click.option("--max-recoveries", default=3, show_default=True,
+              help="Leave a run alone after its runner died this many times (it may be what kills it).")
+def worker(interval: float, once: bool, recover: bool, max_recoveries: int) -> None:
+    """Resume runs whose timers are due or whose answers arrived (and interrupted runs), until stopped."""
+    from mlsitter.runtime.runner import RecoveryPolicy
+
     runner = _runner()
+    policy = RecoveryPolicy(max_recoveries) if recover else None
     while True:
-        for h in runner.resume_due():
+        for h in runner.resume_due(recover=policy):
             click.echo(f"{_ts(time.time())}  {h.run_id} ({h.process}): {h.status}")
         if once:
             return
