@@ -24,8 +24,12 @@ import click
 @click.option("--due-interval", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="With --resume-on-answer: seconds between looks for runs answered elsewhere or whose timer "
                    "is due, which the dashboard then resumes (0: never).")
+@click.option("--recover/--no-recover", default=False, show_default=True,
+              help="With --resume-on-answer: the background resumer also resumes runs whose runner died "
+                   "(at most --max-recoveries times each), as `mlsitter worker --recover` does.")
+@click.option("--max-recoveries", default=3, show_default=True, type=click.IntRange(min=1))
 def ui(host: str, port: int, token: str | None, allow_hosts: tuple[str, ...], resume_on_answer: bool,
-       user: str | None, due_interval: float) -> None:
+       user: str | None, due_interval: float, recover: bool, max_recoveries: int) -> None:
     """Start the web dashboard: runs, run timelines, reports and the approval inbox."""
     from mlsitter.errors import InputError
 
@@ -54,7 +58,10 @@ def ui(host: str, port: int, token: str | None, allow_hosts: tuple[str, ...], re
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from None
     bound = sock.getsockname()[1]
     store = Store()
-    app = create_app(store, token, resume_on_answer=resume_on_answer, user=user, allowed_hosts=names)
+    from mlsitter.runtime.runner import RecoveryPolicy
+
+    app = create_app(store, token, resume_on_answer=resume_on_answer, user=user, allowed_hosts=names,
+                     recover=RecoveryPolicy(max_recoveries) if recover else None)
     cfg = app.state.dashboard
     click.echo(f"mlsitter dashboard for {store.home}")
     click.echo(f"  open: {cfg.login_url(bound, cfg.sessions.new_login_code())}  "
@@ -71,7 +78,8 @@ def ui(host: str, port: int, token: str | None, allow_hosts: tuple[str, ...], re
     stop = threading.Event()
     if resume_on_answer and due_interval > 0:
         cfg.resumer.watch(due_interval, stop)
-        click.echo(f"  every {due_interval:g} s it also resumes runs answered elsewhere and timers that are due")
+        click.echo(f"  every {due_interval:g} s it also resumes runs answered elsewhere and timers that are due"
+                   + (", and runs whose runner died" if recover else ""))
     click.echo("  stop with Ctrl-C")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsitter.errors import InputError, MlsitterError, RunStateError
-from mlsitter.runtime.runner import Runner
+from mlsitter.runtime.runner import RecoveryPolicy, Runner
 from mlsitter.runtime.store import FINAL, RunRecord, Store
 
 log = logging.getLogger("mlsitter.dashboard")
@@ -25,6 +25,8 @@ class Resumer:
     """Resumes runs in daemon threads; remembers the threads so a test or shutdown can wait for them."""
 
     home: Path
+    recover: RecoveryPolicy | None = None
+    """Also resume runs whose runner died, as ``mlsitter worker --recover`` does (None: leave them)."""
     threads: list[threading.Thread] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -57,10 +59,13 @@ class Resumer:
             thread.join(timeout)
 
     def resume_due(self) -> list[str]:
-        """Resume, one after the other, runs whose answer arrived (e.g. from the CLI) or whose timer is due."""
+        """Resume, one after the other, runs whose answer arrived (e.g. from the CLI) or whose timer is due,
+        and under :attr:`recover` the interrupted runs it allows."""
         store = Store(self.home)
         try:
             due = store.due_runs()
+            if self.recover is not None:
+                due += [r for r in self.recover.recoverable(store) if r not in due]
         finally:
             store.close()
         busy = {t.name.removeprefix("resume-") for t in self.threads if t.is_alive()}

@@ -31,7 +31,7 @@ from mlsitter.dashboard.security import (
 )
 from mlsitter.dashboard.sessions import Session, Sessions
 from mlsitter.errors import MlsitterError, RunLockedError, RunNotFoundError, RunStateError, UserError
-from mlsitter.runtime.runner import current_user
+from mlsitter.runtime.runner import RecoveryPolicy, current_user
 from mlsitter.runtime.store import Store
 
 HERE = Path(__file__).parent
@@ -65,13 +65,14 @@ def dashboard(request: Request) -> Dashboard:
 
 def create_app(store: Store, token: str, resume_on_answer: bool = True, user: str | None = None, *,
                host_name: str | None = None, allowed_hosts: Iterable[str] = (),
-               clock: Callable[[], float] = time.monotonic) -> FastAPI:
+               clock: Callable[[], float] = time.monotonic, recover: RecoveryPolicy | None = None) -> FastAPI:
     """A FastAPI app over ``store``; every request needs ``token`` or a browser session; answers are
     journaled as ``dashboard:<user>``.
 
     ``host_name`` is the name browsers log in under (default: a random ``mlsitter-<hex>.localhost``);
     requests whose Host is neither it, a loopback name nor one of ``allowed_hosts`` are refused.
-    ``clock`` times login codes and sessions (tests inject one).
+    ``clock`` times login codes and sessions (tests inject one). ``recover``: the background resumer also
+    resumes runs whose runner died, under that policy.
     """
     if not token or len(token) < 8:
         raise ValueError("the dashboard token must be at least 8 characters long")
@@ -94,7 +95,7 @@ def create_app(store: Store, token: str, resume_on_answer: bool = True, user: st
     names = {host_name, *LOOPBACK_NAMES, *(h.strip().strip("[]").lower().rstrip(".") for h in allowed_hosts)}
     app.state.dashboard = Dashboard(
         store=store, token=token, resume_on_answer=resume_on_answer, by=f"dashboard:{user or current_user()}",
-        resumer=Resumer(store.home), templates=templates, sessions=Sessions(clock=clock), host_name=host_name,
+        resumer=Resumer(store.home, recover), templates=templates, sessions=Sessions(clock=clock), host_name=host_name,
         allowed_hosts=frozenset(n for n in names if n),
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -233,8 +233,7 @@ class Runner:
         interrupted runs it allows (a run whose runner died, up to a number of times)."""
         due = self.store.due_runs()
         if recover is not None:
-            due += [r.run_id for r in self.store.list_runs(status="interrupted", limit=10_000)
-                    if r.interrupted and r.run_id not in due and recover.allows(self.store, r)]
+            due += [r for r in recover.recoverable(self.store) if r not in due]
         handles = []
         for run_id in due:
             run = self.store.get_run(run_id)
@@ -370,9 +369,10 @@ class RecoveryPolicy:
 
     max_recoveries: int = 3
 
-    def allows(self, store: Store, run: RunRecord) -> bool:
-        deaths = len(store.events(run.run_id, types=("run.interrupted",)))
-        return deaths < self.max_recoveries
+    def recoverable(self, store: Store) -> list[str]:
+        """Runs whose runner died (not those a person stopped with Ctrl-C) and that may be resumed again."""
+        return [r.run_id for r in store.list_runs(status="interrupted", limit=10_000)
+                if r.interrupted and len(store.events(r.run_id, types=("run.interrupted",))) < self.max_recoveries]
 
 
 def error_message(exc: BaseException) -> str:
