@@ -122,20 +122,22 @@ def finish(key: str, log: str, table: Any, child: dict[str, float], checksum: fl
 
 
 @process("crash-child")
-def crash_child(ctx: Context, log: str, seed: int = 0, rows: int = 2000) -> dict:
+def crash_child(ctx: Context, log: str, seed: int = 0, rows: int = 2000) -> dict[str, float]:
     coef = ctx.task(child_fit, key="c:1", log=log, seed=seed, rows=rows)
-    return ctx.task(child_summary, key="c:2", log=log, coef=coef)
+    summary: dict[str, float] = ctx.task(child_summary, key="c:2", log=log, coef=coef)
+    return summary
 
 
 @process("crash-campaign")
-def crash_campaign(ctx: Context, log: str, seed: int = 0, rows: int = 20000, work_s: float = 0.05) -> dict:
+def crash_campaign(ctx: Context, log: str, seed: int = 0, rows: int = 20000, work_s: float = 0.05) -> dict[str, Any]:
     data = ctx.task(make_data, key="1", log=log, seed=seed, rows=rows)
     stats = ctx.map(chunk_stats, range(MAP_ITEMS), key="2", log=log, data=data, work_s=work_s)
     table = ctx.task(build_table, key="3", log=log, data=data, stats=stats)
-    summary = {"seed": seed, "rows": rows, "norms": [s["norm"] for s in stats]}
-    ctx.artifact("summary.json", summary)
+    norms = [s["norm"] for s in stats]
+    ctx.artifact("summary.json", {"seed": seed, "rows": rows, "norms": norms})
     child = ctx.call("crash-child", log=log, seed=seed + 1, rows=rows // 10)
-    return ctx.task(finish, key="6", log=log, table=table, child=child, checksum=sum(summary["norms"]))
+    result: dict[str, Any] = ctx.task(finish, key="6", log=log, table=table, child=child, checksum=sum(norms))
+    return result
 
 
 def load_step(i: int, payload: str) -> str:
@@ -149,7 +151,7 @@ def load_step(i: int, payload: str) -> str:
 
 
 @process("load-steps")
-def load_steps(ctx: Context, steps: int = 20, payload: str = "mlsitter") -> dict:
+def load_steps(ctx: Context, steps: int = 20, payload: str = "mlsitter") -> dict[str, Any]:
     digests = [ctx.task(load_step, i=i, payload=payload) for i in range(steps)]
     return {"steps": len(digests), "last": digests[-1]}
 
@@ -169,9 +171,9 @@ class PlainContext:
 
     def call(self, process_name: str, /, **inputs: Any) -> Any:
         children = {"crash-child": crash_child}
-        return children[process_name](self, **inputs)
+        return children[process_name](self, **inputs)  # type: ignore[arg-type]
 
 
-def expected_result(log: str, seed: int, rows: int) -> dict:
+def expected_result(log: str, seed: int, rows: int) -> dict[str, Any]:
     """The result of ``crash-campaign`` computed without journal, crash or replay (side effects go to ``log``)."""
     return crash_campaign(PlainContext(), log=log, seed=seed, rows=rows, work_s=0.0)  # type: ignore[arg-type]
