@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlsitter.runtime.canonical import GENESIS_HASH, canonical_json, event_hash
+from mlsitter.runtime.canonical import GENESIS_HASH, canonical_json
 from mlsitter.runtime.store import Store
 
 PROCESSES = [
@@ -130,7 +130,7 @@ def build_store(home: Path, n_runs: int, n_events: int, big_steps: int, seed: in
         for seq, (type_, data) in enumerate(items, start=1):
             at = start + seq * 0.01
             text = canonical_json(data)
-            digest = event_hash(prev, run_id, seq, type_, at, text)
+            digest = store.hasher(prev, run_id, seq, type_, at, text)
             event_rows.append((run_id, seq, type_, at, text, prev, digest))
             prev = digest
         total_events += len(items)
@@ -138,7 +138,8 @@ def build_store(home: Path, n_runs: int, n_events: int, big_steps: int, seed: in
         run_rows.append((run_id, process, f"mlsitter.processes:{process}", status, '{"data":"d.csv"}', "manual",
                          "inline", i, None, None, start, end, end if final else None, None,
                          canonical_json(waiting) if waiting else None, '{"ok":true}' if status == "completed" else None,
-                         "gate 'metric-0' failed" if status == "failed" else None, passed, failed))
+                         "gate 'metric-0' failed" if status == "failed" else None, passed, failed,
+                         len(items), store.head_mac(run_id, len(items), prev)))
         if len(event_rows) >= 200_000:
             _flush(conn, [], event_rows)
     _flush(conn, run_rows, event_rows)
@@ -153,7 +154,7 @@ def _flush(conn, run_rows: list[tuple], event_rows: list[tuple]) -> None:
         conn.executemany(
             "INSERT INTO runs(run_id, process, target, status, inputs, policy, executor, seed, parent_run_id,"
             " parent_key, created_at, updated_at, ended_at, wake_at, waiting, result, error, gates_passed,"
-            " gates_failed) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_rows)
+            " gates_failed, head_seq, head_mac) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_rows)
     conn.executemany("INSERT INTO events VALUES(?,?,?,?,?,?,?)", event_rows)
     conn.execute("COMMIT")
     run_rows.clear()
