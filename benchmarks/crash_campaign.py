@@ -6,9 +6,9 @@ Each run of ``benchmarks/_campaign_workload.py:crash-campaign`` (an array task, 
 Parquet frame, a ``ctx.artifact``, a child run, a final task) starts as ``mlsitter run`` in its own
 process group; the campaign sleeps a random time drawn uniformly over the expected length of that life
 (the median of recent uncrashed lives of its kind, fresh run or resume; at first a calibration run) and
-SIGKILLs the whole group (runner and pool workers); a life that ends first counts as a missed kill. It then resumes the run with ``mlsitter resume RUN``,
-kills that too while the run's kill budget (1..--max-kills) lasts, and resumes until the run ends. The
-first run of each cooperative point (``step``, ``map``, ``artifact``, ``child``) is killed when the
+SIGKILLs the whole group (runner and pool workers); a life that ends first counts as a missed kill.
+It then resumes the run with ``mlsitter resume RUN``, kills that too while the run's kill budget
+(1..--max-kills) lasts, and resumes until the run ends. The first run of each cooperative point (``step``, ``map``, ``artifact``, ``child``) is killed when the
 workload signals it stands there (``MLSITTER_CRASH_PAUSE``), so every named point is hit at least once.
 Runs are driven until ``--runs`` of them were killed at least once.
 
@@ -178,7 +178,8 @@ def classify(store: Any, run_id: str | None, events_before: int, log: Path) -> t
     child_flying = [k for k in flying if k.startswith("c:")]
     if child_flying:
         key = child_flying[0]
-        return ("child run: artifact write" if key in ends and key in ARTIFACT_STEPS else "child run: step"), len(flying)
+        phase = "child run: artifact write" if key in ends and key in ARTIFACT_STEPS else "child run: step"
+        return phase, len(flying)
     if any(k.startswith("2.") for k in flying):
         return "map (items in flight)", len(flying)
     if flying:
@@ -333,7 +334,8 @@ def drive_run(plan: Plan, home: Path, work: Path, rows: int, work_s: float, cloc
 
 def check_run(plan: Plan, store: Any, run_id: str | None, log: Path, lives: int, kills: list[Kill], missed: int,
               problems: list[str], rows: int) -> RunOutcome:
-    """The invariants of one ended run: completed, right result, verified, each step done once, at most in-flight re-runs."""
+    """The invariants of one ended run: completed with the right result, verified, each step done once,
+    only in-flight steps re-run."""
     child = child_of(store, run_id)
     status = store.get_run(run_id).status if run_id else "missing"
     result_ok = verify_ok = False
@@ -377,7 +379,8 @@ def check_run(plan: Plan, store: Any, run_id: str | None, log: Path, lives: int,
             after_completion += sum(1 for at in starts if at > done)
             started_after += sum(1 for at in s["started"] if at > done)
         if len(starts) > len(s["started"]):
-            problems.append(f"step {key} executed {len(starts)} times but the journal started it {len(s['started'])} times")
+            problems.append(f"step {key} executed {len(starts)} times but the journal started it "
+                            f"{len(s['started'])} times")
         reexecuted += max(0, len(starts) - 1)
     if after_completion:
         problems.append(f"{after_completion} execution(s) of steps after they had completed")
@@ -465,7 +468,8 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
     cli_ok, _ = cli_verify_all(home)
     kills = [k for o in outcomes for k in o.kills]
     return CampaignReport(
-        runs=len(outcomes), killed_runs=sum(1 for o in outcomes if o.kills), completed=sum(o.status == "completed" and o.result_ok for o in outcomes),
+        runs=len(outcomes), killed_runs=sum(1 for o in outcomes if o.kills),
+        completed=sum(o.status == "completed" and o.result_ok for o in outcomes),
         kills=len(kills), kills_by_phase=dict(Counter(k.phase for k in kills).most_common()),
         status_after_kill=dict(Counter(k.status for k in kills)),
         cooperative_kills=dict(Counter(k.cooperative for k in kills if k.cooperative)),

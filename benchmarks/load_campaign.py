@@ -51,7 +51,8 @@ def expected_result(steps: int, payload: str) -> dict[str, Any]:
 
 # -- the runner process ------------------------------------------------------------------------------
 def runner_main(home: Path, name: str, runs: int, steps: int, go: Path, out: Path) -> int:
-    """Say it is ready (imports done, store open), wait for the go signal, start ``runs`` runs one after the other, write what happened as JSON."""
+    """Say it is ready (imports done, store open), wait for the go signal, start ``runs`` runs one after
+    the other, write what happened as JSON."""
     from mlsitter import Runner, Store
 
     ready = out.with_suffix(".ready")
@@ -183,7 +184,8 @@ def load(store: Path | str, *, runners: int, runs: int, steps: int) -> LoadRepor
         runner_failures=sum(1 for p in problems if p.startswith("runner ")), errors=errors,
         database_locked=sum("database is locked" in p for p in problems), verify_failures=verify_failures,
         event_count_mismatches=mismatches, runs_in_store=in_store, wall_s=round(wall, 3),
-        runs_per_s=round(completed / wall, 2) if wall else 0.0, steps_per_s=round(completed * steps / wall, 1) if wall else 0.0,
+        runs_per_s=round(completed / wall, 2) if wall else 0.0,
+        steps_per_s=round(completed * steps / wall, 1) if wall else 0.0,
         step_latency_ms={k: round(percentile(latencies, q), 2) for k, q in quantiles.items()} if latencies else {},
         problems=problems,
     )

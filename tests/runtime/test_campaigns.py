@@ -73,8 +73,9 @@ Runner(on_event=die).start(sys.argv[1], {"counter": sys.argv[2], "n": 2})
 
 
 def test_a_kill_right_after_run_completed_leaves_a_run_that_resume_does_not_continue(tmp_path):
-    """Found while building the campaign (its run.completed-once check) at 608c0a3: run.completed and the runs row were two commits; a
-    kill between them let a resume journal run.resumed and a second run.completed. 93a77ec writes both in one."""
+    """Found while building the campaign (its run.completed-once check) at 608c0a3: run.completed and the
+    runs row were two commits; a kill between them let a resume journal run.resumed and a second
+    run.completed. 93a77ec writes both in one commit."""
     died = subprocess.run([sys.executable, "-c", _DIE_AT_RUN_COMPLETED, f"{CASES}:steps", str(tmp_path / "counter")],
                           capture_output=True, text=True, timeout=120)
     assert died.returncode == -signal.SIGKILL, died.stderr
