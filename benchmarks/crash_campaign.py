@@ -8,8 +8,9 @@ process group; the campaign sleeps a random time drawn uniformly over the expect
 (the median of recent uncrashed lives of its kind, fresh run or resume; at first a calibration run) and
 SIGKILLs the whole group (runner and pool workers); a life that ends first counts as a missed kill.
 It then resumes the run with ``mlsitter resume RUN``, kills that too while the run's kill budget
-(1..--max-kills) lasts, and resumes until the run ends. The first run of each cooperative point (``step``, ``map``, ``artifact``, ``child``) is killed when the
-workload signals it stands there (``MLSITTER_CRASH_PAUSE``), so every named point is hit at least once.
+(1..--max-kills) lasts, and resumes until the run ends. The first run of each cooperative point
+(``step``, ``map``, ``artifact``, ``child``) is killed when the workload signals it stands there
+(``MLSITTER_CRASH_PAUSE``), so every named point is hit at least once.
 Runs are driven until ``--runs`` of them were killed at least once.
 
 After each kill the journal says where the kill landed (the phase). When a run ends the campaign checks:
