@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -17,6 +18,14 @@ def store_home(store: Path | str) -> Path:
     path = Path(text).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def scratch_store(prefix: str) -> str:
+    """A new temporary store folder whose journal key lives beside it (``XDG_CONFIG_HOME`` for this process
+    and its runners), so a campaign neither adds keys to nor depends on the user's ``~/.config/mlsitter``."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["XDG_CONFIG_HOME"] = str(root / "config")
+    return str(root / "store")
 
 
 def load_average() -> str:

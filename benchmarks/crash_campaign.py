@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _campaign_store import load_average, store_home  # noqa: E402
+from _campaign_store import load_average, scratch_store, store_home  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "_campaign_workload.py"
@@ -497,11 +497,12 @@ def main() -> int:
     parser.add_argument("--work-s", type=float, default=0.05, help="seconds each map item works")
     parser.add_argument("--process-share", type=float, default=0.5, help="share of runs on the process executor")
     parser.add_argument("--no-cooperative", action="store_true", help="random kills only (no pause points)")
-    parser.add_argument("--store", default=None, help="MLSITTER_HOME folder of the store (default: a temporary one)")
+    parser.add_argument("--store", default=None,
+                        help="MLSITTER_HOME folder of the store (default: a temporary one, its journal key beside it)")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--json", type=Path, help="also write the report (with every run) to this file")
     args = parser.parse_args()
-    store = args.store or tempfile.mkdtemp(prefix="mlsitter-crash-")
+    store = args.store or scratch_store("mlsitter-crash-")
     print(f"load before: {load_average()}  store: {store}", flush=True)
     report = campaign(store, runs=args.runs, max_kills=args.max_kills, jobs=args.jobs, rows=args.rows,
                       work_s=args.work_s, process_share=args.process_share, cooperative=not args.no_cooperative,

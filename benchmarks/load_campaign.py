@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _campaign_store import load_average, store_home  # noqa: E402
+from _campaign_store import load_average, scratch_store, store_home  # noqa: E402
 
 THIS = Path(__file__).resolve()
 TARGET = f"{THIS.parent / '_campaign_workload.py'}:load-steps"
@@ -196,7 +196,8 @@ def main() -> int:
     parser.add_argument("--runners", type=int, default=20)
     parser.add_argument("--runs", type=int, default=10, help="runs per runner, one after the other")
     parser.add_argument("--steps", type=int, default=20, help="journaled tasks per run")
-    parser.add_argument("--store", default=None, help="MLSITTER_HOME folder of the store (default: a temporary one)")
+    parser.add_argument("--store", default=None,
+                        help="MLSITTER_HOME folder of the store (default: a temporary one, its journal key beside it)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-runner baseline")
     parser.add_argument("--json", type=Path, help="also write the reports to this file")
     parser.add_argument("--runner", help=argparse.SUPPRESS)
@@ -205,7 +206,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.runner:
         return runner_main(store_home(args.store), args.runner, args.runs, args.steps, args.go, args.out)
-    store = args.store or tempfile.mkdtemp(prefix="mlsitter-load-")
+    store = args.store or scratch_store("mlsitter-load-")
     print(f"load before: {load_average()}  store: {store}", flush=True)
     reports = {}
     if not args.no_baseline:

@@ -7,9 +7,11 @@ completed step runs again, only in-flight steps re-run, no lost event, no locked
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ sys.path.insert(0, str(BENCHMARKS))  # the campaign scripts, as `python benchmar
 
 import crash_campaign  # noqa: E402
 import load_campaign  # noqa: E402
-from _campaign_store import store_home  # noqa: E402
+from _campaign_store import scratch_store, store_home  # noqa: E402
 
 
 @pytest.mark.timeout(240)
@@ -54,10 +56,16 @@ def test_load_campaign_runners_on_one_store_lose_nothing_and_never_see_a_locked_
     assert set(report.step_latency_ms) == {"p50", "p90", "p99", "max"}
 
 
-def test_campaign_store_location_refuses_a_database_url_until_postgresql_lands(tmp_path):
+def test_campaign_store_location_refuses_a_database_url_and_a_scratch_store_keeps_its_key(tmp_path, monkeypatch):
     assert store_home(tmp_path / "home") == (tmp_path / "home").resolve()
     with pytest.raises(SystemExit, match="only a local SQLite store"):
         store_home("postgresql://localhost/mlsitter")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    scratch = Path(scratch_store("mlsitter-test-"))  # a throwaway store keeps its journal key beside it
+    assert os.environ["XDG_CONFIG_HOME"] == str(scratch.parent / "config")
+    handle = Runner(Store(store_home(scratch))).start(f"{CASES}:steps", {"counter": str(tmp_path / "c"), "n": 1})
+    assert handle.status == "completed"
+    assert len(list((scratch.parent / "config" / "mlsitter" / "keys").glob("*.key"))) == 1
 
 
 _DIE_AT_RUN_COMPLETED = """
