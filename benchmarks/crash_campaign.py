@@ -439,6 +439,7 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
     outcomes: list[RunOutcome] = []
 
     started = [0, 0]  # runs started, runs in progress
+    failures: list[str] = []
 
     def worker() -> None:
         """Drive runs until ``runs`` of them were killed at least once (one that ended first does not count)."""
@@ -450,8 +451,14 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
                 index = started[0]
                 started[0] += 1
                 started[1] += 1
-            outcome = drive_run(plan(index, max_kills, process_share, cooperative, seed), home, work, rows, work_s,
-                                clock)
+            try:
+                outcome = drive_run(plan(index, max_kills, process_share, cooperative, seed), home, work, rows,
+                                    work_s, clock)
+            except Exception as exc:  # the campaign itself could not go on with this run: say so, go on
+                with lock:
+                    started[1] -= 1
+                    failures.append(f"run {index}: the campaign failed: {type(exc).__name__}: {exc}")
+                continue
             with lock:
                 started[1] -= 1
                 outcomes.append(outcome)
@@ -482,7 +489,7 @@ def campaign(store: Path | str, *, runs: int, max_kills: int = 3, jobs: int = 2,
         started_after_completion=sum(o.started_after_completion for o in outcomes),
         verify_failures=sum(not o.verify_ok for o in outcomes), cli_verify_ok=cli_ok,
         orphan_temp_files=sum(1 for _ in (home / "artifacts").rglob(".tmp-*")),
-        problems=[f"run {o.index} ({o.run_id}): {p}" for o in outcomes for p in o.problems],
+        problems=failures + [f"run {o.index} ({o.run_id}): {p}" for o in outcomes for p in o.problems],
         wall_s=round(time.monotonic() - t0, 1), outcomes=outcomes,
     )
 
