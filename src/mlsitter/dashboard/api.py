@@ -105,6 +105,7 @@ class VerifyOut(BaseModel):
     ok: bool
     events: int
     artifacts: int
+    files: int
     problems: list[str]
 
 
@@ -164,7 +165,7 @@ def run_events(
             for e in queries.events_page(cfg.store, run.run_id, after=after, limit=limit)]
 
 
-@router.get("/runs/{run_id}/verify", response_model=VerifyOut, summary="Check the hash chain and artifact hashes")
+@router.get("/runs/{run_id}/verify", response_model=VerifyOut, summary="Check the keyed chain, the run's head and row, artifact and recorded-file hashes")
 def verify_run(run_id: str, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
     return asdict(cfg.store.verify(run_id))
 
