@@ -315,6 +315,8 @@ class Store:
         return run
 
     def update_run(self, run_id: str, **fields: Any) -> None:
+        """Write runs-row fields without an event: for fixtures and benchmarks only. The runtime writes every
+        journal-derived field with its event (:meth:`JournalWriter.append`); ``verify`` reports any other edit."""
         for key in ("waiting", "result"):
             if key in fields and fields[key] is not None:
                 fields[key] = canonical_json(fields[key])
