@@ -36,3 +36,44 @@ from ._transformers import (
     TextHashing as TextHashing,
     MissingAsNaN as MissingAsNaN,
 )
+from ._feature_definitions import (
+    EntityDefinition as EntityDefinition,
+    FeatureViewDefinition as FeatureViewDefinition,
+    FeatureDefinitions as FeatureDefinitions,
+    SourceColumns as SourceColumns,
+    DefinitionChange as DefinitionChange,
+    load_spec as load_spec,
+    parse_definitions as parse_definitions,
+    describe_source as describe_source,
+    diff_definitions as diff_definitions,
+)
+from ._feature_store import (
+    AppliedVersion as AppliedVersion,
+    Materialization as Materialization,
+    ViewFreshness as ViewFreshness,
+    require_feast as require_feast,
+    create_local_repo as create_local_repo,
+    open_store as open_store,
+    read_source_table as read_source_table,
+    stage_source as stage_source,
+    check_unique_rows as check_unique_rows,
+    write_source as write_source,
+    feast_objects as feast_objects,
+    definition_history as definition_history,
+    applied_definitions as applied_definitions,
+    definitions_from_registry as definitions_from_registry,
+    apply_definitions as apply_definitions,
+    materialize as materialize,
+    freshness as freshness,
+)
+from ._point_in_time import (
+    TrainingSet as TrainingSet,
+    check_entity_frame as check_entity_frame,
+    point_in_time_join as point_in_time_join,
+)
+from ._online_features import (
+    OnlineFeatureLookup as OnlineFeatureLookup,
+    ConsistencyMismatch as ConsistencyMismatch,
+    ConsistencyReport as ConsistencyReport,
+    check_consistency as check_consistency,
+)
