@@ -39,12 +39,22 @@ def titanic_pipeline(C: float = 1.0) -> Any:
         frame[FEATURES], frame[TARGET])
 
 
-class RaisesInTheForties:
-    """Raises on any record of a passenger aged 40-49 (about a tenth of Titanic's passengers)."""
+class Wrapped:
+    """The pipeline's answers as they are; the bad candidates below change one thing."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.classes_ = inner.classes_
+
+    def predict(self, X: Any) -> Any:
+        return self.inner.predict(X)
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.inner.predict_proba(X)
+
+
+class RaisesInTheForties(Wrapped):
+    """Raises on any record of a passenger aged 40-49 (about a tenth of Titanic's passengers)."""
 
     def _check(self, X: Any) -> None:
         if X["Age"].between(40, 49.99).any():
@@ -59,27 +69,16 @@ class RaisesInTheForties:
         return self.inner.predict_proba(X)
 
 
-class SlowerBy200ms:
+class SlowerBy200ms(Wrapped):
     """The same answers as the pipeline, 200 ms later."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.classes_ = inner.classes_
 
     def predict(self, X: Any) -> Any:
         time.sleep(0.2)
         return self.inner.predict(X)
 
-    def predict_proba(self, X: Any) -> Any:
-        return self.inner.predict_proba(X)
 
-
-class PredictsTheOpposite:
+class PredictsTheOpposite(Wrapped):
     """Predicts the other class, with the scores swapped to match."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.classes_ = inner.classes_
 
     def predict(self, X: Any) -> Any:
         return np.asarray(self.classes_)[1 - np.searchsorted(self.classes_, self.inner.predict(X))]

@@ -8,6 +8,7 @@ its server stops. ``/feedback`` is kept for request ids the router routed, in th
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import time
 import uuid
@@ -15,8 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import Response
 
 from mlsitter.errors import InputError
 from mlsitter.ml.serving._prediction_log import FEEDBACK, JsonLinesLog
@@ -108,21 +107,28 @@ class Router:
         self.client: Any = None
         self._mirrors: set[asyncio.Task[None]] = set()
         self.counts: dict[tuple[str, str], int] = {}
+        self.overheads: collections.deque[float] = collections.deque(maxlen=20_000)  # seconds the router adds
 
     async def start(self) -> None:
-        import httpx
+        import aiohttp
 
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=128)
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=limits)
+        # aiohttp's client: kept-alive connections to both upstreams, far less per-request cost than httpx's
+        connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=None)
+        self.client = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30.0),
+                                            skip_auto_headers=("User-Agent",))
 
     async def stop(self) -> None:
         if self._mirrors:
             await asyncio.gather(*self._mirrors, return_exceptions=True)
-        await self.client.aclose()
+        await self.client.close()
         self.feedback.close()
 
-    async def forward(self, body: bytes, unit: str, request_id: str) -> tuple[int, bytes, str, str]:
-        """(status, body, version, side) of the upstream that serves this request."""
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        async with self.client.post(url, data=body, headers=headers) as response:
+            return response.status, await response.read()
+
+    async def forward(self, body: bytes, unit: str, request_id: str) -> tuple[int, bytes, str, str, float]:
+        """(status, body, version, side, seconds waiting on the upstream) of the upstream that serves this request."""
         config = self.config  # one read: the request keeps this config even if it changes meanwhile
         side = pick_side(config, unit)
         upstream = config.candidate if side == "candidate" else config.champion
@@ -135,24 +141,25 @@ class Router:
             task.add_done_callback(self._mirrors.discard)
         self.inflight[side] += 1
         self.busy[upstream.version] = self.busy.get(upstream.version, 0) + 1
+        sent = time.perf_counter()
         try:
-            response = await self.client.post(upstream.url + "/predict", content=body, headers={
+            status, content = await self._post(upstream.url + "/predict", body, {
                 "content-type": "application/json", "x-request-id": request_id})
-            status, content = response.status_code, response.content
         except Exception as exc:
             status, content = 502, dump_json({"detail": f"the {side} server ({upstream.version}) did not answer: "
                                                         f"{type(exc).__name__}: {exc}", "request_id": request_id})
         finally:
             self.inflight[side] -= 1
             self.busy[upstream.version] -= 1
+        waited = time.perf_counter() - sent
         key = (upstream.version, "ok" if status < 400 else "invalid" if status < 500 else "error")
         self.counts[key] = self.counts.get(key, 0) + 1
         self.routed.add(request_id, upstream.version)
-        return status, content, upstream.version, side
+        return status, content, upstream.version, side, waited
 
     async def _mirror(self, candidate: Upstream, body: bytes, request_id: str) -> None:
         try:
-            await self.client.post(candidate.url + "/predict", content=body, headers={
+            await self._post(candidate.url + "/predict", body, {
                 "content-type": "application/json", "x-request-id": request_id, "x-shadow": "1"})
         except Exception:
             pass  # a shadow answer is discarded; the candidate's own log and metrics show its failures
@@ -176,80 +183,113 @@ def unit_of(body: bytes, header: str | None, request_id: str) -> str:
 
 
 def create_router_app(router: Router) -> Any:
-    """The FastAPI app of ``router``."""
-    from contextlib import asynccontextmanager
+    """The router as a bare ASGI app: the proxy path is on every request, so it skips a framework's routing,
+    request objects and validation (the model server, which validates, is a FastAPI app)."""
+    json_type = (b"content-type", b"application/json")
 
-    from fastapi import FastAPI
+    async def handle(method: str, path: str, headers: dict[bytes, bytes], body: bytes,
+                     received: float) -> tuple[int, bytes, list[Any]]:
+        if path == "/predict" and method == "POST":
+            request_id = headers.get(b"x-request-id", b"").decode() or uuid.uuid4().hex
+            unit_header = headers.get(b"x-unit-id")
+            unit = unit_of(body, unit_header.decode() if unit_header else None, request_id)
+            status, content, version, side, waited = await router.forward(body, unit, request_id)
+            router.overheads.append(time.perf_counter() - received - waited)
+            return status, content, [(b"x-request-id", request_id.encode()), (b"x-model-version", version.encode()),
+                                     (b"x-served-role", side.encode())]
+        if path == "/feedback" and method == "POST":
+            return (*feedback(body), [])
+        if path == "/admin/traffic" and method in ("GET", "PUT"):
+            if method == "PUT":
+                try:
+                    router.config = traffic_config(parse_json(body))
+                except (ValueError, InputError) as exc:
+                    return 422, dump_json({"detail": str(exc)}), []
+            return 200, dump_json({**router.config.to_dict(), "inflight": dict(router.inflight),
+                                   "busy": dict(router.busy)}), []
+        if path == "/admin/overhead" and method == "GET":
+            return 200, dump_json(overhead_summary(router)), []
+        if path == "/health" and method == "GET":
+            return 200, dump_json({"status": "ok", "role": "router", "shares": router.config.shares()}), []
+        if path == "/ready" and method == "GET":
+            ok = router.client is not None and router.config.champion is not None
+            return (200 if ok else 503), dump_json({"ready": ok}), []
+        if path == "/metrics" and method == "GET":
+            return 200, metrics_text(router), [(b"content-type", b"text/plain; version=0.0.4")]
+        known = path in ("/predict", "/feedback", "/admin/traffic", "/admin/overhead", "/health", "/ready", "/metrics")
+        return (405 if known else 404), dump_json({"detail": f"{method} {path} is not served here"}), []
 
-    @asynccontextmanager
-    async def lifespan(_: Any) -> Any:
-        await router.start()
-        yield
-        await router.stop()
-
-    app = FastAPI(title="mlsitter router", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    def answer(status: int, value: Any) -> Response:
-        return Response(dump_json(value), status_code=status, media_type="application/json")
-
-    @app.post("/predict")
-    async def predict(request: Request) -> Response:
-        body = await request.body()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        unit = unit_of(body, request.headers.get("x-unit-id"), request_id)
-        status, content, version, side = await router.forward(body, unit, request_id)
-        return Response(content, status_code=status, media_type="application/json", headers={
-            "x-request-id": request_id, "x-model-version": version, "x-served-role": side})
-
-    @app.post("/feedback")
-    async def feedback(request: Request) -> Response:
+    def feedback(body: bytes) -> tuple[int, bytes]:
         try:
-            payload = parse_json(await request.body())
+            payload = parse_json(body)
         except ValueError as exc:
-            return answer(422, {"detail": f"the body is not valid JSON: {exc}"})
+            return 422, dump_json({"detail": f"the body is not valid JSON: {exc}"})
         problem = feedback_problem(payload)
         if problem:
-            return answer(422, {"detail": problem})
+            return 422, dump_json({"detail": problem})
         version = router.routed.get(payload["request_id"])
         if version is None:
-            return answer(404, {"detail": f"request id {payload['request_id']!r} was not routed here; feedback "
-                                          "needs the request_id of an earlier prediction"})
+            return 404, dump_json({"detail": f"request id {payload['request_id']!r} was not routed here; feedback "
+                                             "needs the request_id of an earlier prediction"})
         router.feedback.write([{"at": time.time(), "request_id": payload["request_id"],
                                 "index": int(payload.get("index", 0)), "label": payload["label"], "version": version}])
-        return answer(200, {"request_id": payload["request_id"], "recorded": True, "version": version})
+        return 200, dump_json({"request_id": payload["request_id"], "recorded": True, "version": version})
 
-    @app.get("/admin/traffic")
-    async def get_traffic() -> Response:
-        return answer(200, {**router.config.to_dict(), "inflight": dict(router.inflight), "busy": dict(router.busy)})
-
-    @app.put("/admin/traffic")
-    async def put_traffic(request: Request) -> Response:
-        try:
-            router.config = traffic_config(parse_json(await request.body()))
-        except (ValueError, InputError) as exc:
-            return answer(422, {"detail": str(exc)})
-        return answer(200, {**router.config.to_dict(), "inflight": dict(router.inflight), "busy": dict(router.busy)})
-
-    @app.get("/health")
-    async def health() -> Response:
-        return answer(200, {"status": "ok", "role": "router", "shares": router.config.shares()})
-
-    @app.get("/ready")
-    async def ready() -> Response:
-        ok = router.client is not None and router.config.champion is not None
-        return answer(200 if ok else 503, {"ready": ok})
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        lines = ["# HELP mlsitter_router_requests_total Requests routed by version and outcome",
-                 "# TYPE mlsitter_router_requests_total counter"]
-        lines += [f'mlsitter_router_requests_total{{version="{v}",outcome="{o}"}} {n}'
-                  for (v, o), n in sorted(router.counts.items())]
-        lines += ["# HELP mlsitter_router_candidate_weight The candidate's share of units",
-                  "# TYPE mlsitter_router_candidate_weight gauge", f"mlsitter_router_candidate_weight {router.config.weight}"]
-        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await router.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await router.stop()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        received = time.perf_counter()
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        status, content, extra = await handle(scope["method"], scope["path"], dict(scope["headers"]), b"".join(chunks),
+                                              received)
+        names = {name for name, _ in extra}
+        head = [*extra] + ([] if b"content-type" in names else [json_type])
+        await send({"type": "http.response.start", "status": status,
+                    "headers": head + [(b"content-length", str(len(content)).encode())]})
+        await send({"type": "http.response.body", "body": content})
 
     return app
+
+
+def overhead_summary(router: Router) -> dict[str, Any]:
+    """The time the router itself spent on its last (up to 20,000) proxied requests: from the request reaching
+    the app to the answer being ready, less the wait on the upstream (ms)."""
+    import numpy as np
+
+    values = np.asarray(router.overheads, dtype=float) * 1000
+    if not len(values):
+        return {"requests": 0, "p50_ms": None, "p99_ms": None}
+    return {"requests": int(len(values)), "p50_ms": float(np.percentile(values, 50)),
+            "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max())}
+
+
+def metrics_text(router: Router) -> bytes:
+    """The router's Prometheus exposition: requests by version and outcome, and the candidate's weight."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    requests = Counter("mlsitter_router_requests", "Requests routed, by version and outcome", ["version", "outcome"],
+                       registry=registry)
+    for (version, outcome), n in sorted(router.counts.items()):
+        requests.labels(version=version, outcome=outcome).inc(n)
+    Gauge("mlsitter_router_candidate_weight", "The candidate's share of units", registry=registry).set(
+        router.config.weight)
+    return generate_latest(registry)
 
 
 def serve_router(*, host: str, port: int, log_dir: str | Path, champion: str, champion_version: str,
