@@ -10,7 +10,9 @@ Hierarchy::
     │   ├── SpecError          a spec / brief / search space / schema given by the user is invalid
     │   ├── UnknownProcessError
     │   ├── RunNotFoundError
-    │   └── RunStateError      the run is not in a state that allows the request
+    │   ├── RunStateError      the run is not in a state that allows the request
+    │   │   └── ApprovalRefusedError  an answer the run's approval rules refuse (the rule is named)
+    │   └── UsersFileError     the users file is unreadable, malformed or open to other users
     ├── NonDeterminismError    replay met a different step than the journal recorded
     ├── RunLockedError         another runner holds the run (one writer per run)
     ├── GateFailedError        a gate with on_fail="fail" did not pass
@@ -57,6 +59,14 @@ class RunNotFoundError(UserError, LookupError):
 
 class RunStateError(UserError):
     """The run's state does not allow the request (e.g. approving a run that is not waiting)."""
+
+
+class ApprovalRefusedError(RunStateError):
+    """An answer refused by the approval rules the run started under; the message names the rule."""
+
+
+class UsersFileError(UserError):
+    """The users file (accounts and roles) is malformed, or others may read or write it."""
 
 
 class NonDeterminismError(MlsitterError):

@@ -172,3 +172,11 @@ def seeded(ctx: Context, seed: int = 0) -> dict:
 def logs_json(ctx: Context) -> str:
     ctx.log("info", "hello")
     return json.dumps({"ok": True})
+
+
+@process("release")
+def release(ctx: Context, model: str = "m-1") -> dict:
+    """A small release: an ordinary sign-off, then a production breakpoint (governed by approval rules)."""
+    ctx.breakpoint("Release notes fine?")
+    answer = ctx.breakpoint(f"Ship {model} to production?", tags=("production",), options=("ship", "hold"))
+    return {"shipped": answer.approved and answer.option != "hold", "by": answer.by, "option": answer.option}

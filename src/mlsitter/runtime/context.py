@@ -270,6 +270,7 @@ class Context:
             self._append("breakpoint.requested", request)
         if self._policy.approves(tuple(tags), self.all_gates_passed):
             data = {"key": key, "approved": True, "feedback": "", "by": f"policy:{self._policy}",
+                    "identity": {"user": f"policy:{self._policy}", "auth": "policy", "host": ""},
                     "at": _dt.datetime.now(_dt.timezone.utc).isoformat(), "option": None}
             self._append("breakpoint.answered", data)
             return _answer(data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlsitter.errors import InputError
 
@@ -32,6 +32,10 @@ class ApprovalPolicy:
 
     def __str__(self) -> str:
         return "+".join([self.mode, *sorted(self.allowed_tags)])
+
+    def protect(self, tags: frozenset[str]) -> "ApprovalPolicy":
+        """This policy with ``tags`` protected too (the tags an approvals file governs)."""
+        return replace(self, protected=self.protected | tags)
 
     def approves(self, tags: tuple[str, ...] | list[str], all_gates_passed: bool) -> bool:
         """True when this policy answers the breakpoint itself (approved)."""

@@ -17,15 +17,18 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mlsitter.errors import InputError, MlsitterError, NonDeterminismError, RunLockedError, RunStateError, UserError
+from mlsitter.errors import ApprovalRefusedError, InputError, MlsitterError, NonDeterminismError, RunLockedError, RunStateError, UserError
+from mlsitter.runtime import approvals
 from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.context import Context
 from mlsitter.runtime.definitions import resolve
 from mlsitter.runtime.executors import EXECUTORS, make_executor
+from mlsitter.runtime.identity import Identity, answered_by, os_identity
 from mlsitter.runtime.inputs import bind_inputs, coerce_inputs, input_parameters
 from mlsitter.runtime.policy import ApprovalPolicy
 from mlsitter.runtime.signals import Suspend
 from mlsitter.runtime.store import FINAL, Event, RunRecord, Store, lease_seconds
+from mlsitter.runtime.users import load_users
 
 
 @dataclass
@@ -43,6 +46,18 @@ class RunHandle:
     @property
     def is_done(self) -> bool:
         return self.status in FINAL
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    """Where a governed breakpoint stands: the approvals that count so far, how many are needed, under which
+    rules (tags), and a sentence when the approvals file changed since the run started."""
+
+    approvals: list[approvals.Approval]
+    needed: int
+    tags: list[str]
+    version: str
+    drift: str | None = None
 
 
 def current_user() -> str:
@@ -70,9 +85,10 @@ class Runner:
         approve: str = "manual",
         executor: str | None = None,
         seed: int | None = None,
+        starter: Identity | None = None,
     ) -> RunHandle:
         """Validate the inputs, create the run and execute it until it ends or suspends."""
-        run_id = self.create(target, inputs or {}, approve=approve, executor=executor, seed=seed)
+        run_id = self.create(target, inputs or {}, approve=approve, executor=executor, seed=seed, starter=starter)
         return self.drive(run_id)
 
     def create(
@@ -84,7 +100,9 @@ class Runner:
         executor: str | None = None,
         seed: int | None = None,
         parent: tuple[str, str] | None = None,
+        starter: Identity | None = None,
     ) -> str:
+        """Validate and create a run (not started); under an approvals file, journal the rules and its starter."""
         spec = resolve(target)
         policy = ApprovalPolicy.parse(approve)
         executor = executor or os.environ.get("MLSITTER_EXECUTOR") or "inline"
@@ -96,11 +114,37 @@ class Runner:
                 p.name == "seed" for p in input_parameters(spec.fn)):
             inputs = {**inputs, "seed": seed}  # `--seed 3` on a process with a seed input means seed 3 there too
         coerced = coerce_inputs(spec.fn, inputs, spec.name)
-        return self.store.create_run(
+        bound = self._binding(parent[0] if parent else None, starter)
+        run_id = self.store.create_run(
             process=spec.name, target=spec.target, inputs=coerced, policy=str(policy), executor=executor,
             seed=seed if seed is not None else secrets.randbelow(2**31 - 1),
             parent_run_id=parent[0] if parent else None, parent_key=parent[1] if parent else None,
         )
+        if bound is not None:
+            owner = self.store.acquire(run_id)
+            try:
+                self.store.journal(run_id, owner).append(approvals.BOUND_EVENT, bound)
+            finally:
+                self.store.release(run_id, owner)
+        return run_id
+
+    def _binding(self, parent_run_id: str | None, starter: Identity | None) -> dict[str, Any] | None:
+        """What ``approvals.bound`` journals: a child inherits its parent's; a new run reads the approvals file
+        (a malformed one stops here, before any run exists) and checks the users file the rules will need."""
+        if parent_run_id is not None:
+            inherited = self.bound_event(parent_run_id)
+            return {**inherited, "inherited_from": parent_run_id} if inherited else None
+        rules = approvals.load_rules()
+        if rules is None:
+            return None
+        load_users()
+        who = starter or os_identity()
+        return {"rules": rules.as_dict(), "starter": who.as_dict()}
+
+    def bound_event(self, run_id: str) -> dict[str, Any] | None:
+        """The ``approvals.bound`` data of a run (None: it started without an approvals file)."""
+        events = self.store.events(run_id, types=(approvals.BOUND_EVENT,))
+        return events[0].data if events else None
 
     def create_child(self, parent: Context, key: str, process_name: str, inputs: dict[str, Any]) -> str:
         run = self.store.get_run(parent.run_id)
@@ -149,6 +193,10 @@ class Runner:
         writer.listeners.append(gates.see)
         host = {"pid": os.getpid(), "host": socket.gethostname()}
         running = {"status": "running", "waiting": None, "wake_at": None}
+        policy = ApprovalPolicy.parse(run.policy)
+        bound = next((approvals.bound_rules(e.data) for e in history if e.type == approvals.BOUND_EVENT), None)
+        if bound is not None:  # `auto` never approves a governed tag unless it names it (auto+production)
+            policy = policy.protect(frozenset(bound.rules))
         if not history:  # created by schema-1 code, which journaled run.created only when the run started
             writer.append("run.created", {
                 "process": run.process, "target": run.target, "inputs": run.inputs, "policy": run.policy,
@@ -169,7 +217,7 @@ class Runner:
             kwargs = bind_inputs(spec.fn, run.inputs, run.process)
             ctx = Context(
                 run_id=run.run_id, process=run.process, inputs=dict(kwargs), seed=run.seed, store=store,
-                writer=writer, policy=ApprovalPolicy.parse(run.policy), executor=executor, runner=self,
+                writer=writer, policy=policy, executor=executor, runner=self,
                 history=history,
             )
             value = spec.fn(ctx, **kwargs)
@@ -254,8 +302,11 @@ class Runner:
         return run
 
     def answer(self, run_id: str, *, approved: bool, feedback: str | None = None, by: str | None = None,
-               option: str | None = None) -> RunRecord:
-        """Journal a person's answer to the breakpoint the run waits on; the run becomes ``ready``."""
+               option: str | None = None, identity: Identity | None = None) -> RunRecord:
+        """Journal a person's answer to the breakpoint the run waits on; the run becomes ``ready``, or stays
+        ``waiting`` while the approval rules it started under need more distinct approvers.
+
+        ``identity`` is who was authenticated (default: the OS account); ``by`` is only a claimed name."""
         run = self.waiting_leaf(run_id)
         waiting = run.waiting or {}
         if run.status != "waiting" or waiting.get("kind") != "breakpoint":
@@ -266,10 +317,68 @@ class Runner:
         options = waiting.get("options")
         if option is not None and options and option not in options:
             raise InputError(f"option {option!r} is not offered; choose one of {', '.join(options)}")
-        data = {"key": waiting["key"], "approved": approved, "feedback": feedback or "", "by": by or current_user(),
-                "at": _dt.datetime.now(_dt.timezone.utc).isoformat(), "option": option}
-        self._append_while_waiting(run, "breakpoint.answered", data)
+        who = identity or os_identity()
+        claimed = by or (current_user() if os.environ.get("MLSITTER_USER") else None)
+        data: dict[str, Any] = {"key": waiting["key"], "approved": approved, "feedback": feedback or "",
+                                **answered_by(who, claimed), "at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                                "option": option}
+        bound_data = self.bound_event(run.run_id)
+        rules = approvals.bound_rules(bound_data)
+        governing = rules.for_tags(waiting.get("tags") or []) if rules else []
+        if rules is None or not governing:
+            self._append_while_waiting(run, "breakpoint.answered", data)
+            return self.store.get_run(run.run_id)
+        starter = ((bound_data or {}).get("starter") or {}).get("user")
+        roles = load_users().roles_of(who.user)
+        data["policy"] = {"version": rules.version, "sha256": rules.sha256, "tags": [r.tag for r in governing]}
+        note = approvals.drift(rules)
+        if note:
+            data["policy"]["drift"] = note
+
+        def decide() -> tuple[str, dict[str, Any], str | None]:
+            # under the run's lock: two approvers answering at once are counted one after the other
+            verdict = approvals.judge(governing, who=who, roles=roles, approved=approved, option=option,
+                                      starter=starter, earlier=self._approvals(run), now=approvals.now_ts(),
+                                      run_id=run.run_id)
+            if not approved:
+                return "breakpoint.answered", data, "ready"
+            counted = {**data, "approvers": [a.user for a in verdict.counted], "needed": verdict.needed}
+            if verdict.satisfied:
+                return "breakpoint.answered", counted, "ready"
+            return approvals.PARTIAL_EVENT, {**counted, "ts": verdict.counted[-1].at}, None
+
+        try:
+            self._append_while_waiting(run, "", {}, decide=decide)
+        except ApprovalRefusedError as exc:
+            raise ApprovalRefusedError(f"{exc}. Note: {note}" if note else str(exc)) from None
         return self.store.get_run(run.run_id)
+
+    def _approvals(self, run: RunRecord) -> list[approvals.Approval]:
+        """The partial approvals journaled for the breakpoint the run waits on now."""
+        key = (run.waiting or {}).get("key")
+        return [approvals.Approval(e.data["identity"]["user"], float(e.data["ts"]), e.data.get("option"))
+                for e in self.store.events(run.run_id, types=(approvals.PARTIAL_EVENT,)) if e.data.get("key") == key]
+
+    def policy_drift(self, run_id: str) -> str | None:
+        """A sentence when the approvals file a run started with changed since (None: unchanged or none)."""
+        rules = approvals.bound_rules(self.bound_event(run_id))
+        return approvals.drift(rules) if rules else None
+
+    def approval_status(self, run_id: str) -> ApprovalStatus | None:
+        """The quorum of the governed breakpoint a run waits on (None: not waiting on one)."""
+        run = self.waiting_leaf(run_id)
+        waiting = run.waiting or {}
+        rules = approvals.bound_rules(self.bound_event(run.run_id))
+        if rules is None or run.status != "waiting" or waiting.get("kind") != "breakpoint":
+            return None
+        governing = rules.for_tags(waiting.get("tags") or [])
+        if not governing:
+            return None
+        valid = min((r.valid_for for r in governing if r.valid_for is not None), default=None)
+        now = approvals.now_ts()
+        counted = [a for a in self._approvals(run) if valid is None or now - a.at <= valid]
+        return ApprovalStatus(counted, max(r.approvers for r in governing), [r.tag for r in governing],
+                              rules.version, approvals.drift(rules))
 
     def post_external(self, run_id: str, key: str | None, result: Any, *, by: str | None = None) -> RunRecord:
         """Journal the result of an external effect after validating it against its schema."""
@@ -290,13 +399,16 @@ class Runner:
                                                                 "by": by or current_user()})
         return self.store.get_run(run.run_id)
 
-    def _append_while_waiting(self, run: RunRecord, type_: str, data: dict[str, Any]) -> None:
+    def _append_while_waiting(self, run: RunRecord, type_: str, data: dict[str, Any],
+                              decide: Callable[[], tuple[str, dict[str, Any], str | None]] | None = None) -> None:
+        """Append ``type_`` (or what ``decide`` says, under the lock) while the run still waits on the same key."""
         owner = self.store.acquire(run.run_id)
         try:
             fresh = self.store.get_run(run.run_id)
             if fresh.status != "waiting" or (fresh.waiting or {}).get("key") != (run.waiting or {}).get("key"):
                 raise RunStateError(f"run {run.run_id} changed while answering (now {fresh.status}); look again")
-            self.store.journal(run.run_id, owner).append(type_, data, run={"status": "ready"})
+            type_, data, status = decide() if decide else (type_, data, "ready")
+            self.store.journal(run.run_id, owner).append(type_, data, run={"status": status} if status else {})
         finally:
             self.store.release(run.run_id, owner)
 
