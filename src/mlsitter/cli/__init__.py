@@ -38,6 +38,7 @@ EXTRA_COMMANDS: list[str] = [
     "mlsitter.cli.trust:verify",
     "mlsitter.cli.trust:digest",
     "mlsitter.cli.ui:ui",
+    "mlsitter.cli.users:users",
 ]
 
 
@@ -396,6 +397,18 @@ def _answer(run_id: str, approved: bool, feedback: str | None, by: str | None, o
             do_resume: bool, as_json: bool) -> None:
     runner = _runner()
     leaf = runner.answer(run_id, approved=approved, feedback=feedback, by=by, option=option)
+    drift = runner.policy_drift(leaf.run_id)
+    if drift:
+        click.echo(f"note: {drift}", err=True)
+    quorum = runner.approval_status(leaf.run_id) if leaf.status == "waiting" else None
+    if quorum is not None:  # a partial approval: the rules ask for more distinct approvers
+        if as_json:
+            _report_handle(runner.handle(run_id), as_json)
+        more = quorum.needed - len(quorum.approvals)
+        _console().print(f"approval {len(quorum.approvals)} of {quorum.needed} journaled for run {leaf.run_id} "
+                         f"(rules: {', '.join(quorum.tags)}, version {quorum.version}); it waits for {more} more "
+                         "distinct approver" + ("s" if more > 1 else ""))
+        return
     if do_resume:
         runner.resume(leaf.run_id)
         _report_handle(runner.handle(run_id), as_json)
@@ -407,7 +420,8 @@ def _answer(run_id: str, approved: bool, feedback: str | None, by: str | None, o
 @click.argument("run_id")
 @click.option("--feedback", default=None, help="Optional note journaled with the approval.")
 @click.option("--option", default=None, help="One of the options the breakpoint offers.")
-@click.option("--by", default=None, help="Who approves (default: user@host).")
+@click.option("--by", default=None, help="A name to journal as claimed (claimed_by); the answer is authenticated "
+              "as your OS account, which approval rules judge.")
 @click.option("--resume", "do_resume", is_flag=True, help="Continue the run right away.")
 @click.option("--json", "as_json", is_flag=True)
 def approve(run_id: str, feedback: str | None, option: str | None, by: str | None, do_resume: bool, as_json: bool) -> None:
@@ -419,7 +433,7 @@ def approve(run_id: str, feedback: str | None, option: str | None, by: str | Non
 @click.argument("run_id")
 @click.option("--feedback", required=True, help="What to change; the next refine attempt receives it.")
 @click.option("--option", default=None, help="One of the options the breakpoint offers.")
-@click.option("--by", default=None)
+@click.option("--by", default=None, help="A name to journal as claimed (claimed_by), apart from your OS account.")
 @click.option("--resume", "do_resume", is_flag=True, help="Continue the run right away.")
 @click.option("--json", "as_json", is_flag=True)
 def reject(run_id: str, feedback: str, option: str | None, by: str | None, do_resume: bool, as_json: bool) -> None:

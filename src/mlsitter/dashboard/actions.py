@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsitter.errors import InputError, MlsitterError, RunStateError
+from mlsitter.runtime.identity import AUTH_DASHBOARD_TOKEN, Identity
 from mlsitter.runtime.runner import RecoveryPolicy, Runner
 from mlsitter.runtime.store import FINAL, RunRecord, Store
 
@@ -111,7 +112,11 @@ def answer(store: Store, run_id: str, *, approved: bool, feedback: str | None, b
     if feedback is not None and len(feedback) > MAX_FEEDBACK_CHARS:
         raise InputError(f"the feedback is {len(feedback):,} characters long; at most {MAX_FEEDBACK_CHARS:,} are "
                          "accepted: shorten it, or record the details as an artifact and refer to it")
-    return runner.answer(leaf.run_id, approved=approved, feedback=feedback, by=by, option=option or None)
+    # The shared token proves only that the caller holds it: that is the authenticated identity, and the
+    # dashboard's configured name (dashboard:<user>) is journaled as a claim. Approval rules give it no roles.
+    token = Identity(AUTH_DASHBOARD_TOKEN, AUTH_DASHBOARD_TOKEN)
+    return runner.answer(leaf.run_id, approved=approved, feedback=feedback, by=by, option=option or None,
+                         identity=token)
 
 
 def post_external(store: Store, run_id: str, *, result: Any, by: str, key: str | None = None) -> RunRecord:
