@@ -14,7 +14,7 @@ from mlsitter.cli import main
 from mlsitter.runtime.identity import os_identity
 from mlsitter.runtime.runner import Runner
 from mlsitter.runtime.store import Store
-from mlsitter.runtime.users import users_path
+from mlsitter.runtime.users import load_users, users_path
 
 CASES = Path(__file__).parents[1] / "runtime" / "runtime_cases.py"
 POLICY = """\
@@ -25,8 +25,8 @@ rules:
 """
 
 
-def cli(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+def cli(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
 @pytest.fixture
@@ -47,13 +47,27 @@ def test_users_add_list_remove_keep_a_0600_file_and_check_roles_against_the_poli
     assert cli("users", "add", "bob", "--role", "release-manager").exit_code == 0
     assert stat.S_IMODE(users_path().stat().st_mode) == 0o600
     listed = json.loads(cli("users", "list", "--json").stdout)
-    assert listed["users"] == [{"name": "bob", "roles": ["release-manager"]}]
+    assert listed["users"] == [{"name": "bob", "roles": ["release-manager"], "password": False}]
     bad = cli("users", "add", "eve", "--role", "release-manager", "--role", "admin")
     assert bad.exit_code == 2 and "unknown role 'admin'" in bad.stderr and "declares release-manager, approver" in bad.stderr
     assert cli("users", "remove", "bob").exit_code == 0
     assert "no users" in cli("users", "list").stdout
     gone = cli("users", "remove", "bob")
     assert gone.exit_code == 2 and "no user 'bob'" in gone.stderr
+
+
+def test_users_add_password_stores_only_an_scrypt_hash(project):
+    res = cli("users", "add", "bob", "--role", "approver", "--password", input="bob-secret-22\nbob-secret-22\n")
+    assert res.exit_code == 0
+    stored = users_path().read_text()
+    assert "bob-secret-22" not in stored and '"password": "scrypt$' in stored
+    accounts = load_users()
+    assert accounts.check_password("bob", "bob-secret-22") and not accounts.check_password("bob", "bob-secret-23")
+    assert json.loads(cli("users", "list", "--json").stdout)["users"][0]["password"] is True
+    assert cli("users", "add", "bob", "--role", "release-manager").exit_code == 0  # roles change, password stays
+    assert load_users().check_password("bob", "bob-secret-22") and load_users().roles_of("bob") == ("release-manager",)
+    short = cli("users", "add", "eve", "--role", "approver", "--password", input="short\nshort\n")
+    assert short.exit_code == 2 and "at least 8 are needed" in short.stderr
 
 
 def test_a_user_without_the_role_is_refused_from_the_cli(project):

@@ -179,8 +179,54 @@ def test_page_without_login_is_refused_in_the_browser(dashboard_url: str, page) 
     assert "Login needed" in page.content()
     page.goto(f"{dashboard_url}/login")
     page.fill("input[name=token]", TOKEN)  # the token pasted into a form: a POST body, not history
-    page.click("button[type=submit]")
+    page.click("#token-login button[type=submit]")
     playwright_api.expect(page).to_have_url(f"{dashboard_url}/runs")
+
+
+def test_a_named_user_without_the_role_is_refused_and_one_with_it_approves(served: Served, page, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    from test_dashboard_users import CASES, POLICY
+
+    from mlsitter.runtime.identity import Identity
+    from mlsitter.runtime.runner import Runner
+    from mlsitter.runtime.users import load_users
+
+    expect = playwright_api.expect
+    (tmp_path / "mlsitter-approvals.yaml").write_text(POLICY.replace("approvers: 2", "approvers: 1"))
+    monkeypatch.chdir(tmp_path)
+    users = load_users()
+    users.add("dave", ["data-scientist"], "dave-secret-333")
+    users.add("alice", ["release-manager"], "alice-secret-1")
+    users.save()
+    runner = Runner()
+    run_id = runner.start(f"{CASES}:release", starter=Identity("carol", "os")).run_id
+    runner.answer(run_id, approved=True)
+    assert runner.resume(run_id).status == "waiting"
+
+    def log_in(user: str, password: str) -> None:
+        page.goto(f"{served.url}/login")
+        page.fill("#user-login input[name=user]", user)
+        page.fill("#user-login input[name=password]", password)
+        page.click("#user-login button[type=submit]")
+        expect(page).to_have_url(f"{served.url}/runs")
+
+    log_in("dave", "dave-secret-333")
+    page.goto(f"{served.url}/inbox")
+    page.locator(f"#item-{run_id} button.approve").click()
+    expect(page.locator("body")).to_contain_text("rule 'production.roles' refused the answer of dave "
+                                                 "(dashboard-password)")
+    assert Store().get_run(run_id).status == "waiting"
+
+    page.context.clear_cookies()
+    log_in("alice", "alice-secret-1")
+    page.goto(f"{served.url}/inbox")
+    page.locator(f"#item-{run_id}").locator("select[name=option]").select_option("ship")
+    page.locator(f"#item-{run_id} button.approve").click()
+    expect(page.locator("p.notice")).to_contain_text(f"Answer for run {run_id} journaled")
+    page.goto(f"{served.url}/runs/{run_id}")
+    expect(page.locator("h1 .badge")).to_have_text("completed")  # resumed by the dashboard after the quorum
+    answered = Store().events(run_id, types=("breakpoint.answered",))[-1].data
+    assert answered["identity"]["user"] == "alice" and answered["identity"]["auth"] == "dashboard-password"
 
 
 class _Recorder(BaseHTTPRequestHandler):

@@ -20,7 +20,8 @@ import click
                    "any other Host are refused.")
 @click.option("--resume-on-answer/--no-resume-on-answer", default=True, show_default=True,
               help="Continue a run in the background as soon as its question is answered in the dashboard.")
-@click.option("--user", default=None, help="Name journaled with answers as dashboard:<user> (default: user@host).")
+@click.option("--user", default=None, help="Name claimed (claimed_by, as dashboard:<user>) on answers given with the "
+              "shared token (default: user@host); named users log in with their own password.")
 @click.option("--due-interval", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="With --resume-on-answer: seconds between looks for runs answered elsewhere or whose timer "
                    "is due, which the dashboard then resumes (0: never).")

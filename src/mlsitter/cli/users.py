@@ -19,8 +19,10 @@ def users() -> None:
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
               help="A role the approvals file declares (repeatable).")
-def add(name: str, roles: tuple[str, ...]) -> None:
-    """Add NAME with its roles, or replace the roles of an existing account."""
+@click.option("--password", "set_password", is_flag=True,
+              help="Ask for a dashboard password (at least 8 characters; stored as a scrypt hash, never as text).")
+def add(name: str, roles: tuple[str, ...], set_password: bool) -> None:
+    """Add NAME with its roles, or replace the roles of an existing account (and its password with --password)."""
     from mlsitter.runtime.approvals import load_rules
     from mlsitter.runtime.users import load_users
 
@@ -31,8 +33,9 @@ def add(name: str, roles: tuple[str, ...]) -> None:
                          f"{', '.join(rules.roles)}")
     accounts = load_users()
     existing = accounts.accounts.get(name)
-    user = accounts.add(name, list(roles))
-    if existing is not None and existing.password_hash:  # keep the credential when only the roles change
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True) if set_password else None
+    user = accounts.add(name, list(roles), password)
+    if password is None and existing is not None and existing.password_hash:  # roles change, the credential stays
         accounts.accounts[name] = type(user)(user.name, user.roles, existing.password_hash)
     accounts.save()
     verb = "updated" if existing else "added"
@@ -68,8 +71,8 @@ def list_(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=str(accounts.path))
-    for col in ("user", "roles"):
+    for col in ("user", "roles", "dashboard password"):
         table.add_column(col)
     for row in rows:
-        table.add_row(row["name"], ", ".join(row["roles"]))
+        table.add_row(row["name"], ", ".join(row["roles"]), "set" if row["password"] else "—")
     _console().print(table)

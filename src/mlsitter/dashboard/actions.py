@@ -103,8 +103,9 @@ def _expect_key(run: RunRecord, key: str | None) -> None:
 
 
 def answer(store: Store, run_id: str, *, approved: bool, feedback: str | None, by: str, key: str | None = None,
-           option: str | None = None) -> RunRecord:
-    """Journal an approval or a rejection (which needs feedback) on the breakpoint the run waits on."""
+           option: str | None = None, identity: Identity | None = None) -> RunRecord:
+    """Journal an approval or a rejection (which needs feedback) on the breakpoint the run waits on, as the
+    named user who logged in (``identity``) or, without one, as the holder of the shared token."""
     runner = Runner(store)
     leaf = runner.waiting_leaf(run_id)
     _expect_key(leaf, key)
@@ -112,6 +113,9 @@ def answer(store: Store, run_id: str, *, approved: bool, feedback: str | None, b
     if feedback is not None and len(feedback) > MAX_FEEDBACK_CHARS:
         raise InputError(f"the feedback is {len(feedback):,} characters long; at most {MAX_FEEDBACK_CHARS:,} are "
                          "accepted: shorten it, or record the details as an artifact and refer to it")
+    if identity is not None:  # a named user: their own name, nothing claimed
+        return runner.answer(leaf.run_id, approved=approved, feedback=feedback, option=option or None,
+                             identity=identity)
     # The shared token proves only that the caller holds it: that is the authenticated identity, and the
     # dashboard's configured name (dashboard:<user>) is journaled as a claim. Approval rules give it no roles.
     token = Identity(AUTH_DASHBOARD_TOKEN, AUTH_DASHBOARD_TOKEN)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from mlsitter.dashboard import actions, queries
 from mlsitter.dashboard.app import Dashboard, dashboard
-from mlsitter.dashboard.guards import require_csrf
+from mlsitter.dashboard.guards import require_csrf, session_identity
 from mlsitter.errors import InputError
 from mlsitter.runtime.store import RunRecord
 
@@ -205,12 +205,15 @@ def pending(
 
 @router.post("/runs/{run_id}/answer", response_model=ActionOut, dependencies=[Depends(require_csrf)],
              summary="Approve, or reject with feedback, the question a run waits on")
-def answer(run_id: str, body: AnswerIn, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
+def answer(run_id: str, body: AnswerIn, request: Request, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
+    identity = session_identity(request)
     leaf = actions.answer(cfg.store, run_id, approved=body.approved, feedback=body.feedback, by=cfg.by,
-                          key=body.key, option=body.option)
-    if cfg.resume_on_answer:
+                          key=body.key, option=body.option, identity=identity)
+    if cfg.resume_on_answer and leaf.status != "waiting":  # a partial approval: the run waits for more
         cfg.resumer.start(leaf.run_id)
-    return {"run_id": leaf.run_id, "status": leaf.status, "by": cfg.by, "resuming": cfg.resume_on_answer}
+    by = identity.user if identity else cfg.by
+    resuming = cfg.resume_on_answer and leaf.status != "waiting"
+    return {"run_id": leaf.run_id, "status": leaf.status, "by": by, "resuming": resuming}
 
 
 @router.post("/runs/{run_id}/external", response_model=ActionOut, dependencies=[Depends(require_csrf)],

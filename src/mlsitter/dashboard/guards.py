@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from mlsitter.dashboard.security import CSRF_FIELD, CSRF_HEADER, same_origin, token_matches
+from mlsitter.runtime.identity import Identity
 
 
 async def require_csrf(request: Request) -> None:
@@ -26,3 +27,9 @@ async def require_csrf(request: Request) -> None:
     session = getattr(request.state, "session", None)
     if session is None or not token_matches(given, session.csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token: reload the dashboard page and submit again")
+
+
+def session_identity(request: Request) -> Identity | None:
+    """The named user whose browser session made the request (None: the shared token, or an admin session)."""
+    session = getattr(request.state, "session", None)
+    return session.identity if session is not None else None

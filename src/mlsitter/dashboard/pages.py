@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from mlsitter.dashboard import actions, queries
 from mlsitter.dashboard.app import Dashboard, dashboard
-from mlsitter.dashboard.guards import require_csrf
+from mlsitter.dashboard.guards import require_csrf, session_identity
 from mlsitter.dashboard.links import file_url, is_sha, run_url
 from mlsitter.dashboard.previews import build_preview, preview_kind
 from mlsitter.dashboard.run_page import build_run_page, timeline_html
@@ -177,8 +177,8 @@ def answer_form(
     if decision not in ("approve", "reject"):
         raise InputError(f"decision must be 'approve' or 'reject', got {decision!r}")
     leaf = actions.answer(cfg.store, run_id, approved=decision == "approve", feedback=feedback, by=cfg.by,
-                          key=key or None, option=option or None)
-    if cfg.resume_on_answer:
+                          key=key or None, option=option or None, identity=session_identity(request))
+    if cfg.resume_on_answer and leaf.status != "waiting":  # a partial approval: the run waits for more
         cfg.resumer.start(leaf.run_id)
     return _back(request, next, run_id, leaf.run_id)
 

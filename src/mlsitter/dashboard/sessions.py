@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mlsitter.runtime.identity import Identity
+
 LOGIN_CODE_TTL = 60.0
 SESSION_TTL = 12 * 3600.0
 MAX_SESSIONS = 64
@@ -24,11 +26,13 @@ MAX_CODES = 16
 
 @dataclass
 class Session:
-    """One logged-in browser: its CSRF token and the notice to show on its next page."""
+    """One logged-in browser: its CSRF token, the notice to show on its next page, and the named user who
+    logged in with their own password (None: logged in with the shared token or a login code, as admin)."""
 
     csrf_token: str
     expires_at: float
     flash: str | None = None
+    identity: Identity | None = None
 
     def pop_flash(self) -> str | None:
         """The pending notice (a run id whose answer was journaled), shown once."""
@@ -69,12 +73,13 @@ class Sessions:
             expires = self._codes.pop(_key(code), None)
         return expires is not None and self.clock() <= expires
 
-    def open(self) -> str:
-        """Start a session; the returned id goes into the cookie and nowhere else."""
+    def open(self, identity: Identity | None = None) -> str:
+        """Start a session (of ``identity`` when a named user logged in); the returned id goes into the cookie
+        and nowhere else."""
         session_id = secrets.token_urlsafe(32)
         with self._lock:
             self._sessions[_key(session_id)] = Session(csrf_token=secrets.token_urlsafe(32),
-                                                       expires_at=self.clock() + self.session_ttl)
+                                                       expires_at=self.clock() + self.session_ttl, identity=identity)
             while len(self._sessions) > MAX_SESSIONS:
                 self._sessions.popitem(last=False)
         return session_id

@@ -14,6 +14,7 @@ from typing import Any
 
 AUTH_OS = "os"
 AUTH_DASHBOARD_TOKEN = "dashboard-token"
+AUTH_DASHBOARD_PASSWORD = "dashboard-password"
 AUTH_POLICY = "policy"
 
 

@@ -152,4 +152,4 @@ def verify_password(password: str, stored: str) -> bool:
 
 def describe(user: User) -> dict[str, Any]:
     """What ``users list`` shows: never the hash."""
-    return {"name": user.name, "roles": list(user.roles)}
+    return {"name": user.name, "roles": list(user.roles), "password": user.password_hash is not None}
