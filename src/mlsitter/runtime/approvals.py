@@ -78,7 +78,12 @@ class ApprovalRules:
 
 def approvals_path() -> Path:
     named = os.environ.get(APPROVALS_ENV)
-    return Path(named).expanduser() if named else Path.cwd() / DEFAULT_FILE
+    if named:
+        return Path(named).expanduser()
+    try:
+        return Path.cwd() / DEFAULT_FILE
+    except FileNotFoundError:  # the working directory was removed: there is no project file to read
+        return Path(os.devnull).with_name(DEFAULT_FILE)
 
 
 def load_rules(path: Path | None = None) -> ApprovalRules | None:
