@@ -40,9 +40,9 @@ def test_catalogue_import_is_lazy():
     assert out.strip() == f"{len(BUILTIN)} []"
 
 
-def test_the_twelve_built_in_processes_come_from_entry_points():
+def test_the_thirteen_built_in_processes_come_from_entry_points():
     assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "deploy", "eda", "evaluation", "experiment-plan",
-                            "explain", "features", "model-selection", "scoping", "training"}
+                            "explain", "feature-store", "features", "model-selection", "scoping", "training"}
     assert all(target.startswith("mlsitter.processes.") for target in BUILTIN.values())
 
 

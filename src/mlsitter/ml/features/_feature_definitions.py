@@ -254,10 +254,10 @@ def diff_definitions(old: FeatureDefinitions | None, new: FeatureDefinitions) ->
     changes: list[DefinitionChange] = []
     old_entities = {e.name: e for e in old.entities}
     for e in new.entities:
-        before = old_entities.get(e.name)
-        if before is not None and (before.join_key, before.value_type) != (e.join_key, e.value_type):
-            changes.append(DefinitionChange("changed", f"entity {e.name}", f"join key {before.join_key} "
-                                            f"({before.value_type}) -> {e.join_key} ({e.value_type})", True))
+        was = old_entities.get(e.name)
+        if was is not None and (was.join_key, was.value_type) != (e.join_key, e.value_type):
+            changes.append(DefinitionChange("changed", f"entity {e.name}", f"join key {was.join_key} "
+                                            f"({was.value_type}) -> {e.join_key} ({e.value_type})", True))
     old_views = {v.name: v for v in old.views}
     new_views = {v.name: v for v in new.views}
     for name in old_views.keys() - new_views.keys():

@@ -243,6 +243,16 @@ def _source_rows(view: FeatureViewDefinition, start: datetime | None, end: datet
     return int(rows[0] if rows else 0), (_utc(newest[0]) if newest and newest[0] is not None else None)
 
 
+def _materialized_until(store: Any, definitions: FeatureDefinitions) -> list[tuple[FeatureViewDefinition, datetime | None]]:
+    """Each online view with the end of its latest materialization (None when never materialized)."""
+    out: list[tuple[FeatureViewDefinition, datetime | None]] = []
+    for view in definitions.views:
+        if view.online:
+            intervals = store.get_feature_view(view.name).materialization_intervals
+            out.append((view, _utc(max(i[1] for i in intervals)) if intervals else None))
+    return out
+
+
 def materialize(repo: str | Path, definitions: FeatureDefinitions, *, end: datetime, mode: str = "incremental") -> list[Materialization]:
     """Load the online store up to ``end``: ``full`` from each view's oldest row, ``incremental`` from where the
     last materialization stopped (a view never materialized gets a full load)."""
@@ -251,11 +261,8 @@ def materialize(repo: str | Path, definitions: FeatureDefinitions, *, end: datet
     store = open_store(repo)
     end = _utc(end)
     done: list[Materialization] = []
-    for view in definitions.views:
-        if not view.online:
-            continue
-        intervals = store.get_feature_view(view.name).materialization_intervals
-        start = _utc(max(i[1] for i in intervals)) if intervals and mode == "incremental" else None
+    for view, until in _materialized_until(store, definitions):
+        start = until if mode == "incremental" else None
         if start is not None and start >= end:
             done.append(Materialization(view.name, mode, start.isoformat(), end.isoformat(), 0))
             continue
@@ -287,14 +294,10 @@ def freshness(repo: str | Path, definitions: FeatureDefinitions, *, as_of: datet
     store = open_store(repo)
     as_of = _utc(as_of)
     out: list[ViewFreshness] = []
-    for view in definitions.views:
-        if not view.online:
-            continue
-        intervals = store.get_feature_view(view.name).materialization_intervals
-        if not intervals:
+    for view, until in _materialized_until(store, definitions):
+        if until is None:
             out.append(ViewFreshness(view.name, None, None, None, view.freshness_sla_seconds))
             continue
-        until = _utc(max(i[1] for i in intervals))
         _, newest = _source_rows(view, None, until)
         age = (as_of - newest).total_seconds() if newest is not None else None
         out.append(ViewFreshness(view.name, until.isoformat(), newest.isoformat() if newest else None, age,

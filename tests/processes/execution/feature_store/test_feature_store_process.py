@@ -144,3 +144,25 @@ def test_an_empty_entity_frame_is_refused(tmp_path):
     failed = mlsitter.run("feature-store", approve="auto", data=str(tmp_path / "bike.parquet"), spec=SPEC,
                           project="bikes", as_of=as_of(frame), entities=str(tmp_path / "none.csv"))
     assert failed.status == "failed" and "the entity frame is empty" in failed.error
+
+
+def test_training_takes_the_training_set_and_records_its_dataset_version(tmp_path):
+    from mlsitter.ml import registry
+
+    frame = write_bike(tmp_path / "bike.parquet", 1_500)
+    later = frame.iloc[200:1_400].reset_index(drop=True)
+    entities = pd.DataFrame({"station_id": later["station_id"], "event_timestamp": later["ts"] + pd.Timedelta(hours=1),
+                             "busy": (later["cnt"] > later["cnt"].median()).astype(int)})
+    entities.to_parquet(tmp_path / "entities.parquet", index=False)
+    store = mlsitter.run("feature-store", approve="auto", data=str(tmp_path / "bike.parquet"), spec=SPEC, project="bikes",
+                         as_of=as_of(frame), entities=str(tmp_path / "entities.parquet"), features=["weather"])
+    assert store.status == "completed", store.error
+    r = store.result
+    trained = mlsitter.run("training", approve="auto", data=r.training_set_path, dataset_version=r.dataset_version,
+                           target="busy", family="linear", trials=1, folds=2, parallel=1, model_name="bikes-busy",
+                           drop=["event_timestamp", "station_id"], max_cv_test_gap=1.0, max_cv_std=1.0)
+    assert trained.status == "completed", trained.error
+    assert trained.result.dataset_version == r.dataset_version
+    assert registry.lineage("bikes-busy@challenger")["dataset"]["dataset_version"] == r.dataset_version
+    manifest = json.loads((Path(r.training_set_path).parent / "manifest.json").read_text())
+    assert manifest["extra"]["feature_definition_version"] == r.definition_version

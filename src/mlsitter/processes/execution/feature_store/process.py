@@ -52,8 +52,7 @@ class FeatureStoreResult:
 def feature_store(
     ctx: Context,
     data: Annotated[str, Doc("the feature table (Parquet, CSV, JSON lines) the spec's feature views read")] = "",
-    spec: Annotated[str, Doc("YAML/JSON spec or its file: timestamp, entities [{name, join_key}], feature_views "
-                             "[{name, entities, ttl, features, freshness_sla}]")] = "",
+    spec: Annotated[str, Doc("YAML/JSON spec or its file: timestamp, entities, feature_views (docs/feature-store.md)")] = "",
     project: Annotated[str, Doc("Feast project name (default: the spec's, else the data file's stem)")] = "",
     repo: Annotated[str, Doc("an existing Feast repo folder (default: $MLSITTER_HOME/feature_store/<project>)")] = "",
     materialization: Annotated[Literal["incremental", "full", "none"],

@@ -33,7 +33,7 @@ class PreparedDefinitions:
 
     @property
     def unchanged(self) -> bool:
-        return self.applied_version == self.definitions.version
+        return bool(self.applied_version == self.definitions.version)
 
 
 @task(name="feature-store.resolve_repo")
