@@ -20,6 +20,7 @@ class Prediction:
     score: float | None
 
 
+@stable_name("ml.serving.ServedModel")
 @dataclass
 class ServedModel:
     """The fitted model with its registry identity and input schema."""

@@ -28,6 +28,7 @@ from mlsitter.ml.serving._metrics import ServerMetrics
 from mlsitter.ml.serving._prediction_log import FEEDBACK, PREDICTIONS, JsonLinesLog, sampled
 from mlsitter.ml.serving._schema import RequestSchemaError, validate_records
 from mlsitter.ml.serving._served_model import Prediction, ServedModel, load_served_model
+from mlsitter.naming import stable_name
 
 REMEMBERED_REQUESTS = 200_000
 
@@ -88,6 +89,7 @@ def records_of(payload: Any) -> tuple[list[Any], bool]:
                              "record itself", "")
 
 
+@stable_name("ml.serving.PendingRequest")
 @dataclass
 class _Pending:
     rows: list[tuple[Any, ...]]

@@ -49,6 +49,7 @@ def parse_stages(text: str) -> list[float]:
     return stages
 
 
+@stable_name("deploy.Watch")
 @dataclass
 class Watch:
     """What one canary (or shadow) stage came to."""
