@@ -183,3 +183,26 @@ def test_without_an_approvals_file_answers_still_record_who_and_how(tmp_path, mo
     answered = Store().events(handle.run_id, types=("breakpoint.answered",))[-1].data
     assert answered["by"] == "someone" and answered["claimed_by"] == "someone"
     assert answered["identity"]["auth"] == "os" and answered["identity"]["user"] not in ("", "someone")
+
+
+def test_a_run_its_creator_did_not_bind_binds_at_first_start_or_does_not_start(policy_file):
+    from mlsitter.runtime.definitions import resolve
+
+    spec = resolve(RELEASE)
+    store = Store()
+
+    def unbound() -> str:  # what a creator that died between the run row and approvals.bound leaves
+        return store.create_run(process=spec.name, target=spec.target, inputs={}, policy="auto", executor="inline",
+                                seed=1)
+
+    broken = unbound()
+    policy_file.write_text("version: 1\nroles: [a]\nrules: {production: {roles: [b]}}\n")
+    with pytest.raises(SpecError, match="unknown role 'b'"):
+        Runner(store).drive(broken)
+    assert store.get_run(broken).status == "created" and not store.events(broken, types=("run.started",))
+
+    policy_file.write_text(POLICY)
+    handle = Runner(store).drive(unbound())
+    assert handle.status == "waiting" and handle.waiting["tags"] == ["production"]  # auto did not approve it
+    types = [e.type for e in store.events(handle.run_id)]
+    assert types[:3] == ["run.created", "approvals.bound", "run.started"]

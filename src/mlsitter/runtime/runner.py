@@ -17,7 +17,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mlsitter.errors import ApprovalRefusedError, InputError, MlsitterError, NonDeterminismError, RunLockedError, RunStateError, UserError
+from mlsitter.errors import (
+    ApprovalRefusedError, InputError, MlsitterError, NonDeterminismError, RunLockedError, RunStateError, UserError,
+)
 from mlsitter.runtime import approvals
 from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.context import Context
@@ -193,10 +195,6 @@ class Runner:
         writer.listeners.append(gates.see)
         host = {"pid": os.getpid(), "host": socket.gethostname()}
         running = {"status": "running", "waiting": None, "wake_at": None}
-        policy = ApprovalPolicy.parse(run.policy)
-        bound = next((approvals.bound_rules(e.data) for e in history if e.type == approvals.BOUND_EVENT), None)
-        if bound is not None:  # `auto` never approves a governed tag unless it names it (auto+production)
-            policy = policy.protect(frozenset(bound.rules))
         if not history:  # created by schema-1 code, which journaled run.created only when the run started
             writer.append("run.created", {
                 "process": run.process, "target": run.target, "inputs": run.inputs, "policy": run.policy,
@@ -206,6 +204,17 @@ class Runner:
         if run.interrupted:  # its last runner died: say so in the journal before taking over
             writer.append("run.interrupted", {"reason": run.interrupted, "detected_by": host},
                           run={"status": "interrupted"})
+        policy = ApprovalPolicy.parse(run.policy)
+        bound_data = next((e.data for e in history if e.type == approvals.BOUND_EVENT), None)
+        if bound_data is None and not any(e.type == "run.started" for e in history):
+            # not bound at creation (a creator that died before binding): bind at first start, or refuse to
+            # start on an approvals file that cannot be read
+            bound_data = self._binding(run.parent_run_id, None)
+            if bound_data is not None:
+                writer.append(approvals.BOUND_EVENT, bound_data)
+        bound = approvals.bound_rules(bound_data)
+        if bound is not None:  # `auto` never approves a governed tag unless it names it (auto+production)
+            policy = policy.protect(frozenset(bound.rules))
         if not any(e.type == "run.started" for e in history):
             writer.append("run.started", host, run=running)
         else:
