@@ -218,3 +218,20 @@ def test_the_chain_is_standard_hmac_sha256_that_any_verifier_can_recompute(tmp_p
         assert hmac.new(store.key.secret, f"{prev}\n{run_id}\n{seq}\n{type_}\n{at!r}\n{data}".encode(),
                         hashlib.sha256).hexdigest() == digest
         prev = digest
+
+
+def test_processes_racing_to_create_a_stores_key_all_get_the_same_whole_key(tmp_path):
+    """The key is written whole and then linked into place: a loser of the race never reads a half-written file."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(4) as pool:
+        ids = set(pool.map(_key_id_of_new_store, [str(tmp_path / "config")] * 16))
+    assert len(ids) == 1
+    assert [p.name for p in (tmp_path / "config" / "mlsitter" / "keys").iterdir()] == ["race.key"]
+
+
+def _key_id_of_new_store(config: str) -> str:
+    os.environ["XDG_CONFIG_HOME"] = config
+    from mlsitter.runtime.keys import load_key
+
+    return load_key("race", create=True).key_id

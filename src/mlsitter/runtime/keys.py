@@ -13,6 +13,7 @@ import hmac
 import os
 import secrets
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,13 +66,26 @@ def load_key(store_id: str, *, create: bool) -> JournalKey:
 
 
 def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write a new random key, complete, then link it into place: a process racing to create the same key
+    either wins or reads the winner's whole file, never a half-written one."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first; use theirs
-        return
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-key-")
+    except OSError as exc:
+        raise JournalKeyError(
+            f"cannot create the journal key at {path}: {exc.strerror}; set {KEY_ENV} or {KEY_FILE_ENV} instead"
+        ) from None
+    try:
+        with os.fdopen(fd, "w") as fh:  # mkstemp made it 0600
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it first; use theirs
+            pass
+    finally:
+        os.unlink(tmp)
 
 
 def _read(path: Path) -> bytes:
