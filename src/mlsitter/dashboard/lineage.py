@@ -38,6 +38,8 @@ class Lineage:
     runs: list[tuple[RunRecord, str]] = field(default_factory=list)
     record: dict[str, Any] | None = None
     problem: str | None = None
+    serving: list[Any] = field(default_factory=list)
+    """Which version served which share of traffic, from when to when (deploy runs' journals)."""
 
 
 def versions_in(*values: Any) -> list[VersionLink]:
@@ -132,5 +134,8 @@ def model_record(store: Store, ref: str) -> tuple[dict[str, Any] | None, str | N
 def build_lineage(store: Store, kind: str, value: str) -> Lineage:
     result = Lineage(kind, value, runs=runs_mentioning(store, kind, value))
     if kind == "model":
+        from mlsitter.processes.execution.deploy.history import serving_history
+
         result.record, result.problem = model_record(store, value)
+        result.serving = serving_history(store, re.split(r"[@/]", value, maxsplit=1)[0])
     return result

@@ -102,6 +102,16 @@ def test_a_good_candidate_passes_shadow_and_stages_and_is_promoted_after_approva
 
     lineage = CliRunner().invoke(main, ["lineage", "titanic@champion"])
     assert lineage.exit_code == 0 and "served (titanic" in lineage.output and "titanic/2" in lineage.output
+    # and the dashboard's model lineage page shows the same history
+    from fastapi.testclient import TestClient
+
+    from mlsitter.dashboard import create_app
+
+    token = "deploy-test-token"
+    page = TestClient(create_app(Store(), token), base_url="http://127.0.0.1").get(
+        "/lineage/model/titanic@champion", headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200 and "Serving history" in page.text
+    assert page.text.count("titanic/2</td>") == 3 and "serving now" in page.text
     back = CliRunner().invoke(main, ["rollback", "titanic"])
     assert back.exit_code == 0, back.output
     assert "rolled back to titanic/1" in back.output and _alias_version("champion") == 1
