@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mlsitter
 from mlsitter.dashboard.actions import Resumer
+from mlsitter.dashboard.queries import run_stamp, runs_stamp
 from mlsitter.runtime.runner import RecoveryPolicy
 from mlsitter.runtime.store import Store
 
@@ -32,6 +33,8 @@ def test_resumer_recovers_an_interrupted_run_only_under_a_policy_and_only_so_man
     home = Store().home
     assert Resumer(home).resume_due() == []  # no policy: the run waits for a person
     assert Store().get_run(run_id).status == "interrupted"
+    # live updates notice it although nothing was written: the page stamps follow the lease
+    assert run_stamp(Store(), run_id).startswith("interrupted:") and runs_stamp(Store()).endswith(":1")
     assert Resumer(home, RecoveryPolicy(max_recoveries=1)).resume_due() == [run_id]
     done = mlsitter.get(run_id)
     assert done.status == "completed" and done.result == {"total": sum(i * i for i in range(6))}

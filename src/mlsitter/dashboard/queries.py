@@ -121,9 +121,10 @@ def step_views(store: Store, run_id: str) -> list[StepView]:
 
 
 def runs_stamp(store: Store) -> str:
-    """Changes whenever any run is created or changes status (for live updates of the runs list)."""
+    """Changes whenever any run is created or changes status (for live updates of the runs list), including a
+    running run whose runner died (nothing is written then: its lease shows it)."""
     count, last = store.conn.execute("SELECT COUNT(*), MAX(updated_at) FROM runs").fetchone()
-    return f"{count}:{last or 0}"
+    return f"{count}:{last or 0}:{store.count_runs(status='interrupted')}"
 
 
 def run_stamp(store: Store, run_id: str) -> str:
@@ -134,7 +135,8 @@ def run_stamp(store: Store, run_id: str) -> str:
     ).fetchone()
     if row is None:
         return "missing"
-    return f"{row[0]}:{row[2] or 0}:{row[1]}"
+    status = store.get_run(run_id).status if row[0] == "running" else row[0]  # a dead runner shows as interrupted
+    return f"{status}:{row[2] or 0}:{row[1]}"
 
 
 def events_page(store: Store, run_id: str, *, after: int, limit: int) -> list[Event]:
