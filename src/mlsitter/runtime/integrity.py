@@ -172,7 +172,7 @@ def _verify_one(store: Store, hasher: EventHasher, run_id: str, legacy: dict[str
         projection.apply(type_, at, payload)
         if needs_refs:
             refs.extend((ref, f"{label} (event #{seq})") for ref, label in _file_refs(type_, payload))
-    problems += _head_problems(store, row, len(rows), prev)
+    problems += _head_problems(store, row, [r[5] for r in rows])
     problems += projection.mismatches(row, legacy=run_id in legacy)
     artifacts = files = 0
     for ref, label in refs:
@@ -185,17 +185,20 @@ def _verify_one(store: Store, hasher: EventHasher, run_id: str, legacy: dict[str
     return VerifyReport(run_id, not problems, len(rows), artifacts, files, problems)
 
 
-def _head_problems(store: Store, row: sqlite3.Row, count: int, last_hash: str) -> list[str]:
-    head_seq, head_mac = row["head_seq"], row["head_mac"]
+def _head_problems(store: Store, row: sqlite3.Row, hashes: list[str]) -> list[str]:
+    """The keyed head pins the journal's length at the run's last status change. Only a run recorded as
+    ``running`` (an execution in flight, or one whose runner died) may have events after it: its steps."""
+    head_seq, head_mac, count = row["head_seq"], row["head_mac"], len(hashes)
     if head_seq > count:
         return [f"the journal ends at event #{count}, but the run's head records {head_seq} events: "
                 f"events #{count + 1}..#{head_seq} were deleted"]
-    if head_seq < count:
-        return [f"the journal holds {count} events, but the run's head records {head_seq}: events were added "
-                "without updating the head"]
-    if not head_mac or not hmac.compare_digest(head_mac, store.head_mac(row["run_id"], count, last_hash)):
+    if head_seq < count and row["status"] != "running":
+        return [f"the journal holds {count} events, but the run's head, written at its last status change "
+                f"({row['status']}), records {head_seq}: events were added or the head was rolled back"]
+    at_head = hashes[head_seq - 1] if head_seq else GENESIS_HASH
+    if not head_mac or not hmac.compare_digest(head_mac, store.head_mac(row["run_id"], head_seq, at_head)):
         return ["the run's head record does not match its journal under the key: the runs row or the "
-                "journal's last event was rewritten"]
+                "journal's events were rewritten"]
     return []
 
 

@@ -125,7 +125,7 @@ class Runner:
         if bound is not None:
             owner = self.store.acquire(run_id)
             try:
-                self.store.journal(run_id, owner).append(approvals.BOUND_EVENT, bound)
+                self.store.journal(run_id, owner).append(approvals.BOUND_EVENT, bound, run={})  # the head moves
             finally:
                 self.store.release(run_id, owner)
         return run_id

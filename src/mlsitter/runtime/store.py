@@ -500,29 +500,49 @@ class JournalWriter:
         return rows, events
 
     def append_many(self, items: list[tuple[str, dict[str, Any]]], *, run: dict[str, Any] | None = None) -> list[Event]:
-        """Write events (and ``run`` fields) in one transaction, committed before this returns."""
+        """Write events in one commit, before this returns, only while ``owner`` holds the lease.
+
+        With ``run`` fields (a status change) the runs row and its keyed head are written in the same
+        transaction; the events of an execution in flight (steps) are appended alone, one statement each."""
         rows, events = self.prepare(items)
         last = events[-1]
-        fields = _encode_fields(dict(run or {}))
-        if fields.get("status") in FINAL:
-            fields["ended_at"] = last.at
-        fields.update(head_seq=last.seq, head_mac=self.store.head_mac(self.run_id, last.seq, last.hash),
-                      updated_at=last.at)
-        cols = ", ".join(f"{k}=?" for k in fields)
-        where, args = ("run_id=? AND lock_owner=?", (self.run_id, self.owner)) if self.owner else ("run_id=?", (self.run_id,))
         conn = self.store.conn
-        with self.store._transaction():
-            if conn.execute(f"UPDATE runs SET {cols} WHERE {where}", (*fields.values(), *args)).rowcount != 1:
-                raise RunLockedError(
-                    f"run {self.run_id}: this runner lost its lease (another runner took the run over after its "
-                    "heartbeat stopped); it stops writing so that only one runner writes the run"
-                )
-            conn.executemany("INSERT INTO events VALUES(?,?,?,?,?,?,?)", rows)
+        if run is None and len(rows) == 1:
+            fenced = self.owner is not None
+            sql = _INSERT_FENCED if fenced else "INSERT INTO events VALUES(?,?,?,?,?,?,?)"
+            with self.store._lock:
+                if conn.execute(sql, (*rows[0], self.run_id, self.owner) if fenced else rows[0]).rowcount != 1:
+                    raise self._lost_lease()
+        else:
+            fields = _encode_fields(dict(run or {}))
+            if fields.get("status") in FINAL:
+                fields["ended_at"] = last.at
+            if run is not None:
+                fields.update(head_seq=last.seq, head_mac=self.store.head_mac(self.run_id, last.seq, last.hash),
+                              updated_at=last.at)
+            where, args = ("run_id=? AND lock_owner=?", (self.run_id, self.owner)) if self.owner else \
+                ("run_id=?", (self.run_id,))
+            with self.store._transaction():
+                sql = f"UPDATE runs SET {', '.join(f'{k}=?' for k in fields) or 'run_id=run_id'} WHERE {where}"
+                if conn.execute(sql, (*fields.values(), *args)).rowcount != 1:
+                    raise self._lost_lease()
+                conn.executemany("INSERT INTO events VALUES(?,?,?,?,?,?,?)", rows)
         self.seq, self.last_hash = last.seq, last.hash
         for listener in self.listeners:
             for event in events:
                 listener(event)
         return events
+
+    def _lost_lease(self) -> RunLockedError:
+        return RunLockedError(
+            f"run {self.run_id}: this runner lost its lease (another runner took the run over after its "
+            "heartbeat stopped); it stops writing so that only one runner writes the run"
+        )
+
+
+# One statement that appends an event only while the writer still holds the run's lease (no row write).
+_INSERT_FENCED = ("INSERT INTO events SELECT ?,?,?,?,?,?,? WHERE EXISTS"
+                  " (SELECT 1 FROM runs WHERE run_id=? AND lock_owner=?)")
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
