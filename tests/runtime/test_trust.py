@@ -235,3 +235,20 @@ def _key_id_of_new_store(config: str) -> str:
     from mlsitter.runtime.keys import load_key
 
     return load_key("race", create=True).key_id
+
+
+def test_only_a_running_run_may_hold_step_events_after_its_head(tmp_path):
+    """Step events of an execution in flight follow the head written at its last status change; once the run
+    is recorded as anything else, events past the head mean the journal or the head was tampered with."""
+    store = Store()
+    run_id = store.create_run(process="p", target="t", inputs={}, policy="manual", executor="inline", seed=1)
+    owner = store.acquire(run_id)
+    writer = store.journal(run_id, owner)
+    writer.append("run.started", {"pid": 1, "host": "h"}, run={"status": "running", "waiting": None, "wake_at": None})
+    for key in ("1", "2"):
+        writer.append("step.started", {"key": key, "op": "task", "name": "s", "args_hash": "0" * 16, "attempt": 1})
+    assert store.verify(run_id).ok  # in flight (or its runner died): fine
+    with db(store) as conn:
+        conn.execute("UPDATE runs SET status='waiting' WHERE run_id=?", (run_id,))
+    found = problems(run_id)
+    assert any("events were added or the head was rolled back" in p for p in found), found
