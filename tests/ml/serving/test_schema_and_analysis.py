@@ -75,6 +75,14 @@ def test_window_analysis_verdicts(tmp_path):
     bad = analyze_window(tmp_path / "b", phase="canary", start=0, end=200, champion="m/1", candidate="m/2", thresholds=t)
     assert bad.verdict == "fail" and bad.candidate.errors == 20 and bad.candidate.requests == 60
     assert {c.name for c in bad.failed} == {"error-rate-increase", "p99-latency-increase-ms"}
+    # two stalled requests lift a p99 of 60 by far more than allowed, but are no evidence of a slower model
+    rows = [_row(i, "m/1") for i in range(100)] + [_row(i, "m/2", latency=400.0 if i in (7, 40) else 5.0)
+                                                   for i in range(60)]
+    _write(tmp_path / "stall", rows)
+    stall = analyze_window(tmp_path / "stall", phase="canary", start=0, end=200, champion="m/1", candidate="m/2",
+                           thresholds=t)
+    check = next(c for c in stall.checks if c.name == "p99-latency-increase-ms")
+    assert stall.verdict == "pass" and check.value > 300 and check.passed and "Fisher p-value 0.1" in check.detail
     # the window's bounds are respected
     late = analyze_window(tmp_path / "b", phase="canary", start=150, end=200, champion="m/1", candidate="m/2", thresholds=t)
     assert late.champion.requests == 0 and late.verdict == "inconclusive"
