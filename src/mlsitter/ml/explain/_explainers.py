@@ -69,18 +69,47 @@ def explainer_kind(estimator: Any) -> str:
     return "kernel"
 
 
+def _step_names(step: Any, names_in: list[str], out: Any) -> list[str]:
+    """Names of one fitted step's output: its own ``get_feature_names_out``, else a frame's columns, else the
+    input names when the width is unchanged (a one-to-one step), else positional names."""
+    width = int(np.shape(out)[1])
+    for call in (lambda: step.get_feature_names_out(names_in), lambda: step.get_feature_names_out()):
+        try:
+            names = [str(n) for n in call()]
+        except Exception:  # a step without feature names (e.g. a FunctionTransformer with no feature_names_out)
+            continue
+        if len(names) == width:
+            return names
+    if isinstance(out, pd.DataFrame):
+        return [str(c) for c in out.columns]
+    if width == len(names_in):
+        return list(names_in)
+    return [f"x{i}" for i in range(width)]
+
+
+def _transform_named(step: Any, X: Any, names: list[str]) -> tuple[Any, list[str]]:
+    """``step.transform(X)`` and its output names, walking a (nested) Pipeline one step at a time."""
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return X, names
+    if hasattr(step, "steps"):
+        for _, inner in step.steps:
+            X, names = _transform_named(inner, X, names)
+        return X, names
+    out = step.transform(X)
+    if hasattr(out, "toarray"):
+        out = out.toarray()
+    return out, _step_names(step, names, out)
+
+
 def transform_features(model: Any, X: pd.DataFrame) -> tuple[Any, np.ndarray | pd.DataFrame, list[str]]:
-    """The final estimator, X after the pipeline's preprocessing, and the transformed feature names."""
+    """The final estimator, X after the pipeline's preprocessing, and the transformed feature names.
+
+    The preprocessing runs step by step, so names survive a step that cannot name its output.
+    """
     pre, est = split_pipeline(model)
     if pre is None:
         return est, X, [str(c) for c in X.columns]
-    Xt = pre.transform(X)
-    if hasattr(Xt, "toarray"):
-        Xt = Xt.toarray()
-    try:
-        names = [str(n) for n in pre.get_feature_names_out()]
-    except Exception:  # a custom step without feature names: positional names keep the values usable
-        names = [f"x{i}" for i in range(np.shape(Xt)[1])]
+    Xt, names = _transform_named(pre, X, [str(c) for c in X.columns])
     if isinstance(Xt, pd.DataFrame):
         return est, Xt, names
     return est, np.asarray(Xt, dtype=np.float64), names

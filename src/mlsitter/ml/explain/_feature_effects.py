@@ -40,11 +40,13 @@ def is_numeric_feature(column: pd.Series) -> bool:
 def partial_dependence_figure(model: Any, X: pd.DataFrame, features: list[str], *, ice_lines: int = 50, seed: int = 0) -> tuple[Any, list[dict[str, Any]]]:
     """PDP with ICE lines for numeric features, PDP bars for categorical ones; returns (figure, averages).
 
-    A multiclass model is shown for its last class, as the SHAP explanation is.
+    A multiclass model is shown for its last class, as the SHAP explanation is. Datetime columns have no
+    grid sklearn can vary (the model reads their parts), so they are left out.
     """
     import matplotlib.pyplot as plt
     from sklearn.inspection import PartialDependenceDisplay
 
+    features = [f for f in features if not pd.api.types.is_datetime64_any_dtype(X[f])]
     numeric = [f for f in features if is_numeric_feature(X[f])]
     categorical = [f for f in features if f not in numeric]
     panels = len(numeric) + len(categorical)

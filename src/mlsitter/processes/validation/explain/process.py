@@ -142,15 +142,15 @@ def explain(
     pdp = ctx.task(ex.run_partial_dependence, model=model, scored=scored, features=top, max_rows=min(max_rows, 1000),
                    seed=seed, out_dir=out)
     probes: list[Any] = []
-    if scored.task == "binary":
-        probes = ctx.task(ex.run_counterfactuals, model=model, scored=scored, rows=chosen,
-                          features=probe_features(top, attributes, scored))
+    probed = probe_features(top, attributes, scored) if scored.task == "binary" else []
+    if probed:
+        probes = ctx.task(ex.run_counterfactuals, model=model, scored=scored, rows=chosen, features=probed)
     stability = ctx.task(ex.run_stability, values_path=shap.values_path, n_resamples=n_resamples, top_k=min(5, len(shap.importance)),
                          seed=seed)
     gates = gate_rows([ctx.gate("explanation-stability", round(stability.mean_spearman, 6), ">=", min_rank_stability,
                                 on_fail="ask")])
     files = ctx.task(ex.write_explain_report, out_dir=out, model=info, scored=scored, shap=shap, permutation=permutation,
-                     pdp=pdp, probes=probes, stability=stability, gates=gates)
+                     pdp=pdp, probes=probes, stability=stability, gates=gates, probed=probed, rows=chosen)
     report_ref = ctx.artifact("explain-report.html", Path(files["html"]))
     ctx.artifact("explain-report.md", Path(files["markdown"]))
 

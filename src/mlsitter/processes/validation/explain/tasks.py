@@ -209,9 +209,20 @@ def write_model_card(inputs: CardInputs, feedbacks: list[str], out_dir: str) -> 
             "intended_use": card.sections["Intended use"].text, "reviewer_notes": card.reviewer_notes}
 
 
+def probe_scope(probed: list[str] | None, rows: list[int] | None, task: str) -> str:
+    """What the counterfactual probes tried, so a 'nothing flips' line is never read beyond what was tried."""
+    if task != "binary":
+        return f"Counterfactual probes need a binary classifier; this model's task is {task}, so none were run."
+    if not probed:
+        return "No feature was probed: the top features are not columns of the data the model reads."
+    return (f"Probed features (the top features by mean |SHAP|, then the sensitive attributes the model takes): "
+            f"{', '.join(probed)}; rows {', '.join(str(r) for r in rows or [])}.")
+
+
 @task(name="explain.write_explain_report")
 def write_explain_report(*, out_dir: str, model: Any, scored: ScoredData, shap: ShapSummary, permutation: list[Any],
-                         pdp: dict[str, Any], probes: list[Any], stability: Any, gates: list[dict[str, Any]]) -> dict[str, str]:
+                         pdp: dict[str, Any], probes: list[Any], stability: Any, gates: list[dict[str, Any]],
+                         probed: list[str] | None = None, rows: list[int] | None = None) -> dict[str, str]:
     """The explanation report: importance (SHAP and permutation), plots, local explanations, probes, stability."""
     from mlsitter.report import Report
 
@@ -233,11 +244,12 @@ def write_explain_report(*, out_dir: str, model: Any, scored: ScoredData, shap: 
         rep.heading(f"Row {item['row']}: output {item['output']:.4f} (base {item['base_value']:.4f})")
         rep.table(item["contributions"])
     rep.section("Counterfactual probes")
+    rep.text(probe_scope(probed, rows, scored.task))
     if probes:
         rep.table([{"row": p.row, "feature": p.feature, "from": p.original, "to": p.changed_to, "change": p.change,
                     "score before": p.original_score, "score after": p.new_score} for p in probes])
-    else:
-        rep.text("No single-feature change among the probed features flips a probed row's decision.")
+    elif probed:
+        rep.text(f"No single change of one of {', '.join(probed)} flips the decision of the probed rows.")
     rep.section("Stability of the importance ranking")
     rep.metrics({"mean Spearman": stability.mean_spearman, "5th pct Spearman": stability.p05_spearman,
                  f"top-{stability.top_k} agreement": stability.top_k_agreement, "resamples": stability.n_resamples})
