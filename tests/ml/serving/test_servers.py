@@ -47,8 +47,12 @@ def test_server_predicts_validates_counts_logs_and_takes_feedback(servers, regis
 def test_router_splits_sticky_changes_weight_without_dropping_and_shadows(servers, registry):
     champion = servers(["server", "titanic/1"], role="champion", model="titanic", version=1)
     candidate = servers(["server", "titanic/2"], role="candidate", model="titanic", version=2)
+    token_file = registry / "admin.token"
+    token_file.write_text("s3cret-token")
     router = servers(["router", "--champion", champion.url, "--champion-version", "titanic/1", "--candidate",
-                      candidate.url, "--candidate-version", "titanic/2", "--weight", "0.3"], role="router")
+                      candidate.url, "--candidate-version", "titanic/2", "--weight", "0.3",
+                      "--admin-token-file", str(token_file)], role="router")
+    admin = {"Authorization": "Bearer s3cret-token"}
     rows, labels = serving_models.records(200, seed=2)
     seen = {}
     for i in range(60):
@@ -62,7 +66,7 @@ def test_router_splits_sticky_changes_weight_without_dropping_and_shadows(server
     for weight in (0.0, 0.5, 1.0, 0.1, 0.0):
         config = httpx.put(router.url + "/admin/traffic", json={
             "champion": {"url": champion.url, "version": "titanic/1"},
-            "candidate": {"url": candidate.url, "version": "titanic/2"}, "weight": weight}).json()
+            "candidate": {"url": candidate.url, "version": "titanic/2"}, "weight": weight}, headers=admin).json()
         assert config["weight"] == weight
         import time
         time.sleep(0.4)
@@ -71,7 +75,7 @@ def test_router_splits_sticky_changes_weight_without_dropping_and_shadows(server
     # shadow: the champion answers, the candidate logs the same request id as a shadow answer
     httpx.put(router.url + "/admin/traffic", json={"champion": {"url": champion.url, "version": "titanic/1"},
                                                   "candidate": {"url": candidate.url, "version": "titanic/2"},
-                                                  "weight": 0.0, "shadow": True})
+                                                  "weight": 0.0, "shadow": True}, headers=admin)
     shadowed = httpx.post(router.url + "/predict", json={"record": rows[0]})
     assert shadowed.headers["x-model-version"] == "titanic/1"
     rid = shadowed.headers["x-request-id"]
@@ -81,6 +85,12 @@ def test_router_splits_sticky_changes_weight_without_dropping_and_shadows(server
             break
         time.sleep(0.1)
     assert both == {("titanic/1", False), ("titanic/2", True)}
+    # only the token's holder changes the split: without it (or with another) nothing changes
+    for headers in ({}, {"Authorization": "Bearer guess"}):
+        refused = httpx.put(router.url + "/admin/traffic", headers=headers, json={
+            "champion": {"url": candidate.url, "version": "titanic/2"}, "weight": 0.0})
+        assert refused.status_code == 401 and "admin token" in refused.json()["detail"]
+    assert httpx.get(router.url + "/admin/traffic").json()["champion"]["version"] == "titanic/1"
     # feedback through the router is kept for the request ids it routed
     assert httpx.post(router.url + "/feedback", json={"request_id": rid, "label": 1}).json()["version"] == "titanic/1"
     assert httpx.post(router.url + "/feedback", json={"request_id": "unknown", "label": 1}).status_code == 404

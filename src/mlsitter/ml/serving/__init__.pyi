@@ -54,6 +54,8 @@ from ._state import (
     check_deployment_name as check_deployment_name,
     load_state as load_state,
     save_state as save_state,
+    admin_headers as admin_headers,
+    admin_token_path as admin_token_path,
 )
 from ._analysis import (
     PASS as PASS,

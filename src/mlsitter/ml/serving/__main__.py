@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     router.add_argument("--candidate-version", default="")
     router.add_argument("--weight", type=float, default=0.0)
     router.add_argument("--shadow", action="store_true")
+    router.add_argument("--admin-token-file", default=None,
+                        help="file holding the bearer token that PUT /admin/traffic must carry (without one the "
+                             "split is fixed)")
     args = parser.parse_args(argv)
     try:
         if args.kind == "server":
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
             serve_router(host=args.host, port=args.port, log_dir=args.log_dir, champion=args.champion,
                          champion_version=args.champion_version, candidate=args.candidate,
-                         candidate_version=args.candidate_version, weight=args.weight, shadow=args.shadow)
+                         candidate_version=args.candidate_version, weight=args.weight, shadow=args.shadow,
+                         admin_token_file=args.admin_token_file)
     except MlsitterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

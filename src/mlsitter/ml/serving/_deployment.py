@@ -10,7 +10,7 @@ from typing import Any
 
 from mlsitter.errors import MlsitterError
 from mlsitter.ml.serving._processes import ServerRecord, free_port, is_alive, start_process, stop_process
-from mlsitter.ml.serving._state import DeploymentState, save_state
+from mlsitter.ml.serving._state import DeploymentState, admin_headers, admin_token_path, save_state
 
 CHAMPION, CANDIDATE, ROUTER = "champion", "candidate", "router"
 
@@ -54,7 +54,8 @@ def ensure_router(state: DeploymentState, *, host: str = "127.0.0.1", port: int 
     port = port or free_port(host)
     log = state.directory / f"router-{int(time.time())}.log"
     record = start_process(["router", "--host", host, "--port", str(port), "--log-dir", str(state.log_dir),
-                            "--champion", champion.url, "--champion-version", champion.label],
+                            "--champion", champion.url, "--champion-version", champion.label,
+                            "--admin-token-file", str(admin_token_path(state))],
                            role=ROUTER, host=host, port=port, log=log, timeout=timeout)
     state.servers[ROUTER] = record
     state.weight, state.shadow = 0.0, False
@@ -86,7 +87,7 @@ def set_traffic(state: DeploymentState, weight: float, shadow: bool = False) -> 
     body = {"champion": {"url": champion.url, "version": champion.label},
             "candidate": {"url": candidate.url, "version": candidate.label} if candidate else None,
             "weight": weight if candidate else 0.0, "shadow": bool(shadow and candidate)}
-    response = httpx.put(_router_url(state) + "/admin/traffic", json=body, timeout=10.0)
+    response = httpx.put(_router_url(state) + "/admin/traffic", json=body, headers=admin_headers(state), timeout=10.0)
     if response.status_code != 200:
         raise DeploymentError(f"the router refused the traffic change {body}: {response.text}")
     state.weight, state.shadow = float(body["weight"]), bool(body["shadow"])  # type: ignore[arg-type]
@@ -134,7 +135,7 @@ def promote(state: DeploymentState) -> dict[str, Any]:
     old = state.servers.get(CHAMPION)
     body = {"champion": {"url": candidate.url, "version": candidate.label}, "candidate": None, "weight": 0.0,
             "shadow": False}
-    response = httpx.put(_router_url(state) + "/admin/traffic", json=body, timeout=10.0)
+    response = httpx.put(_router_url(state) + "/admin/traffic", json=body, headers=admin_headers(state), timeout=10.0)
     if response.status_code != 200:
         raise DeploymentError(f"the router refused the promotion {body}: {response.text}")
     state.servers[CHAMPION] = ServerRecord(CHAMPION, candidate.pid, candidate.started, candidate.host, candidate.port,

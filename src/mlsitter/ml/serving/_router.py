@@ -98,8 +98,9 @@ def pick_side(config: TrafficConfig, unit: str) -> str:
 class Router:
     """The routing state of one router process."""
 
-    def __init__(self, config: TrafficConfig, log_dir: str | Path) -> None:
+    def __init__(self, config: TrafficConfig, log_dir: str | Path, admin_token: str | None = None) -> None:
         self.config = config
+        self.admin = f"Bearer {admin_token}".encode() if admin_token else None  # PUT /admin/traffic must carry it
         self.inflight = {"champion": 0, "candidate": 0, "shadow": 0}
         self.busy: dict[str, int] = {}  # requests in flight per upstream version, live and shadow
         self.routed = RecentIds()
@@ -201,6 +202,9 @@ def create_router_app(router: Router) -> Any:
             return (*feedback(body), [])
         if path == "/admin/traffic" and method in ("GET", "PUT"):
             if method == "PUT":
+                refused = admin_refusal(router, headers)
+                if refused:
+                    return 401 if router.admin else 403, dump_json({"detail": refused}), []
                 try:
                     router.config = traffic_config(parse_json(body))
                 except (ValueError, InputError) as exc:
@@ -266,6 +270,17 @@ def create_router_app(router: Router) -> Any:
     return app
 
 
+def admin_refusal(router: Router, headers: dict[bytes, bytes]) -> str:
+    """Why a change of the split is refused ('' when its bearer token matches the router's)."""
+    import hmac
+
+    if router.admin is None:
+        return "this router was started without --admin-token-file: its split cannot be changed"
+    if not hmac.compare_digest(headers.get(b"authorization", b""), router.admin):
+        return "changing the split needs 'Authorization: Bearer <token>' with the deployment's admin token"
+    return ""
+
+
 def overhead_summary(router: Router) -> dict[str, Any]:
     """The time the router itself spent on its last (up to 20,000) proxied requests: from the request reaching
     the app to the answer being ready, less the wait on the upstream (ms)."""
@@ -293,12 +308,15 @@ def metrics_text(router: Router) -> bytes:
 
 
 def serve_router(*, host: str, port: int, log_dir: str | Path, champion: str, champion_version: str,
-                 candidate: str = "", candidate_version: str = "", weight: float = 0.0, shadow: bool = False) -> None:
-    """Run a router on ``host:port`` with the given initial split until stopped."""
+                 candidate: str = "", candidate_version: str = "", weight: float = 0.0, shadow: bool = False,
+                 admin_token_file: str | Path | None = None) -> None:
+    """Run a router on ``host:port`` with the given initial split until stopped; its split changes only on a
+    ``PUT /admin/traffic`` carrying the token in ``admin_token_file``."""
     from mlsitter.ml.serving._processes import check_port_free, run_uvicorn
 
     check_port_free(host, port)
     payload: dict[str, Any] = {"champion": {"url": champion, "version": champion_version}, "weight": weight,
                                "shadow": shadow,
                                "candidate": {"url": candidate, "version": candidate_version} if candidate else None}
-    run_uvicorn(create_router_app(Router(traffic_config(payload), log_dir)), host, port)
+    token = Path(admin_token_file).read_text(encoding="ascii").strip() if admin_token_file else None
+    run_uvicorn(create_router_app(Router(traffic_config(payload), log_dir, token)), host, port)

@@ -68,6 +68,27 @@ class DeploymentState:
                    float(data.get("updated_at", 0.0)))
 
 
+def admin_token_path(state: DeploymentState) -> Path:
+    """The router's admin token (0600, beside the logs): who can read it may change the split."""
+    path = state.directory / "admin.token"
+    if not path.is_file():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path
+
+
+def admin_headers(state: DeploymentState) -> dict[str, str]:
+    """The ``Authorization`` header a change of the router's split must carry."""
+    return {"Authorization": f"Bearer {admin_token_path(state).read_text(encoding='ascii').strip()}"}
+
+
 def state_path(deployment: str) -> Path:
     return serving_home() / f"{check_deployment_name(deployment)}.json"
 
