@@ -8,6 +8,9 @@ from ._business_value import (
 )
 from ._fairness import (
     FairnessResult as FairnessResult,
+    MAX_GROUPS as MAX_GROUPS,
+    SensitiveGroups as SensitiveGroups,
+    sensitive_groups as sensitive_groups,
     fairness_by_group as fairness_by_group,
     fairness_figure as fairness_figure,
     OTHER_GROUPS as OTHER_GROUPS,

@@ -30,10 +30,11 @@ class FairnessResult:
     eo_difference: Estimate
     eo_ratio: Estimate
     excluded_groups: list[str] = field(default_factory=list)
+    binning: str = ""  # how a continuous attribute was binned (edges), empty for a categorical one
 
     def summary(self) -> dict[str, Any]:
         return {
-            "attribute": self.attribute,
+            "attribute": self.attribute, "binning": self.binning,
             **{f"{k}{s}": getattr(getattr(self, k), a) for k in ("dp_difference", "dp_ratio", "eo_difference", "eo_ratio")
                for s, a in (("", "value"), ("_low", "low"), ("_high", "high"))},
         }
@@ -41,6 +42,49 @@ class FairnessResult:
 
 def _group_labels(values: pd.Series | np.ndarray) -> np.ndarray:
     return pd.Series(values).astype("string").fillna("(missing)").to_numpy(dtype=object)
+
+
+#: a numeric sensitive attribute with more distinct values than this is binned (age, income)
+MAX_GROUPS = 10
+
+
+@stable_name("ml.evaluation.SensitiveGroups")
+@dataclass
+class SensitiveGroups:
+    """Group label per row; for a binned continuous attribute, the edges and how they were chosen."""
+
+    labels: np.ndarray
+    edges: list[float] = field(default_factory=list)
+    binning: str = ""
+
+
+def _edge_text(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def sensitive_groups(values: pd.Series | np.ndarray, attribute: str, *, max_groups: int = MAX_GROUPS,
+                     bins: int = 5) -> SensitiveGroups:
+    """Groups of a sensitive attribute; a continuous one is binned at its quantile edges (stated in ``binning``).
+
+    Fairness over 55 one-year age groups compares rates on a handful of rows each, and the max/min over
+    that many noisy rates is a statistic of the noise; ``bins`` quantile bins give groups of similar size.
+    """
+    series = pd.Series(values)
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if not numeric or series.nunique(dropna=True) <= max_groups:
+        return SensitiveGroups(_group_labels(series))
+    x = series.to_numpy(dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+    if np.all(np.equal(np.mod(finite, 1), 0)):  # integer-valued (age in years): whole-number edges
+        edges = np.unique(np.round(edges))
+    names = ([f"< {_edge_text(edges[0])}"] + [f"{_edge_text(a)} to < {_edge_text(b)}" for a, b in zip(edges[:-1], edges[1:])]
+             + [f">= {_edge_text(edges[-1])}"])
+    labels = np.array(names, dtype=object)[np.searchsorted(edges, np.nan_to_num(x), side="right")]
+    labels[~np.isfinite(x)] = "(missing)"
+    text = ", ".join(_edge_text(e) for e in edges)
+    return SensitiveGroups(labels, [float(e) for e in edges],
+                           f"{attribute} binned into {len(names)} groups at quantile edges {text}")
 
 
 def fairness_by_group(
@@ -60,7 +104,8 @@ def fairness_by_group(
 
     yt = np.asarray(y_true).astype(int)
     yp = np.asarray(y_pred).astype(int)
-    groups = _group_labels(sensitive)
+    grouping = sensitive_groups(sensitive, attribute)
+    groups = grouping.labels
     if not (len(yt) == len(yp) == len(groups)):
         raise DataError(f"y_true, y_pred and sensitive attribute {attribute!r} differ in length: {len(yt)}, {len(yp)}, {len(groups)}")
     frame = MetricFrame(
@@ -104,12 +149,12 @@ def fairness_by_group(
 
     samples = bootstrap_samples(gaps, len(yk), n_resamples, seed) if n_resamples else np.empty((0, 4))
     names = ["dp_difference", "dp_ratio", "eo_difference", "eo_ratio"]
-    ests = {k: estimate(point[k], samples[:, j] if len(samples) else samples, level) for j, k in enumerate(names)}
+    ests = {k: estimate(point[k], samples[:, j] if len(samples) else samples, level, (0.0, 1.0)) for j, k in enumerate(names)}
     records = table.rename(columns={attribute: "group"}).to_dict("records")
     for r in records:
         r["group"] = str(r["group"])
         r["count"] = int(r["count"])
-    return FairnessResult(attribute, records, excluded_groups=[str(g) for g in excluded], **ests)
+    return FairnessResult(attribute, records, excluded_groups=[str(g) for g in excluded], binning=grouping.binning, **ests)
 
 
 def fairness_figure(results: list[FairnessResult]) -> Any:

@@ -39,7 +39,8 @@ def wilson_interval(errors: float, n: int, level: float = 0.95) -> tuple[float, 
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(centre - half), float(centre + half)
+    # the interval contains p in exact arithmetic; min/max keep it so at p = 0 or 1 despite rounding
+    return float(min(centre - half, p)), float(max(centre + half, p))
 
 
 def _slice_labels(column: pd.Series, n_bins: int, max_categories: int) -> pd.Series:

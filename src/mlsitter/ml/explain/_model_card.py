@@ -96,6 +96,7 @@ def build_model_card(
     quant = s["Quantitative analyses"]
     if fairness:
         quant.tables.append(("Fairness by sensitive attribute", fairness, FAIRNESS_COLUMNS))
+        quant.bullets += [f"Groups of {f['attribute']}: {f['binning']}." for f in fairness if f.get("binning")]
     if importance:
         quant.tables.append(("Global feature importance (mean |SHAP|)", importance, ["feature", "mean |SHAP|"]))
     if stability:

@@ -6,6 +6,7 @@ from ._bootstrap import (
     weight_chunks as weight_chunks,
     bootstrap_samples as bootstrap_samples,
     percentile_interval as percentile_interval,
+    bias_corrected_interval as bias_corrected_interval,
     estimate as estimate,
     safe_divide as safe_divide,
 )

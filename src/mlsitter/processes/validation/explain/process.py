@@ -63,7 +63,8 @@ def card_inputs(*, info: Any, scored: Any, details: dict[str, Any], metrics: Any
         ethical.append(f"The model takes the sensitive attribute(s) {', '.join(used)} as input features.")
     for f in fairness:
         ethical.append(f"{f['attribute']}: demographic parity ratio {f['dp_ratio']:.3f} (CI {f['dp_ratio_low']:.3f}-"
-                       f"{f['dp_ratio_high']:.3f}), equalized odds difference {f['eo_difference']:.3f}.")
+                       f"{f['dp_ratio_high']:.3f}), equalized odds difference {f['eo_difference']:.3f}"
+                       + (f" ({f['binning']})." if f.get("binning") else "."))
     flips = [p for p in probes if p.feature in attributes]
     for p in flips:
         ethical.append(f"Changing only {p.feature} from {p.original!r} to {p.changed_to!r} flips the decision for row {p.row}.")
