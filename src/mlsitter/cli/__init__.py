@@ -31,6 +31,7 @@ STATUS_EXIT = {"completed": EXIT_OK, "failed": EXIT_FAILED, "waiting": EXIT_WAIT
 
 # Commands that live in their own modules ("module:attribute"); loaded when the CLI starts.
 EXTRA_COMMANDS: list[str] = [
+    "mlsitter.cli.compliance:compliance",
     "mlsitter.cli.describe:describe",
     "mlsitter.cli.lineage:lineage",
     "mlsitter.cli.serve:serve",

@@ -26,6 +26,7 @@ from mlsitter.errors import DataError, GateFailedError, MlsitterError, RefineExh
 from mlsitter.runtime.agent import ExternalEffectError, agent_command, run_agent
 from mlsitter.runtime.artifacts import ArtifactRef, RecordedFile, media_type_for, record_file
 from mlsitter.runtime.codec import Codec
+from mlsitter.runtime.checkpoints import check_checkpoint
 from mlsitter.runtime.replay import ReplayIndex
 from mlsitter.runtime.signals import Suspend
 from mlsitter.runtime.steps import StepScheduler
@@ -100,12 +101,13 @@ class Attempt:
         return self.feedbacks[-1] if self.feedbacks else None
 
     def review(
-        self, question: str, *, context: Any = None, artifacts: Sequence[Any] = (), tags: Sequence[str] = ()
+        self, question: str, *, context: Any = None, artifacts: Sequence[Any] = (), tags: Sequence[str] = (),
+        checkpoint: str | None = None,
     ) -> Answer:
         info = {"refine": self.loop, "attempt": self.number, "max_attempts": self.max_attempts}
         if context is not None:
             info["context"] = context
-        self.answer = self.ctx.breakpoint(question, context=info, artifacts=artifacts, tags=tags)
+        self.answer = self.ctx.breakpoint(question, context=info, artifacts=artifacts, tags=tags, checkpoint=checkpoint)
         return self.answer
 
 
@@ -205,12 +207,14 @@ class Context:
             threading.Thread(target=_import_all, args=(missing,), name="mlsitter-prefetch", daemon=True).start()
 
     # -- gates --------------------------------------------------------------------------------------
-    def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail") -> GateResult:
+    def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail",
+             checkpoint: str | None = None) -> GateResult:
         """Record a gate on a measured ``value``; ``on_fail`` decides what a failure does."""
         if op not in _OPS:
             raise SpecError(f"gate {name!r}: unknown operator {op!r}; expected one of {', '.join(_OPS)}")
         if on_fail not in ON_FAIL:
             raise SpecError(f"gate {name!r}: on_fail must be one of {', '.join(ON_FAIL)}, got {on_fail!r}")
+        check_checkpoint(checkpoint, f"gate {name!r}")
         key = self._next_key()
         rec = self._open(key, "gate", name)
         if rec and "gate.evaluated" in rec:
@@ -221,7 +225,8 @@ class Context:
             passed = _compare(measured, op, limit)
             result = GateResult(name, measured, op, limit, passed, on_fail)
             self._append("gate.evaluated", {"key": key, "op": "gate", "name": name, "value": measured,
-                                            "operator": op, "threshold": limit, "passed": passed, "on_fail": on_fail})
+                                            "operator": op, "threshold": limit, "passed": passed, "on_fail": on_fail,
+                                            **({"checkpoint": checkpoint} if checkpoint else {})})
         self.gates.append(result)
         if result.passed or on_fail == "warn":
             return result
@@ -231,7 +236,7 @@ class Context:
         answer = self.breakpoint(
             f"Gate {name!r} failed ({rule}). Override it and continue?",
             context={"gate": name, "value": result.value, "operator": op, "threshold": result.threshold},
-            tags=("gate-override",),
+            tags=("gate-override",), checkpoint=checkpoint,
         )
         if not answer.approved:
             raise GateFailedError(f"gate {name!r} failed: {rule}; override refused by {answer.by}"
@@ -255,8 +260,10 @@ class Context:
         artifacts: Sequence[Any] = (),
         options: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        checkpoint: str | None = None,
     ) -> Answer:
-        """Ask a person; with no answer journaled the run suspends until one arrives."""
+        """Ask a person; with no answer journaled the run suspends until one arrives. ``checkpoint`` names the
+        compliance checkpoint the answer serves (:mod:`mlsitter.runtime.compliance`)."""
         key = self._next_key()
         rec = self._open(key, "breakpoint", question)
         if rec and "breakpoint.answered" in rec:
@@ -265,6 +272,7 @@ class Context:
             "key": key, "op": "breakpoint", "name": question, "question": question,
             "context": jsonable(context), "artifacts": [_artifact_info(a) for a in artifacts],
             "options": list(options) if options else None, "tags": list(tags),
+            **({"checkpoint": check_checkpoint(checkpoint, f"breakpoint {question!r}")} if checkpoint else {}),
         }
         if not rec:
             self._append("breakpoint.requested", request)

@@ -65,6 +65,13 @@ def load_key(store_id: str, *, create: bool) -> JournalKey:
     return JournalKey(_read(path), str(path))
 
 
+def key_from_file(path: Path) -> JournalKey:
+    """The key held in ``path`` (a key file handed over for checking offline), refused if others may read it."""
+    if not path.is_file():
+        raise JournalKeyError(f"journal key file {path} does not exist")
+    return JournalKey(_read(path), str(path))
+
+
 def _create(path: Path) -> None:
     """Write a new random key, complete, then link it into place: a process racing to create the same key
     either wins or reads the winner's whole file, never a half-written one."""

@@ -1,0 +1,67 @@
+"""The compliance checkpoints a gate or a breakpoint may serve, each in its CRISP-DM phase (names only).
+
+Kept apart from :mod:`mlsitter.runtime.compliance` so that the context checks a name without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlsitter.errors import SpecError
+
+PHASES: tuple[tuple[str, str], ...] = (
+    ("business-understanding", "Business understanding"),
+    ("data-understanding", "Data understanding"),
+    ("data-preparation", "Data preparation"),
+    ("modeling", "Modeling"),
+    ("evaluation", "Evaluation"),
+    ("deployment", "Deployment"),
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A compliance checkpoint of the catalogue: its name, title, CRISP-DM phase and what evidence it asks for."""
+
+    name: str
+    title: str
+    phase: str
+    asks: str
+
+
+CHECKPOINTS: dict[str, Checkpoint] = {c.name: c for c in (
+    Checkpoint("scope", "Scope and success criteria", "business-understanding",
+               "the project's objective, success metric and feasibility signed off"),
+    Checkpoint("privacy", "Privacy", "data-understanding",
+               "personal data found in scoping or EDA, and what was done with it"),
+    Checkpoint("data-quality", "Data quality", "data-understanding",
+               "measured quality of the data and approved schema or data changes"),
+    Checkpoint("feature-integrity", "Feature integrity", "data-preparation",
+               "no target leakage, no training-serving skew, approved feature definitions"),
+    Checkpoint("model-quality", "Model quality", "modeling",
+               "target metric met, stable across folds, no overfitting to the test split"),
+    Checkpoint("fairness", "Fairness", "evaluation",
+               "fairness metrics per sensitive attribute and the decision taken on them"),
+    Checkpoint("explainability", "Explainability and model card", "evaluation",
+               "stable explanations and an approved model card"),
+    Checkpoint("independent-validation", "Validation independent of development", "evaluation",
+               "the model validated and approved by someone other than who started the run"),
+    Checkpoint("deployment", "Deployment", "deployment",
+               "release checks on the served model and the production approval"),
+    Checkpoint("monitoring", "Monitoring in place", "deployment",
+               "drift and service-level checks running on the deployed model"),
+)}
+
+#: The checkpoint a breakpoint serves when it names none itself, from its tags (the first tag of this table wins).
+TAG_CHECKPOINTS: dict[str, str] = {
+    "readiness": "independent-validation", "production": "deployment", "deploy": "deployment", "fairness": "fairness",
+    "schema-change": "data-quality", "data-change": "data-quality", "definition-change": "feature-integrity",
+    "privacy": "privacy", "model-card": "explainability", "monitoring": "monitoring",
+}
+
+
+def check_checkpoint(name: str | None, where: str) -> str | None:
+    """``name`` if it is a known checkpoint (or None); otherwise a :class:`SpecError` listing the known ones."""
+    if name is None or name in CHECKPOINTS:
+        return name
+    raise SpecError(f"{where}: unknown compliance checkpoint {name!r}; expected one of {', '.join(CHECKPOINTS)}")
