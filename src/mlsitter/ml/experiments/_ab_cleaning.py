@@ -29,6 +29,37 @@ class CleaningReport:
     rules: dict[str, str] = field(default_factory=dict)
     units_per_variant: dict[str, int] = field(default_factory=dict)
     metric_types: dict[str, str] = field(default_factory=dict)
+    label_map: dict[str, str] = field(default_factory=dict)
+
+
+def parse_variant_map(items: list[str] | dict[str, str] | None) -> dict[str, str]:
+    """``['new_page=treatment', 'old_page=control']`` (or a mapping) -> {label in the data: variant label}."""
+    if isinstance(items, dict):
+        return {str(k): str(v) for k, v in items.items()}
+    out: dict[str, str] = {}
+    for item in items or []:
+        raw, sep, name = (part.strip() for part in str(item).partition("="))
+        if not sep or not raw or not name:
+            raise SpecError(f"variant mapping {item!r} must look like 'new_page=treatment' (a label in the data = "
+                            "the variant it stands for)")
+        out[raw] = name
+    return out
+
+
+def relabel(values: pd.Series, label_map: dict[str, str]) -> pd.Series:
+    """The column with the mapped labels replaced (others kept as written), as text."""
+    return values.astype("string").replace(label_map)
+
+
+def why_one_variant(report: CleaningReport, variant: str, exposure: str, pairs: list[tuple[str, str]]) -> str:
+    """The reasons rows were dropped, for the error a table with fewer than two variants gets."""
+    removed = ", ".join(f"{k} {v:,}" for k, v in report.removed.items() if v) or "none"
+    hint = ""
+    if report.removed.get("variant_exposure_mismatch") and pairs:
+        shown = ", ".join(f"{a!r} assigned / {b!r} served" for a, b in pairs[:3])
+        hint = (f"; the served labels in {exposure!r} differ from the assigned ones in {variant!r} (e.g. {shown}): "
+                "map them with variants=, e.g. 'new_page=treatment,old_page=control'")
+    return f"rows removed by rule: {removed}{hint}"
 
 
 def infer_metric_type(values: pd.Series) -> str:
@@ -91,13 +122,20 @@ def has_repeats(units: pd.Series) -> bool:
 
 def clean_assignments(
     frame: pd.DataFrame, *, unit: str, variant: str, metrics: list[str], exposure: str = "",
-    metric_types: dict[str, str] | None = None,
+    metric_types: dict[str, str] | None = None, label_map: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, CleaningReport]:
-    """Apply the cleaning rules in order and count what each removed; needs >= 2 variants left."""
+    """Apply the cleaning rules in order and count what each removed; needs >= 2 variants left.
+
+    ``label_map`` renames labels of the variant and exposure columns first (``{'new_page': 'treatment'}``), so a
+    served page and an assigned group compare as the same variant."""
     types = check_table(frame, unit=unit, variant=variant, metrics=metrics, metric_types=metric_types)
     if exposure and exposure not in frame.columns:
         raise DataError(f"exposure column {exposure!r} is not in the A/B table; its columns are {list(frame.columns)}")
-    report = CleaningReport(rows_in=len(frame), rows_out=0, metric_types=types)
+    label_map = dict(label_map or {})
+    if label_map:
+        frame = frame.assign(**{c: relabel(frame[c], label_map) for c in dict.fromkeys([variant, exposure]) if c})
+    report = CleaningReport(rows_in=len(frame), rows_out=0, metric_types=types, label_map=label_map)
+    pairs: list[tuple[str, str]] = []
     vcodes, vlabels = pd.factorize(frame[variant])  # one hashing pass: -1 marks a missing variant
     keep = vcodes >= 0
     report.removed["missing_variant"] = int((~keep).sum())
@@ -106,6 +144,9 @@ def clean_assignments(
         served = frame[exposure].astype("string")
         disagree = keep & served.notna().to_numpy() & (served != frame[variant].astype("string")).fillna(False).to_numpy()
         report.removed["variant_exposure_mismatch"] = int(disagree.sum())
+        if disagree.any():
+            seen = pd.DataFrame({"a": frame[variant].astype("string")[disagree], "b": served[disagree]}).drop_duplicates()
+            pairs = [(str(a), str(b)) for a, b in seen.head(3).itertuples(index=False)]
         report.rules["variant_exposure_mismatch"] = f"rows whose served variant ({exposure}) differs from the assigned one are removed"
         keep &= ~disagree
     if unit:
@@ -139,8 +180,9 @@ def clean_assignments(
     counts = {str(label): int(n) for label, n in zip(vlabels, per_variant) if n > 0}
     if len(counts) < 2:
         raise DataError(
-            f"A/B table has only one variant after cleaning ({counts}); "
-            f"expected at least two values in column {variant!r} (a control and a treatment)"
+            f"A/B table has only one variant after cleaning ({counts or 'no rows left'}); "
+            f"expected at least two values in column {variant!r} (a control and a treatment); "
+            + why_one_variant(report, variant, exposure, pairs)
         )
     data = frame if keep.all() else frame.loc[keep]
     report.rows_out = len(data)

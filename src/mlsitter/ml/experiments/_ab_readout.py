@@ -58,6 +58,40 @@ class Readout:
     segments: list[dict[str, Any]] = field(default_factory=list)
     decision: str = "inconclusive"
     reasons: list[str] = field(default_factory=list)
+    p_value: float | None = None  # the primary test's p for the hypothesis' direction (one-sided unless two-sided)
+    secondary: list[dict[str, Any]] = field(default_factory=list)
+    winsorized: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def directional_p(p_two: float, difference: float, direction: str) -> float:
+    """The one-sided p of a symmetric test for ``increase`` / ``decrease`` (the two-sided p otherwise)."""
+    if direction == "two-sided" or p_two != p_two:
+        return p_two
+    toward = difference > 0 if direction == "increase" else difference < 0
+    return p_two / 2 if toward else 1 - p_two / 2
+
+
+def winsorize_upper(values: np.ndarray, share: float) -> tuple[np.ndarray, dict[str, float]]:
+    """Cap the top ``share`` of a heavy-tailed metric at its pooled (1 - share) quantile (as Statsig's
+    winsorization); returns the capped values and {cap, units_capped}."""
+    if not 0 < share < 0.5:
+        return values, {}
+    cap = float(np.quantile(values, 1 - share))
+    capped = values > cap
+    return np.minimum(values, cap), {"share": share, "cap": cap, "units_capped": int(capped.sum())}
+
+
+def secondary_effects(readouts: list[MetricReadout], alpha: float, direction: str,
+                      method: str = "holm") -> list[dict[str, Any]]:
+    """Secondary metrics' effects with their p-values corrected across them (they inform, never decide)."""
+    rows = [{"metric": m.metric, "kind": m.kind, "control_mean": m.control["mean"], "treatment_mean": m.treatment["mean"],
+             "difference": m.difference, "ci_low": m.tests[m.primary_test]["ci_low"],
+             "ci_high": m.tests[m.primary_test]["ci_high"], "lift": m.lift["lift"],
+             "p_value": directional_p(m.p_value, m.difference, direction)} for m in readouts]
+    for r, p in zip(rows, st.adjust_pvalues([r["p_value"] for r in rows], method)):
+        r["p_adjusted"] = p
+        r["significant"] = bool(p < alpha)
+    return rows
 
 
 def metric_readout(
@@ -138,7 +172,9 @@ def decide(primary: MetricReadout, guardrails: list[dict[str, Any]], alpha: floa
            mde: float | None = None) -> tuple[str, list[str]]:
     """ship / dont-ship / inconclusive with the reasons, from the primary test and the guardrails."""
     reasons = []
-    p, diff = primary.p_value, primary.difference
+    p_two, diff = primary.p_value, primary.difference
+    p = directional_p(p_two, diff, direction)
+    sided = "two-sided" if direction == "two-sided" else f"one-sided, H1: {direction}"
     test = primary.tests[primary.primary_test]
     good = diff > 0 if direction != "decrease" else diff < 0
     breached = [g["metric"] for g in guardrails if g["breached"]]
@@ -146,13 +182,14 @@ def decide(primary: MetricReadout, guardrails: list[dict[str, Any]], alpha: floa
     if breached:
         reasons.append(f"guardrail(s) {', '.join(breached)} got significantly worse")
     if p < alpha and (good or direction == "two-sided"):
-        reasons.append(f"{primary.metric}: difference {diff:.4g} (CI {ci}), p = {p:.3g} < {alpha} ({test.get('test', primary.primary_test)})")
+        reasons.append(f"{primary.metric}: difference {diff:.4g} (CI {ci}), p = {p:.3g} < {alpha} "
+                       f"({test.get('test', primary.primary_test)}, {sided})")
         decision = "dont-ship" if breached else "ship"
-    elif p < alpha:
-        reasons.append(f"{primary.metric} moved the wrong way: difference {diff:.4g} (CI {ci}), p = {p:.3g}")
+    elif p_two < alpha and not good:
+        reasons.append(f"{primary.metric} moved the wrong way: difference {diff:.4g} (CI {ci}), two-sided p = {p_two:.3g}")
         decision = "dont-ship"
     else:
-        reasons.append(f"{primary.metric}: no significant difference ({diff:.4g}, CI {ci}, p = {p:.3g} >= {alpha})")
+        reasons.append(f"{primary.metric}: no significant difference ({diff:.4g}, CI {ci}, p = {p:.3g} >= {alpha}, {sided})")
         if mde is not None:
             width = (test["ci_high"] - test["ci_low"]) / 2
             reasons.append(f"CI half-width {width:.4g} vs planned MDE {mde:.4g}: "

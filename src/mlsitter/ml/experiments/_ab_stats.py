@@ -34,14 +34,30 @@ class SrmResult:
     p_value: float
     alarm: bool
     threshold: float = 0.001
+    warning_threshold: float = 0.001
+    status: str = "ok"  # ok | warning (threshold <= p < warning_threshold) | alarm (p < threshold)
 
     def as_dict(self) -> dict[str, Any]:
         return _as_dict(self)
 
+    def banner(self) -> str:
+        """The sentence a readout under this SRM status is shown with ('' when the split is as planned)."""
+        if self.status == "ok":
+            return ""
+        counts = ", ".join(f"{k} {v:,} ({v / max(sum(self.observed.values()), 1):.2%} vs planned "
+                           f"{self.expected_share[k]:.2%})" for k, v in self.observed.items())
+        if self.status == "alarm":
+            return (f"SAMPLE RATIO MISMATCH: p = {self.p_value:.3g} < {self.threshold:g}. Units per variant: {counts}. "
+                    "The assignment is broken, so every number below may be biased; a person must override "
+                    "before any decision is taken.")
+        return (f"Sample ratio warning: p = {self.p_value:.3g} < {self.warning_threshold:g} (alarm below "
+                f"{self.threshold:g}). Units per variant: {counts}. Check the assignment before trusting the readout.")
+
 
 def sample_ratio_mismatch(observed: dict[str, int], expected_share: dict[str, float] | None = None,
-                          threshold: float = 0.001) -> SrmResult:
-    """SRM check (scipy ``chisquare``); ``alarm`` when p < ``threshold`` (0.001 by default)."""
+                          threshold: float = 0.001, warning_threshold: float | None = None) -> SrmResult:
+    """SRM check (scipy ``chisquare``): ``alarm`` when p < ``threshold`` (0.001 by default), ``warning`` when
+    p < ``warning_threshold`` (as GrowthBook's and Statsig's warning band; default: no band)."""
     names = list(observed)
     share = expected_share or {k: 1.0 / len(names) for k in names}
     missing = [k for k in names if k not in share]
@@ -51,8 +67,10 @@ def sample_ratio_mismatch(observed: dict[str, int], expected_share: dict[str, fl
     counts = np.array([observed[k] for k in names], dtype=np.float64)
     exp = counts.sum() * np.array([share[k] / total_share for k in names])
     chi2, p = stats.chisquare(counts, exp)
+    warn = max(threshold, warning_threshold if warning_threshold is not None else threshold)
+    status = "alarm" if p < threshold else "warning" if p < warn else "ok"
     return SrmResult({k: int(observed[k]) for k in names}, {k: share[k] / total_share for k in names},
-                     float(chi2), float(p), bool(p < threshold), threshold)
+                     float(chi2), float(p), bool(p < threshold), threshold, warn, status)
 
 
 @stable_name("ml.experiments.Summary")

@@ -125,3 +125,23 @@ def test_bad_input_values_are_refused_before_a_run(inputs, message):
     with pytest.raises(InvalidInputError) as refused:
         mlsitter.run("experiment-plan", approve="auto", **inputs)
     assert message in str(refused.value) and Store().count_runs() == 0
+
+
+def test_relative_mde_and_a_stopping_rule_in_calendar_time():
+    run = mlsitter.run("experiment-plan", approve="auto", mde="10%", baseline=0.3, daily_traffic=13000, min_days=7)
+    assert run.status == "completed", run.error
+    r = run.result
+    assert r.mde == pytest.approx(0.03)  # 10% of the 0.3 baseline
+    n = NormalIndPower().solve_power(effect_size=proportion_effectsize(0.33, 0.3), alpha=0.05, power=0.8)
+    assert r.n_control == math.ceil(n) and r.days_needed == math.ceil(r.total / 13000) < 7 == r.planned_days
+    doc = json.loads(Path(r.preregistration).read_text())
+    rule = doc["stopping_rules"][0]
+    assert f"fills in {r.days_needed} day(s) at 13,000 units/day" in rule and "after 7 days" in rule
+    assert f"about {7 * 13000:,}" in rule
+    assert "mde 10% of baseline 0.3" in plain(Path(r.report).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("mde", ["two percent", "-2%", "-0.5"])
+def test_bad_mde_is_named(mde):
+    run = mlsitter.run("experiment-plan", approve="auto", mde=mde, baseline=0.1)
+    assert run.status == "failed" and "'2%'" in run.error, run.error

@@ -14,6 +14,7 @@ from statsmodels.stats.proportion import proportions_ztest
 
 import mlsitter
 from mlsitter.cli import main
+from mlsitter.runtime.store import Store
 from validation_fixtures import ab_table
 
 TOL = 1e-6
@@ -74,17 +75,97 @@ def test_binary_metric_matches_statsmodels_ztest(table):
     h = mlsitter.run("ab-test", approve="auto", data=str(path), metric="converted", n_resamples=100)
     assert h.status == "completed", h.error
     counts = clean.groupby("variant")["converted"].agg(["sum", "count"])
-    z, p = proportions_ztest([counts.loc["treatment", "sum"], counts.loc["control", "sum"]],
-                             [counts.loc["treatment", "count"], counts.loc["control", "count"]])
+    x = [counts.loc["treatment", "sum"], counts.loc["control", "sum"]]
+    n = [counts.loc["treatment", "count"], counts.loc["control", "count"]]
+    z, p = proportions_ztest(x, n)
+    _, p_larger = proportions_ztest(x, n, alternative="larger")
     assert h.result.tests["z"]["statistic"] == pytest.approx(z, abs=TOL)
-    assert h.result.p_value == pytest.approx(p, abs=TOL)
+    # the default hypothesis is 'increase': the reported p is statsmodels' one-sided one, the two-sided kept beside it
+    assert h.result.p_value == pytest.approx(p_larger, abs=TOL) and h.result.p_value_two_sided == pytest.approx(p, abs=TOL)
 
 
-def test_srm_blocks_the_readout(tmp_path):
+def test_srm_alarm_writes_the_readout_and_holds_the_decision_for_a_person(tmp_path):
     frame = ab_table(n=6000, treatment_share=0.55)
     frame.to_csv(tmp_path / "srm.csv", index=False)
-    h = mlsitter.run("ab-test", approve="auto", data=str(tmp_path / "srm.csv"), metric="revenue", n_resamples=50)
-    assert h.status == "failed" and "sample-ratio-mismatch" in h.error
+    h = mlsitter.run("ab-test", approve="auto", data=str(tmp_path / "srm.csv"), metric="revenue", n_resamples=0, n_looks=2)
+    # a policy may not override: the run fails, naming the gate, the counts and where the readout is
+    assert h.status == "failed" and "sample-ratio-mismatch" in h.error and "a person must" in h.error
+    counts = frame["variant"].value_counts()
+    assert f"'treatment': {counts['treatment']}" in h.error
+    recorded = {e.data["name"]: e.data for e in Store().events(h.run_id, types=("artifact.recorded",))}
+    html = open(recorded["ab-test-report.html"]["path"], encoding="utf-8").read()
+    assert "SAMPLE RATIO MISMATCH" in html and f"{counts['control']:,}" in html and "Welch" in html
+
+    h = mlsitter.run("ab-test", data=str(tmp_path / "srm.csv"), metric="revenue", n_resamples=0, n_looks=2)
+    assert h.status == "waiting" and h.waiting["options"] == ["override", "stop"]
+    assert {a["name"] for a in h.waiting["artifacts"]} >= {"ab-test-report.html"}
+    assert f"control {counts['control']:,}" in h.waiting["question"]
+    after = mlsitter.approve(h.run_id, option="override", feedback="known logging gap", by="analyst", resume=True)
+    assert after.status == "waiting" and after.waiting["options"] == ["ship", "dont-ship", "inconclusive"]
+    done = mlsitter.approve(h.run_id, option="inconclusive", by="analyst", resume=True)
+    assert done.status == "completed" and done.result.srm_status == "alarm"
+    assert done.result.units_per_variant == {k: int(v) for k, v in counts.items()}
+
+
+def test_srm_warning_band_reads_out_with_a_banner(tmp_path):
+    # 4,000 units at a 52.1% treatment share: chi-square p about 0.008, inside the default band [0.001, 0.01)
+    n_b = 2084
+    frame = ab_table(n=4000).assign(variant=["treatment"] * n_b + ["control"] * (4000 - n_b))
+    frame.to_csv(tmp_path / "warn.csv", index=False)
+    p = stats.chisquare([n_b, 4000 - n_b]).pvalue
+    assert 0.001 < p < 0.01
+    h = mlsitter.run("ab-test", approve="auto", data=str(tmp_path / "warn.csv"), metric="revenue", n_resamples=0, n_looks=2)
+    assert h.status == "completed", h.error
+    assert h.result.srm_status == "warning" and h.result.srm_p_value == pytest.approx(p)
+    gate = next(e.data for e in Store().events(h.run_id, types=("gate.evaluated",)) if e.data["name"] == "sample-ratio-mismatch")
+    assert not gate["passed"] and gate["on_fail"] == "warn"
+    assert "Sample ratio warning" in open(h.result.report, encoding="utf-8").read()
+
+
+def test_variant_labels_are_mapped_and_dropped_rows_explained(tmp_path):
+    frame = ab_table(n=3000)
+    served = np.where(frame["variant"] == "treatment", "new_page", "old_page")
+    served[:50] = np.where(served[:50] == "new_page", "old_page", "new_page")  # 50 units served the other page
+    frame = frame.assign(group=frame["variant"], landing_page=served).drop(columns="variant")
+    frame.to_csv(tmp_path / "pages.csv", index=False)
+    kw = dict(approve="auto", data=str(tmp_path / "pages.csv"), metric="converted", variant="group", n_resamples=0,
+              n_looks=2)
+    bad = mlsitter.run("ab-test", exposure="landing_page", **kw)
+    assert bad.status == "failed" and "variant_exposure_mismatch 3,000" in bad.error and "variants=" in bad.error
+    h = mlsitter.run("ab-test", exposure="landing_page", variants=["new_page=treatment", "old_page=control"], **kw)
+    assert h.status == "completed", h.error
+    assert h.result.cleaning["variant_exposure_mismatch"] == 50 and h.result.n_control + h.result.n_treatment == 2950
+    assert "variant_exposure_mismatch" in open(h.result.report, encoding="utf-8").read()
+    refused = mlsitter.run("ab-test", exposure="landing_page", variants=["new_page"], **kw)
+    assert refused.status == "failed" and "'new_page=treatment'" in refused.error
+
+
+def test_secondary_metrics_winsorizing_and_a_one_sided_p(tmp_path):
+    rng = np.random.default_rng(3)
+    frame = ab_table(n=4000)
+    whale = rng.random(4000) < 0.005  # a few huge orders dominate the variance
+    frame = frame.assign(order_value=rng.exponential(20, 4000) + whale * 5000.0)
+    frame.to_csv(tmp_path / "heavy.csv", index=False)
+    kw = dict(approve="auto", data=str(tmp_path / "heavy.csv"), n_resamples=0, n_looks=2)
+    h = mlsitter.run("ab-test", metric="revenue", secondary=["converted", "order_value"], winsorize=0.01,
+                     direction="decrease", **kw)
+    assert h.status == "completed", h.error
+    r = h.result
+    cap = float(np.quantile(frame["order_value"], 0.99))
+    assert r.winsorized["order_value"]["cap"] == pytest.approx(cap) and "converted" not in r.winsorized
+    assert r.winsorized["order_value"]["units_capped"] == int((frame["order_value"] > cap).sum())
+    a = frame.loc[frame.variant == "control"]
+    b = frame.loc[frame.variant == "treatment"]
+    capped = stats.ttest_ind(np.minimum(b.order_value, cap), np.minimum(a.order_value, cap), equal_var=False,
+                             alternative="less")
+    row = {s["metric"]: s for s in r.secondary}
+    assert row["order_value"]["p_value"] == pytest.approx(capped.pvalue, abs=TOL)
+    assert set(row) == {"converted", "order_value"} and all("p_adjusted" in s for s in r.secondary)
+    # revenue (capped too) rose by about 1.0: under H1 'decrease' the one-sided p is near 1, and the move is harm
+    top = float(np.quantile(frame["revenue"], 0.99))
+    welch = stats.ttest_ind(np.minimum(b.revenue, top), np.minimum(a.revenue, top), equal_var=False, alternative="less")
+    assert r.p_value == pytest.approx(welch.pvalue, abs=TOL) and r.p_value > 0.95 and r.recommended == "dont-ship"
+    assert "Secondary metrics" in open(r.report, encoding="utf-8").read()
 
 
 def test_early_stop_and_decision_breakpoints(table, tmp_path):
@@ -139,4 +220,5 @@ def test_reads_the_preregistration_written_by_experiment_plan(table):
     assert r.metric == "revenue" and {"primary_metric", "direction", "alpha", "guardrails", "segments"} <= set(r.plan_fields)
     assert r.guardrails[0]["metric"] == "latency_ms" and r.guardrails[0]["tolerance"] == 0.05
     assert {s["segment"] for s in r.segments} == {"country"}
-    assert r.tests["welch"]["p_value"] == pytest.approx(r.p_value)  # a 'mean' metric is read out with Welch's t-test
+    assert r.tests["welch"]["p_value"] == pytest.approx(r.p_value_two_sided)  # a 'mean' metric: Welch's t-test
+    assert r.p_value == pytest.approx(r.p_value_two_sided / 2)  # planned direction 'increase', effect upward

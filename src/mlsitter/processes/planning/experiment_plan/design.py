@@ -76,6 +76,35 @@ def metric_history(frame: pd.DataFrame, column: str, metric_type: str, positive_
     return values.astype(float).to_numpy()
 
 
+def parse_mde(mde: float | str, baseline: float) -> tuple[float, str]:
+    """(absolute MDE, note): a number is the absolute change; ``'2%'`` is relative to the baseline."""
+    number = isinstance(mde, (int, float)) and not isinstance(mde, bool)
+    text = str(mde).strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float("nan")
+    except ValueError:
+        share = float("nan")
+    if number and float(mde) > 0:
+        return float(mde), ""
+    if not share > 0:
+        raise SpecError(f"mde must be a positive absolute change (e.g. 0.02) or a change relative to the baseline "
+                        f"(e.g. '2%'); got {mde!r}")
+    absolute = share * abs(baseline)
+    if absolute <= 0:
+        raise SpecError(f"a relative mde ({text}) needs a non-zero baseline; got baseline {baseline}")
+    return absolute, f"mde {text} of baseline {baseline:.6g} = {absolute:.6g} (absolute)"
+
+
+def horizon_rule(total: int, units_per_day: float, fill_days: int, days: int) -> str:
+    """The fixed-horizon rule in calendar time: when the sample fills, and when the analysis runs."""
+    rate = f"{units_per_day:,.0f} units/day"
+    if days <= fill_days:
+        return f"fixed horizon: the primary analysis runs once, after {total:,} units ({days} days at {rate})"
+    return (f"fixed horizon: the sample of {total:,} units fills in {fill_days} day(s) at {rate}, but the primary "
+            f"analysis runs once, after {days} days (min_days, to cover weekly cycles), on all units enrolled by then "
+            f"(about {days * units_per_day:,.0f})")
+
+
 def baseline_settings(history: np.ndarray | None, metric_type: str, baseline: float | None,
                       std: float | None) -> tuple[float, float | None, int]:
     """Baseline and standard deviation: given ones win, else estimated from history."""
@@ -158,8 +187,8 @@ def preregistration(plan: PowerPlan, settings: ExperimentSettings, *, experiment
                       "expected_shares": {control: 1 / (1 + settings.ratio),
                                           treatment: settings.ratio / (1 + settings.ratio)}},
         "stopping_rules": [
-            f"fixed horizon: the primary analysis runs once, after {plan.total:,} units ({days} days); "
-            "no stopping for efficacy on interim looks unless monitored with an always-valid (mSPRT) test",
+            horizon_rule(plan.total, plan.units_per_day, plan.days_needed, days)
+            + "; no stopping for efficacy on interim looks unless monitored with an always-valid (mSPRT) test",
             f"run at least {settings.min_days} days to cover weekly cycles, even if the sample fills sooner",
             "stop early for harm: a guardrail worse than its tolerance at p < 0.01 on a daily check",
             "halt and investigate on sample-ratio mismatch (chi-square p < 0.001)",

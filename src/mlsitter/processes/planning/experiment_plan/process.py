@@ -73,7 +73,7 @@ class ExperimentPlanResult:
 
 
 @task(name="experiment-plan.initial_settings")
-def initial_settings(metric: str, metric_type: str, baseline: float | None, std: float | None, mde: float,
+def initial_settings(metric: str, metric_type: str, baseline: float | None, std: float | None, mde: float | str,
                      alpha: float, power: float, direction: str, ratio: float, daily_traffic: float,
                      traffic_fraction: float, max_days: int, min_days: int, guardrails: str, data: str, sep: str,
                      metric_column: str, positive_value: str, charter: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def initial_settings(metric: str, metric_type: str, baseline: float | None, std:
     from mlsitter.errors import InputError
     from mlsitter.ml.handoffs._charter import load_charter
     from mlsitter.processes.planning.experiment_plan.design import (ExperimentSettings, baseline_settings, metric_history,
-                                               parse_guardrails)
+                                               parse_guardrails, parse_mde)
     from mlsitter.ml.io._table_reader import read_table
 
     loaded = load_charter(charter) if charter else None
@@ -99,9 +99,10 @@ def initial_settings(metric: str, metric_type: str, baseline: float | None, std:
                   "rows": int(len(history))}
     base, sd, _ = baseline_settings(history, metric_type, baseline, std)
     name = metric or (f"{metric_column}={positive_value}" if positive_value else metric_column) or "metric"
-    settings = ExperimentSettings(name, metric_type, float(base), None if sd is None else float(sd), mde, alpha, power,
-                                  direction, ratio, daily_traffic, traffic_fraction, max_days, min_days,
-                                  parse_guardrails(guardrails))
+    absolute, note = parse_mde(mde, float(base))
+    settings = ExperimentSettings(name, metric_type, float(base), None if sd is None else float(sd), absolute, alpha,
+                                  power, direction, ratio, daily_traffic, traffic_fraction, max_days, min_days,
+                                  parse_guardrails(guardrails), [note] if note else [])
     return {"settings": settings, "source": source, "experiment": loaded.name if loaded else name}
 
 
@@ -171,8 +172,10 @@ def write_plan(plan: Any, settings: Any, experiment: str, unit: str, control: st
          description="Hypothesis, statsmodels power analysis, duration from traffic, guardrails -> pre-registration")
 def experiment_plan(
     ctx: Context,
-    mde: Annotated[float, Interval(0, None, closed="neither"), Doc("minimum detectable effect: the absolute change "
-                                                                    "of the metric to detect, in its units")],
+    mde: Annotated[float | str, Interval(0, None, closed="neither"), Doc("minimum detectable effect: the absolute "
+                                                                          "change of the metric to detect, in its "
+                                                                          "units, or relative to the baseline as "
+                                                                          "'2%'")],
     metric_type: Annotated[Literal["proportion", "mean"], Doc("'proportion' (a rate such as conversion) or "
                                                              "'mean'")] = "proportion",
     metric: Annotated[str, Doc("name of the primary metric (default: from metric_column)")] = "",
@@ -212,7 +215,7 @@ def experiment_plan(
                                                         "up")] = 3,
 ) -> ExperimentPlanResult:
     """Plan an A/B test of ``metric`` (a ``proportion`` or a ``mean``) to detect an absolute change of
-    ``mde``. The baseline (and std) come from ``baseline``/``std`` or from historical ``data``'s
+    ``mde`` (or ``'2%'`` of the baseline). The baseline (and std) come from ``baseline``/``std`` or from historical ``data``'s
     ``metric_column`` (``positive_value`` marks a conversion)."""
     start = ctx.task(initial_settings, metric=metric, metric_type=metric_type, baseline=baseline, std=std, mde=mde,
                      alpha=alpha, power=power, direction=direction, ratio=ratio, daily_traffic=daily_traffic,

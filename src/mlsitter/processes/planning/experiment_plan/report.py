@@ -55,7 +55,7 @@ def write_experiment_plan_report(plan: PowerPlan, prereg: dict[str, Any], gates:
                                  notes: list[str], attempt: int, out_dir: str | Path) -> ReportFiles:
     report = Report(f"Experiment plan: {prereg['experiment']}", f"Attempt {attempt} · pre-registration v{prereg['version']}")
     if notes:
-        report.note("Changed by review: " + "; ".join(notes))
+        report.note("Settings derived from the inputs or changed by review: " + "; ".join(notes))
     hyp = prereg["hypothesis"]
     report.section("Hypothesis")
     report.bullets([f"H0: {hyp['h0']}", f"H1: {hyp['h1']}",

@@ -1,6 +1,8 @@
-"""The ``ab-test`` process: explicit cleaning, a sample-ratio-mismatch gate that blocks the readout,
-z / Welch / Mann-Whitney / bootstrap / Bayesian / CUPED / lift statistics, always-valid sequential
-monitoring with guardrails and an early-stop breakpoint, segments, and a decision approval."""
+"""The ``ab-test`` process: explicit cleaning (labels mapped with ``variants``), a sample-ratio-mismatch check with
+a warning band whose alarm holds the decision (the readout still written, under a banner) until a person overrides,
+z / Welch / Mann-Whitney / bootstrap / Bayesian / CUPED / lift statistics (p one-sided for a directional hypothesis),
+optional winsorizing, secondary metrics, always-valid sequential monitoring with guardrails and an early-stop
+breakpoint, segments, and a decision approval."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mlsitter import Context, Doc, Interval, process, task
-from mlsitter.errors import SpecError
+from mlsitter.errors import GateFailedError, SpecError
 from mlsitter.processes.validation.ab_test import tasks as steps
 from mlsitter.naming import stable_name
 DECISIONS = ["ship", "dont-ship", "inconclusive"]
@@ -46,6 +48,11 @@ class AbTestResult:
     decided_by: str
     report: str
     plan_fields: list[str] = field(default_factory=list)
+    p_value_two_sided: float | None = None
+    srm_status: str = "ok"
+    units_per_variant: dict[str, int] = field(default_factory=dict)
+    secondary: list[dict[str, Any]] = field(default_factory=list)
+    winsorized: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @task(name="ab-test.read_plan")
@@ -76,6 +83,13 @@ def ab_test(
     variant: Annotated[str, Doc("column of the assigned variant")] = "variant",
     exposure: Annotated[str, Doc("column of the variant actually served; rows that disagree with the assignment "
                                  "are removed")] = "",
+    variants: Annotated[list[str] | None, Doc("labels of the data mapped to variants, e.g. 'new_page=treatment,"
+                                              "old_page=control' (applied to the variant and exposure columns)")] = None,
+    secondary: Annotated[list[str] | None, Doc("secondary metric columns: read out and Holm-corrected, never "
+                                               "deciding")] = None,
+    winsorize: Annotated[float, Interval(0, 0.5, closed="left"), Doc("cap this top share of every non-binary "
+                                                                     "metric at its pooled quantile (0: none; "
+                                                                     "e.g. 0.01)")] = 0.0,
     covariate: Annotated[str, Doc("pre-period covariate column for CUPED variance reduction")] = "",
     timestamp: Annotated[str, Doc("time column: orders the units for the sequential (mSPRT) looks")] = "",
     guardrails: Annotated[list[str] | None, Doc("guardrail metric columns, 'name' or 'name:higher' when higher is "
@@ -93,8 +107,10 @@ def ab_test(
     n_resamples: Annotated[int, Interval(0, None), Doc("bootstrap resamples of the confidence intervals (0: no "
                                                        "bootstrap)")] = 1000,
     n_looks: Annotated[int, Interval(1, None), Doc("interim looks of the sequential (mSPRT) monitoring")] = 20,
-    srm_threshold: Annotated[float, Interval(0, 1), Doc("gate: the sample-ratio-mismatch test's p-value must "
-                                                        "reach this")] = 0.001,
+    srm_threshold: Annotated[float, Interval(0, 1), Doc("gate: below this sample-ratio-mismatch p-value the readout is "
+                                                        "produced under an alarm and a person must override")] = 0.001,
+    srm_warning: Annotated[float, Interval(0, 1), Doc("below this SRM p-value (and above srm_threshold) the readout "
+                                                      "carries a warning")] = 0.01,
     guardrail_tolerance: Annotated[float, Interval(0, None), Doc("relative worsening a guardrail may show before "
                                                                  "it counts as breached")] = 0.0,
     seed: Annotated[int, Doc("seed of the bootstrap resamples")] = 0,
@@ -104,26 +120,29 @@ def ab_test(
     settings = readout_settings(metric=metric, alpha=alpha, direction=direction, guardrails=guardrails,
                                 metric_types=metric_types, pre=pre)
     metric, alpha = settings.metric, settings.alpha
+    extra_metrics = [m for m in dict.fromkeys(secondary or []) if m not in settings.metrics]
     table = ctx.task(steps.load_and_clean, data=data, unit=unit or _planned(pre, "unit"), variant=variant,
-                     metrics=settings.metrics, exposure=exposure,
+                     metrics=settings.metrics + extra_metrics, exposure=exposure, label_map=variant_map(variants),
                      extra=[c for c in [covariate, timestamp, *(segments or [])] if c], metric_types=settings.types,
                      control=control or _planned(pre, "control"), treatment=treatment or _planned(pre, "treatment"),
                      out_dir=str(ctx.workdir), optional=[] if segments or not pre else list(pre.segments))
     log_cleaning(ctx, table)
     srm = ctx.task(steps.check_srm, table=table, split=pre.split if pre else None, ratio=pre.ratio if pre else None,
-                   threshold=srm_threshold)
-    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm_threshold, on_fail="fail")
+                   threshold=srm_threshold, warning=srm_warning)
+    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm.warning_threshold, on_fail="warn")
 
     readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=settings.guards,
                        covariate=covariate, timestamp=timestamp, segments=list(segments or table.optional_present),
                        alpha=alpha, direction=settings.direction, n_resamples=n_resamples, n_looks=n_looks,
-                       tolerance=guardrail_tolerance, mde=pre.mde if pre else None, seed=seed)
+                       tolerance=guardrail_tolerance, mde=pre.mde if pre else None, seed=seed,
+                       secondary=extra_metrics, winsorize=winsorize)
     for status in readout.guardrail_status:
         ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn")
 
     files = ctx.task(steps.write_ab_report, out_dir=str(ctx.workdir), data=data, table=table, plan=pre, srm=srm, readout=readout)
     refs = [ctx.artifact("ab-test-report.html", Path(files["html"])), ctx.artifact("ab-test-report.md", Path(files["markdown"])),
             ctx.artifact("ab-test-report.json", Path(files["json"]))]
+    hold_for_srm(ctx, srm, refs)
     decision = ask_early_stop(ctx, readout, pre=pre, alpha=alpha, refs=refs)
     test = readout.primary.tests[readout.primary.primary_test]
     approved, by, final = approve_decision(ctx, readout, decision, refs)
@@ -172,6 +191,34 @@ def _planned(pre: Any, field_name: str) -> str:
     return getattr(pre, field_name) if pre and getattr(pre, field_name) else ""
 
 
+def variant_map(items: list[str] | None) -> dict[str, str]:
+    """The ``variants`` input as {label in the data: variant}; SpecError for an item without '='."""
+    from mlsitter.ml.experiments._ab_cleaning import parse_variant_map
+
+    return parse_variant_map(items)
+
+
+def hold_for_srm(ctx: Context, srm: Any, refs: list[Any]) -> None:
+    """Under an SRM alarm the readout exists (the report, under its banner) but no decision is taken until a
+    person overrides; a policy's approval does not count, and a refusal fails the run."""
+    if srm.status == "warning":
+        ctx.log("warning", srm.banner())
+    if not srm.alarm:
+        return
+    answer = ctx.breakpoint(
+        srm.banner() + " Override the SRM alarm and go on to the decision?",
+        context={"p_value": srm.p_value, "threshold": srm.threshold, "units_per_variant": srm.observed,
+                 "planned_share": srm.expected_share}, artifacts=refs, options=["override", "stop"],
+        tags=("srm-override",))
+    overridden = answer.option == "override" if answer.option in ("override", "stop") else answer.approved
+    if answer.by.startswith("policy:") or not overridden:
+        who = (f"approval policy {answer.by[7:]!r} may not override it; a person must" if answer.by.startswith("policy:")
+               else f"override refused by {answer.by}" + (f": {answer.feedback}" if answer.feedback else ""))
+        raise GateFailedError(f"gate 'sample-ratio-mismatch' failed: p = {srm.p_value:.3g} < {srm.threshold:g} "
+                              f"(units per variant {srm.observed}); the readout is in ab-test-report.html; {who}")
+    ctx.log("warning", f"SRM alarm overridden by {answer.by}: {answer.feedback or 'no reason given'}")
+
+
 def log_cleaning(ctx: Context, table: Any) -> None:
     """Say in the journal how many rows cleaning removed, and why."""
     removed = sum(table.report.removed.values())
@@ -216,7 +263,7 @@ def approve_decision(ctx: Context, readout: Any, decision: str, refs: list[Any])
     answer = ctx.breakpoint(
         f"A/B decision for {readout.treatment} vs {readout.control}: {decision.upper()} — " + "; ".join(readout.reasons)
         + ". Approve, or pick another decision.",
-        context={"decision": decision, "reasons": readout.reasons, "p_value": primary.p_value, "lift": primary.lift},
+        context={"decision": decision, "reasons": readout.reasons, "p_value": readout.p_value, "lift": primary.lift},
         artifacts=refs, options=DECISIONS, tags=("decision",),
     )
     final = decision
@@ -235,10 +282,11 @@ def ab_test_result(*, readout: Any, test: dict[str, Any], metric: str, srm: Any,
     return AbTestResult(
         control=readout.control, treatment=readout.treatment, n_control=readout.n_control, n_treatment=readout.n_treatment,
         metric=metric, difference=float(test["difference"]), ci_low=float(test["ci_low"]), ci_high=float(test["ci_high"]),
-        p_value=primary.p_value, lift=primary.lift["lift"], lift_ci=[primary.lift["ci_low"], primary.lift["ci_high"]],
+        p_value=readout.p_value if readout.p_value is not None else primary.p_value, lift=primary.lift["lift"], lift_ci=[primary.lift["ci_low"], primary.lift["ci_high"]],
         prob_treatment_better=primary.bayes["prob_b_better"], tests=primary.tests, cuped=primary.cuped,
         srm_p_value=srm.p_value, cleaning=dict(table.report.removed), guardrails=readout.guardrail_status,
         segments=readout.segments, sequential_first_crossing=crossing, recommended=readout.decision, decision=final,
         reasons=readout.reasons, approved=approved, decided_by=by, report=files["html"],
-        plan_fields=list(pre.found) if pre else [],
+        plan_fields=list(pre.found) if pre else [], p_value_two_sided=primary.p_value, srm_status=srm.status,
+        units_per_variant=dict(srm.observed), secondary=readout.secondary, winsorized=readout.winsorized,
     )

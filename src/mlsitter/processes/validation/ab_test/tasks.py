@@ -29,7 +29,7 @@ class CleanTable:
 @task(name="ab-test.load_and_clean")
 def load_and_clean(data: str, unit: str, variant: str, metrics: list[str], exposure: str, extra: list[str],
                    metric_types: dict[str, str], control: str, treatment: str, out_dir: str,
-                   optional: list[str] | None = None) -> CleanTable:
+                   optional: list[str] | None = None, label_map: dict[str, str] | None = None) -> CleanTable:
     """Read the table, apply the cleaning rules, choose control/treatment, save the clean rows.
 
     ``extra`` columns must exist; ``optional`` ones (e.g. segments named only by the plan) are kept when present.
@@ -44,7 +44,7 @@ def load_and_clean(data: str, unit: str, variant: str, metrics: list[str], expos
     if missing:
         raise DataError(f"A/B table lacks column(s) {missing}; its columns are {list(frame.columns)}")
     clean, report = clean_assignments(frame, unit=unit, variant=variant, metrics=metrics, exposure=exposure,
-                                      metric_types=metric_types)
+                                      metric_types=metric_types, label_map=label_map)
     variants = list(report.units_per_variant)
     control, treatment = choose_variants(variants, control, treatment)
     if len(variants) > 2:
@@ -76,8 +76,9 @@ def choose_variants(variants: list[str], control: str, treatment: str) -> tuple[
 
 
 @task(name="ab-test.check_srm")
-def check_srm(table: CleanTable, split: dict[str, float] | None, ratio: float | None, threshold: float) -> Any:
-    """SRM chi-square of units per variant against the planned split (equal when not planned)."""
+def check_srm(table: CleanTable, split: dict[str, float] | None, ratio: float | None, threshold: float,
+              warning: float | None = None) -> Any:
+    """SRM chi-square of units per variant against the planned split (equal when not planned), with its band."""
     from mlsitter.ml.experiments._ab_stats import sample_ratio_mismatch
 
     observed = {table.control: table.report.units_per_variant[table.control],
@@ -87,17 +88,19 @@ def check_srm(table: CleanTable, split: dict[str, float] | None, ratio: float | 
         expected = {k: split[k] for k in observed}
     elif ratio:
         expected = {table.control: 1.0, table.treatment: float(ratio)}
-    return sample_ratio_mismatch(observed, expected, threshold)
+    return sample_ratio_mismatch(observed, expected, threshold, warning)
 
 
 @task(name="ab-test.compute_readout")
 def compute_readout(table: CleanTable, variant: str, metric: str, guardrails: list[Any], covariate: str, timestamp: str,
                     segments: list[str], alpha: float, direction: str, n_resamples: int, n_looks: int, tolerance: float,
-                    mde: float | None, seed: int) -> Any:
-    """Every statistic for the primary metric and guardrails, segments, and the decision."""
+                    mde: float | None, seed: int, secondary: list[str] | None = None, winsorize: float = 0.0) -> Any:
+    """Every statistic for the primary, secondary and guardrail metrics (heavy tails capped when ``winsorize``
+    > 0), segments, and the decision."""
     import pandas as pd
 
-    from mlsitter.ml.experiments._ab_readout import Readout, decide, guardrail_breached, metric_readout, segment_effects
+    from mlsitter.ml.experiments._ab_readout import (Readout, decide, directional_p, guardrail_breached, metric_readout,
+                                                     secondary_effects, segment_effects, winsorize_upper)
 
     f = pd.read_parquet(table.path)
     is_b = (f[variant] == table.treatment).to_numpy()
@@ -108,6 +111,12 @@ def compute_readout(table: CleanTable, variant: str, metric: str, guardrails: li
     if timestamp:
         col = f[timestamp]
         t = (pd.to_datetime(col).astype("int64").to_numpy() / 1e9) if not pd.api.types.is_numeric_dtype(col) else col.to_numpy(np.float64)
+
+    capped: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys([metric, *(secondary or []), *(g.metric for g in guardrails)]):
+        if winsorize and table.metric_types[name] != "binary":
+            values, capped[name] = winsorize_upper(f[name].to_numpy(np.float64), winsorize)
+            f[name] = values
 
     def one(name: str, sequential: bool) -> Any:
         y = f[name].to_numpy(np.float64)
@@ -123,8 +132,10 @@ def compute_readout(table: CleanTable, variant: str, metric: str, guardrails: li
     status = [guardrail_breached(m, g, alpha, tolerance) for m, g in zip(guards, guardrails)]
     segs = segment_effects(f, is_b, metric, table.metric_types[metric], segments, alpha=alpha) if segments else []
     decision, reasons = decide(primary, status, alpha, direction, mde)
+    extra = secondary_effects([one(m, False) for m in secondary or []], alpha, direction)
     return Readout(table.control, table.treatment, int((~is_b).sum()), int(is_b.sum()), alpha, direction, primary, guards,
-                   status, segs, decision, reasons)
+                   status, segs, decision, reasons, directional_p(primary.p_value, primary.difference, direction), extra,
+                   capped)
 
 
 @task(name="ab-test.write_ab_report")
@@ -136,9 +147,18 @@ def write_ab_report(*, out_dir: str, data: str, table: CleanTable, plan: Any, sr
 
     rep = Report(f"A/B test: {readout.treatment} vs {readout.control}",
                  f"{Path(data).name} · primary metric {readout.primary.metric} · alpha {readout.alpha} · direction {readout.direction}")
+    if srm.banner():
+        rep.section("Sample ratio mismatch: " + srm.status).note(srm.banner(), "fail" if srm.alarm else "warn")
+        rep.table(srm_rows(srm), caption="Units per variant")
+    sided = "two-sided" if readout.direction == "two-sided" else "one-sided"
     rep.section("Decision").metrics({"decision": readout.decision, f"{readout.primary.metric} lift": readout.primary.lift["lift"],
-                                     "p-value": readout.primary.p_value, "P(B > A)": readout.primary.bayes["prob_b_better"]})
+                                     f"p-value ({sided})": readout.p_value if readout.p_value is not None
+                                     else readout.primary.p_value, "P(B > A)": readout.primary.bayes["prob_b_better"]})
     rep.bullets(readout.reasons)
+    if readout.winsorized:
+        rep.text("Winsorized before every statistic (top share capped at the pooled quantile): " + "; ".join(
+            f"{k} at {v['cap']:.4g} ({v['units_capped']:,} units capped, top {v['share']:.2%})"
+            for k, v in readout.winsorized.items()))
     if plan is not None:
         rep.section("Pre-registration").text(f"Read from {plan.source}; fields found: {', '.join(plan.found) or 'none'}.")
     rep.section("Cleaning")
@@ -146,8 +166,9 @@ def write_ab_report(*, out_dir: str, data: str, table: CleanTable, plan: Any, sr
     rep.text(f"{table.report.rows_in:,} rows in, {table.report.rows_out:,} rows out; units per variant: "
              + ", ".join(f"{k}: {v:,}" for k, v in table.report.units_per_variant.items()))
     rep.section("Sample ratio mismatch")
-    rep.metrics({"chi-square": srm.chi2, "p-value": srm.p_value, "alarm (p < %g)" % srm.threshold: str(srm.alarm)})
-    rep.table([{"variant": k, "units": v, "planned share": srm.expected_share[k]} for k, v in srm.observed.items()])
+    rep.metrics({"chi-square": srm.chi2, "p-value": srm.p_value, "status": srm.status,
+                 "alarm below / warning below": f"{srm.threshold:g} / {srm.warning_threshold:g}"})
+    rep.table(srm_rows(srm))
     for m in [readout.primary, *readout.guardrails]:
         role = "Primary metric" if m is readout.primary else "Guardrail"
         rep.section(f"{role}: {m.metric} ({m.kind})")
@@ -163,6 +184,9 @@ def write_ab_report(*, out_dir: str, data: str, table: CleanTable, plan: Any, sr
             rep.figure(sequential_figure(m.sequential, m.metric), caption=f"Sequential monitoring of {m.metric} (mSPRT)",
                        name=f"sequential-{m.metric}.png")
             rep.table(m.sequential.table(), caption="Interim looks")
+    if readout.secondary:
+        rep.section(f"Secondary metrics (Holm-corrected, {sided}; they inform, the primary metric decides)")
+        rep.table(readout.secondary)
     if readout.guardrail_status:
         rep.section("Guardrails").table(readout.guardrail_status)
     if readout.segments:
@@ -171,3 +195,10 @@ def write_ab_report(*, out_dir: str, data: str, table: CleanTable, plan: Any, sr
                                         caption="Relative lift with CI", name="lift.png")
     files = rep.write(out_dir, "ab-test-report")
     return {"html": str(files.html), "markdown": str(files.markdown), "json": str(files.json)}
+
+
+def srm_rows(srm: Any) -> list[dict[str, Any]]:
+    """Units per variant beside the planned and observed shares."""
+    total = max(sum(srm.observed.values()), 1)
+    return [{"variant": k, "units": v, "observed share": v / total, "planned share": srm.expected_share[k]}
+            for k, v in srm.observed.items()]
