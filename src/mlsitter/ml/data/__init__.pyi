@@ -44,6 +44,12 @@ from ._outliers import (
     row_outliers as row_outliers,
     detect_outliers as detect_outliers,
 )
+from ._identifiers import (
+    MIN_ROWS as MIN_ROWS,
+    IdentifierColumn as IdentifierColumn,
+    looks_like_id_name as looks_like_id_name,
+    find_identifiers as find_identifiers,
+)
 from ._pii import (
     PiiFinding as PiiFinding,
     find_pii_columns as find_pii_columns,

@@ -9,11 +9,32 @@ from mlsitter.runtime import task
 
 
 @task(name="training.prepare_data")
-def prepare_data(**kwargs: Any) -> Any:
-    """Read the data, check target/columns/metric, split train/test, fix the dataset version."""
+def prepare_data(drop_identifiers: bool = False, **kwargs: Any) -> Any:
+    """Read the data, check target/columns/metric, split train/test, fix the dataset version.
+
+    ``drop_identifiers`` (no charter decided the features): identifier columns are dropped and added to
+    ``dropped_columns``, unless they are all the features there are.
+    """
+    from dataclasses import replace
+
+    from mlsitter.ml.data._identifiers import find_identifiers
     from mlsitter.ml.modeling._training_data import load_and_prepare
 
-    return load_and_prepare(**kwargs)
+    prep = load_and_prepare(**kwargs)
+    found = [f.column for f in find_identifiers(prep.X_train)] if drop_identifiers else []
+    if not found or len(found) == prep.X_train.shape[1]:
+        return prep
+    return replace(prep, X_train=prep.X_train.drop(columns=found), X_test=prep.X_test.drop(columns=found),
+                   dropped_columns=[*prep.dropped_columns, *found])
+
+
+def identifier_warning(prep: Any, drop: list[str] | None) -> str:
+    """The warning for identifier columns ``prepare_data`` dropped ('' when none were)."""
+    found = [c for c in prep.dropped_columns if c not in (drop or [])]
+    if not found:
+        return ""
+    return (f"dropped identifier column(s) {', '.join(found)}: a distinct value on every row names a row rather "
+            "than describing it (no charter was given to decide the features; give one from scoping to choose)")
 
 
 @task(name="training.optuna_storage")
@@ -30,3 +51,11 @@ def process_code_version() -> str:
     from mlsitter.ml.tracking._tracking import code_version
 
     return code_version(__file__)
+
+
+def dropped_note(prep: Any) -> str:
+    """The report line naming the columns left out of the features ('' when none were)."""
+    if not prep.dropped_columns:
+        return ""
+    return (f"Columns not used as features: {', '.join(prep.dropped_columns)} (the drop input, and identifier "
+            "columns: a distinct value on every row).")

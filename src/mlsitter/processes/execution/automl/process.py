@@ -16,7 +16,7 @@ from mlsitter.ml.modeling._generalization import measure_gaps
 from mlsitter.ml.tracking._registry import default_model_name
 from mlsitter.processes.common.model_files import record_model_files
 from mlsitter.processes.common.gates import gate_rows
-from mlsitter.processes.common.training_setup import optuna_storage, prepare_data, process_code_version
+from mlsitter.processes.common.training_setup import identifier_warning, optuna_storage, prepare_data, process_code_version
 # The steps live in tasks.py; their names stay importable here, where journals written before they moved look.
 from mlsitter.processes.execution.automl.tasks import (  # noqa: F401
     FamilyAsk, Winner, ask_portfolio, choose_ensemble, evaluate_family_trial, evaluate_winner, log_automl,
@@ -193,7 +193,9 @@ def automl(
     started = ctx.now()
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
                     metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
-                    test_data=test_data)
+                    test_data=test_data, drop_identifiers=True)
+    if identifier_warning(prep, drop):
+        ctx.log("warning", identifier_warning(prep, drop))
     plan = ctx.task(plan_portfolio, families=list(families or PORTFOLIO), task=prep.task, metric=prep.metric,
                     y=prep.y_train, classes=prep.classes)
     code = ctx.task(process_code_version)

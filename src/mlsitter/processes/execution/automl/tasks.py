@@ -164,6 +164,7 @@ def write_outputs(*, out_dir: str, model_name: str, prep: Any, metric: str, boar
 
     from mlsitter.report import Report
     from mlsitter.ml.modeling._training_data import class_balance
+    from mlsitter.processes.common.training_setup import dropped_note
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +180,8 @@ def write_outputs(*, out_dir: str, model_name: str, prep: Any, metric: str, boar
     report.section("Winner").metrics({f"test {metric}": fin.test_score, "trials": len(board),
                                       "search seconds": round(search_seconds, 1), "members": len(winner.members)})
     report.text(f"Winner: {winner.description}.")
+    if dropped_note(prep):
+        report.note(dropped_note(prep), "warn")
     if choice is not None:
         verdict = "kept" if choice.keep else "not kept"
         report.note(f"Ensemble {verdict}: held-out (cross-fitted) {metric} {choice.ensemble_score:.4f} vs best single "

@@ -17,7 +17,9 @@ from mlsitter.processes.vocabulary import (
     DatasetVersion, DropColumns, ModelFamily, Seed, TestData, TestSize, TrainingMetric, family_spelling, metric_spelling,
 )
 # Steps automl shares with training; importable here too, where journals written before the move look for them.
-from mlsitter.processes.common.training_setup import optuna_storage, prepare_data, process_code_version
+from mlsitter.processes.common.training_setup import (
+    dropped_note, identifier_warning, optuna_storage, prepare_data, process_code_version,
+)
 from mlsitter.processes.common.model_files import record_model_files
 from mlsitter.processes.common.gates import gate_rows
 
@@ -241,6 +243,8 @@ def write_report(*, out_dir: str, model_name: str, prep: Any, settings: Training
                     f"Optuna study: {hpo.study_name}",
                     *(f"{key.removeprefix('mlsitter.').replace('_', ' ').capitalize()}: {value}"
                       for key, value in (lineage or {}).items())])
+    if dropped_note(prep):
+        report.note(dropped_note(prep), "warn")
     report.section("Gates").gates(gates)
     report.section("Best configuration").table([{"parameter": k, "value": v} for k, v in hpo.best_params.items()])
     report.table([{"fold": i + 1, settings.metric: s} for i, s in enumerate(hpo.best_fold_scores)], caption="CV folds")
@@ -396,7 +400,10 @@ def training(
     prep = ctx.task(prepare_data, data=data, target=plan.target, drop=list(drop or []), test_size=test_size, seed=seed,
                     metric=plan.metric, dataset_version=dataset_version, sample_rows=sample_rows, test_data=test_data,
                     exclude=agreed["excluded"] if agreed else [], inputs=features.input_columns if features else None,
-                    inputs_of=f"the feature pipeline {pipeline!r}")
+                    inputs_of=f"the feature pipeline {pipeline!r}",
+                    drop_identifiers=not agreed and not features)
+    if identifier_warning(prep, drop):
+        ctx.log("warning", identifier_warning(prep, drop))
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
     base = TrainingSettings(plan.family, search_space, trials, timeout_s, patience, folds, prep.metric)
