@@ -91,3 +91,8 @@ def german_credit() -> pd.DataFrame:
     frame = pd.read_csv(stored("credit/german_credit.csv"), header=None)
     frame.columns = [f"a{i}" for i in range(1, frame.shape[1])] + ["class"]
     return frame
+
+
+def elec2() -> pd.DataFrame:
+    """The Elec2 electricity stream in time order (48 rows a day; see tests/data/SOURCES.md)."""
+    return pd.read_csv(stored("elec2/elec.csv"))

@@ -40,8 +40,9 @@ def test_catalogue_import_is_lazy():
     assert out.strip() == f"{len(BUILTIN)} []"
 
 
-def test_the_thirteen_built_in_processes_come_from_entry_points():
-    assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "deploy", "eda", "evaluation", "experiment-plan",
+def test_the_built_in_processes_come_from_entry_points():
+    assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "deploy", "drift", "eda", "evaluation",
+                            "experiment-plan",
                             "explain", "feature-store", "features", "model-selection", "scoping", "training"}
     assert all(target.startswith("mlsitter.processes.") for target in BUILTIN.values())
 

@@ -1,0 +1,228 @@
+"""The reference profile: per feature a summary, binned counts over the whole reference (for PSI), category
+counts, and a bounded seeded sample of the raw values (for KS and Wasserstein), computed once and stored
+so later windows are compared without rereading the reference data."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from mlsitter.errors import DataError, SpecError
+
+NUMERIC, CATEGORICAL = "numeric", "categorical"
+MISSING = "(missing)"
+FORMAT = "mlsitter.drift.profile/1"
+
+
+@dataclass
+class FeatureProfile:
+    """One feature of the reference: kind, counts, summary, bin edges and counts, categories, raw sample."""
+
+    name: str
+    kind: str  # numeric | categorical
+    count: int  # non-missing values
+    missing: int
+    summary: dict[str, float] = field(default_factory=dict)
+    edges: np.ndarray = field(default_factory=lambda: np.empty(0))  # inner bin edges (numeric)
+    counts: np.ndarray = field(default_factory=lambda: np.empty(0))  # reference count per bin (numeric)
+    categories: dict[str, int] = field(default_factory=dict)  # reference count per category (categorical)
+    sample: np.ndarray = field(default_factory=lambda: np.empty(0))  # raw values, at most max_sample (numeric)
+
+
+@dataclass
+class ReferenceProfile:
+    """The whole reference: its features, the optional prediction column's profile, the reference performance
+    and the score calibration for performance estimation without labels."""
+
+    rows: int
+    features: dict[str, FeatureProfile]
+    max_sample: int
+    bins: int
+    seed: int
+    source: str = ""
+    prediction: FeatureProfile | None = None
+    target: str = ""
+    positive: str = ""
+    accuracy: dict[str, Any] = field(default_factory=dict)  # labelled accuracy of the reference (with its CI)
+    calibration: dict[str, list[float]] = field(default_factory=dict)  # isotonic map: x -> calibrated P(positive)
+
+    def columns(self) -> list[str]:
+        return list(self.features)
+
+
+def read_frame(source: Any, what: str) -> pl.DataFrame:
+    """A table as a polars frame: a pandas/polars frame as it is, a Parquet file through polars, any other file
+    (CSV, JSON, Excel, SQL URL) through the project's ingest, which detects delimiter, encoding and header."""
+    if isinstance(source, (pl.DataFrame, pl.LazyFrame)) or type(source).__name__ == "DataFrame":
+        from mlsitter.ml.io import as_polars
+
+        frame = as_polars(source)
+    else:
+        text = str(source or "").strip()
+        if not text:
+            raise SpecError(f"{what}: no table given; expected a CSV, Parquet or JSON file (or a SQL URL)")
+        if text.lower().endswith((".parquet", ".pq")):
+            if not Path(text).is_file():
+                raise DataError(f"{what}: file {text!r} does not exist; expected a readable Parquet file")
+            frame = pl.read_parquet(text)
+        else:
+            from mlsitter.ml.io import MISSING_TOKENS, as_polars, load_table
+
+            frame = as_polars(load_table(text, na_values=list(MISSING_TOKENS)))
+    frame = frame.rename({c: str(c).strip() for c in frame.columns})
+    if frame.height == 0:
+        raise DataError(f"{what} has columns {frame.columns[:10]} but no rows; expected at least one row to compare")
+    return frame
+
+
+def _is_numeric(dtype: Any) -> bool:
+    return bool(dtype.is_numeric()) and dtype != pl.Boolean
+
+
+def _numeric_values(frame: pl.DataFrame, column: str, what: str) -> np.ndarray:
+    """The non-missing values of a numeric feature as float64; text that is no number is an error naming it."""
+    series = frame.get_column(column)
+    if not _is_numeric(series.dtype):
+        text = series.cast(pl.Utf8).str.strip_chars()
+        parsed = text.cast(pl.Float64, strict=False)
+        bad = text.filter(parsed.is_null() & text.is_not_null() & (text != ""))
+        if bad.len():
+            shown = ", ".join(repr(v) for v in bad.unique(maintain_order=True).head(5).to_list())
+            raise DataError(f"{what}: feature {column!r} is numeric in the reference but holds non-numeric value(s) "
+                            f"{shown} in {bad.len():,} row(s); expected numbers (or empty cells for missing values)")
+        series = parsed
+    values = series.cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _category_counts(series: pl.Series) -> dict[str, int]:
+    text = series.cast(pl.Utf8).fill_null(MISSING)
+    counts = text.value_counts(sort=True)
+    return {str(k): int(v) for k, v in zip(counts.get_column(counts.columns[0]).to_list(),
+                                            counts.get_column("count").to_list())}
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Count of ``values`` in each bin cut at the inner ``edges`` (len(edges) + 1 bins, open at both ends)."""
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+def profile_feature(frame: pl.DataFrame, column: str, kind: str, *, max_sample: int, bins: int, seed: int,
+                    what: str) -> FeatureProfile:
+    """The profile of one column of the reference."""
+    missing = int(frame.get_column(column).null_count())
+    if kind == CATEGORICAL:
+        cats = _category_counts(frame.get_column(column))
+        return FeatureProfile(column, kind, frame.height - missing, missing, categories=cats)
+    values = _numeric_values(frame, column, what)
+    if values.size == 0:
+        raise DataError(f"{what}: numeric feature {column!r} has no values (all {frame.height:,} missing); "
+                        "drop it or give a reference where it is measured")
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    sample = values
+    if values.size > max_sample:
+        sample = np.random.default_rng(seed).choice(values, size=max_sample, replace=False)
+    summary = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+               "max": float(values.max()), "median": float(np.median(values))}
+    return FeatureProfile(column, kind, int(values.size), frame.height - int(values.size), summary, edges,
+                          bin_counts(values, edges), sample=np.sort(sample))
+
+
+def feature_kinds(frame: pl.DataFrame, features: Sequence[str], categorical: Sequence[str] = ()) -> dict[str, str]:
+    """Numeric for number columns (booleans excluded), categorical for the rest and for those named."""
+    return {c: CATEGORICAL if c in categorical or not _is_numeric(frame.schema[c]) else NUMERIC for c in features}
+
+
+def build_profile(frame: pl.DataFrame, *, features: Sequence[str] = (), categorical: Sequence[str] = (),
+                  exclude: Sequence[str] = (), prediction: str = "", max_sample: int = 100_000, bins: int = 10,
+                  seed: int = 0, source: str = "", what: str = "reference") -> ReferenceProfile:
+    """Profile ``features`` of the reference (default: every column not in ``exclude``), column by column."""
+    from mlsitter.ml.io._ingest import require_columns
+
+    chosen = list(features) or [c for c in frame.columns if c not in set(exclude) and c != prediction]
+    require_columns(frame, chosen, "features", what)
+    unknown = [c for c in categorical if c not in chosen]
+    if unknown:
+        raise SpecError(f"categorical: {', '.join(map(repr, unknown))} not among the features {chosen}")
+    if not chosen:
+        raise DataError(f"{what} has no feature column to compare (columns: {frame.columns})")
+    kinds = feature_kinds(frame, chosen, categorical)
+    profiles = {c: profile_feature(frame, c, kinds[c], max_sample=max_sample, bins=bins, seed=seed + i, what=what)
+                for i, c in enumerate(chosen)}
+    pred = None
+    if prediction:
+        pred = profile_feature(frame, prediction, feature_kinds(frame, [prediction])[prediction],
+                               max_sample=max_sample, bins=bins, seed=seed - 1, what=what)
+    return ReferenceProfile(frame.height, profiles, max_sample, bins, seed, source, pred)
+
+
+def check_window(profile: ReferenceProfile, frame: pl.DataFrame, what: str, allowed: Sequence[str] = ()) -> None:
+    """Refuse a window whose columns are not the reference's features (``allowed`` may be there too)."""
+    have = set(frame.columns)
+    missing = [c for c in profile.features if c not in have]
+    extra = [c for c in frame.columns if c not in profile.features and c not in set(allowed)]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"lacks the reference feature(s) {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"has column(s) {', '.join(map(repr, extra))} the reference does not")
+        expected = list(profile.features) + [a for a in allowed if a]
+        raise DataError(f"{what} {' and '.join(parts)}; expected the reference's columns {expected}")
+    if frame.height == 0:
+        raise DataError(f"{what} is empty (0 rows); expected at least one row to compare with the reference")
+
+
+# -- storage -----------------------------------------------------------------------------------------------
+def _feature_meta(p: FeatureProfile) -> dict[str, Any]:
+    return {"name": p.name, "kind": p.kind, "count": p.count, "missing": p.missing, "summary": p.summary,
+            "categories": p.categories}
+
+
+def save_profile(profile: ReferenceProfile, path: str | Path) -> Path:
+    """Write the profile as one ``.npz`` file (arrays plus a JSON header; no pickles)."""
+    arrays: dict[str, np.ndarray] = {}
+    items = list(profile.features.values()) + ([profile.prediction] if profile.prediction else [])
+    for i, p in enumerate(items):
+        arrays[f"edges{i}"], arrays[f"counts{i}"], arrays[f"sample{i}"] = p.edges, p.counts, p.sample
+    meta = {"format": FORMAT, "rows": profile.rows, "max_sample": profile.max_sample, "bins": profile.bins,
+            "seed": profile.seed, "source": profile.source, "features": [_feature_meta(p) for p in items],
+            "prediction": profile.prediction is not None, "target": profile.target, "positive": profile.positive,
+            "accuracy": profile.accuracy, "calibration": profile.calibration}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    target.write_bytes(buffer.getvalue())
+    return target
+
+
+def load_profile(path: str | Path) -> ReferenceProfile:
+    """Read a profile written by :func:`save_profile`; anything else is a clear error."""
+    source = Path(path)
+    if not source.is_file():
+        raise DataError(f"reference_profile {str(path)!r} does not exist; expected the reference-profile.npz "
+                        "artifact of an earlier drift run")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            arrays = {k: data[k] for k in data.files if k != "meta"}
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"reference_profile {str(path)!r} is not a drift reference profile ({exc}); expected the "
+                        "reference-profile.npz artifact of an earlier drift run") from None
+    if meta.get("format") != FORMAT:
+        raise DataError(f"reference_profile {str(path)!r} has format {meta.get('format')!r}; expected {FORMAT!r}")
+    items = [FeatureProfile(m["name"], m["kind"], m["count"], m["missing"], m["summary"], arrays[f"edges{i}"],
+                            arrays[f"counts{i}"], m["categories"], arrays[f"sample{i}"])
+             for i, m in enumerate(meta["features"])]
+    prediction = items.pop() if meta["prediction"] else None
+    return ReferenceProfile(meta["rows"], {p.name: p for p in items}, meta["max_sample"], meta["bins"], meta["seed"],
+                            meta["source"], prediction, meta["target"], meta["positive"], meta["accuracy"],
+                            meta["calibration"])
