@@ -1,4 +1,6 @@
 from ._profile import (
+    Columns as Columns,
+    columns_of as columns_of,
     CATEGORICAL as CATEGORICAL,
     NUMERIC as NUMERIC,
     FeatureProfile as FeatureProfile,

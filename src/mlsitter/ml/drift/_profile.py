@@ -18,6 +18,7 @@ from mlsitter.errors import DataError, SpecError
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 MISSING = "(missing)"
 FORMAT = "mlsitter.drift.profile/1"
+GROUP = 16  # columns read and computed together
 
 
 @dataclass
@@ -134,36 +135,80 @@ def profile_feature(frame: pl.DataFrame, column: str, kind: str, *, max_sample: 
                           bin_counts(values, edges), sample=np.sort(sample))
 
 
-def feature_kinds(frame: pl.DataFrame, features: Sequence[str], categorical: Sequence[str] = ()) -> dict[str, str]:
+@dataclass
+class Columns:
+    """A table read a group of columns at a time: a frame in memory, or a Parquet file of which only the group
+    is read (so a wide table is never held whole)."""
+
+    schema: dict[str, Any]
+    height: int
+    frame: pl.DataFrame | None = None
+    path: str = ""
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema)
+
+    def read(self, names: Sequence[str]) -> pl.DataFrame:
+        if self.frame is not None:
+            return self.frame.select(list(names))
+        return pl.read_parquet(self.path, columns=list(names))
+
+
+def columns_of(table: Any) -> Columns:
+    """A frame as it is; a path as the Parquet file it names (schema and row count from its footer)."""
+    if isinstance(table, Columns):
+        return table
+    if isinstance(table, pl.DataFrame):
+        return Columns(dict(table.schema), table.height, table)
+    path = str(table)
+    return Columns(dict(pl.read_parquet_schema(path)), int(pl.scan_parquet(path).select(pl.len()).collect().item()),
+                   path=path)
+
+
+def groups(names: Sequence[str], size: int = GROUP) -> list[list[str]]:
+    """``names`` in consecutive groups of ``size`` (the columns read together)."""
+    items = list(names)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def feature_kinds(table: Any, features: Sequence[str], categorical: Sequence[str] = ()) -> dict[str, str]:
     """Numeric for number columns (booleans excluded), categorical for the rest and for those named."""
-    return {c: CATEGORICAL if c in categorical or not _is_numeric(frame.schema[c]) else NUMERIC for c in features}
+    return {c: CATEGORICAL if c in categorical or not _is_numeric(table.schema[c]) else NUMERIC for c in features}
 
 
-def build_profile(frame: pl.DataFrame, *, features: Sequence[str] = (), categorical: Sequence[str] = (),
+def build_profile(table: Any, *, features: Sequence[str] = (), categorical: Sequence[str] = (),
                   exclude: Sequence[str] = (), prediction: str = "", max_sample: int = 100_000, bins: int = 10,
                   seed: int = 0, source: str = "", what: str = "reference") -> ReferenceProfile:
-    """Profile ``features`` of the reference (default: every column not in ``exclude``), column by column."""
+    """Profile ``features`` of the reference (default: every column not in ``exclude``), a group of columns at a
+    time; ``table`` is a polars frame or a Parquet path."""
     from mlsitter.ml.io._ingest import require_columns
 
-    chosen = list(features) or [c for c in frame.columns if c not in set(exclude) and c != prediction]
-    require_columns(frame, chosen, "features", what)
+    t = columns_of(table)
+    chosen = list(features) or [c for c in t.columns if c not in set(exclude) and c != prediction]
+    require_columns(t, chosen, "features", what)
     unknown = [c for c in categorical if c not in chosen]
     if unknown:
         raise SpecError(f"categorical: {', '.join(map(repr, unknown))} not among the features {chosen}")
     if not chosen:
-        raise DataError(f"{what} has no feature column to compare (columns: {frame.columns})")
-    kinds = feature_kinds(frame, chosen, categorical)
-    profiles = {c: profile_feature(frame, c, kinds[c], max_sample=max_sample, bins=bins, seed=seed + i, what=what)
-                for i, c in enumerate(chosen)}
-    pred = None
+        raise DataError(f"{what} has no feature column to compare (columns: {t.columns})")
+    kinds = feature_kinds(t, chosen, categorical)
     if prediction:
-        pred = profile_feature(frame, prediction, feature_kinds(frame, [prediction])[prediction],
-                               max_sample=max_sample, bins=bins, seed=seed - 1, what=what)
-    return ReferenceProfile(frame.height, profiles, max_sample, bins, seed, source, pred)
+        kinds[prediction] = feature_kinds(t, [prediction])[prediction]
+    profiles: dict[str, FeatureProfile] = {}
+    for group in groups(list(kinds)):
+        part = t.read(group)
+        for c in group:
+            profiles[c] = profile_feature(part, c, kinds[c], max_sample=max_sample, bins=bins,
+                                          seed=seed + len(profiles), what=what)
+    pred = profiles.pop(prediction) if prediction else None
+    return ReferenceProfile(t.height, profiles, max_sample, bins, seed, source, pred)
 
 
-def check_window(profile: ReferenceProfile, frame: pl.DataFrame, what: str, allowed: Sequence[str] = ()) -> None:
-    """Refuse a window whose columns are not the reference's features (``allowed`` may be there too)."""
+def check_window(profile: ReferenceProfile, table: Any, what: str, allowed: Sequence[str] = ()) -> None:
+    """Refuse a window whose columns are not the reference's features (``allowed`` may be there too), or that
+    has no rows; ``table`` is a frame, a Parquet path or :class:`Columns`."""
+    frame = columns_of(table)
     have = set(frame.columns)
     missing = [c for c in profile.features if c not in have]
     extra = [c for c in frame.columns if c not in profile.features and c not in set(allowed)]

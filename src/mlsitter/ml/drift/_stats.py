@@ -14,7 +14,7 @@ import polars as pl
 
 from mlsitter.errors import SpecError
 from mlsitter.ml.drift._profile import (
-    CATEGORICAL, FeatureProfile, ReferenceProfile, _category_counts, _numeric_values, bin_counts)
+    CATEGORICAL, FeatureProfile, ReferenceProfile, _category_counts, _numeric_values, bin_counts, columns_of, groups)
 from mlsitter.naming import stable_name
 
 EFFECTS = {"numeric": ("wasserstein", "ks", "psi"), "categorical": ("jensenshannon", "psi")}
@@ -201,15 +201,21 @@ def decide(features: list[FeatureDrift], thresholds: Thresholds) -> None:
         f.drifted = f.significant and f.effect_value >= limit
 
 
-def compare_window(profile: ReferenceProfile, frame: pl.DataFrame, thresholds: Thresholds, *, label: str = "current",
+def compare_window(profile: ReferenceProfile, table: Any, thresholds: Thresholds, *, label: str = "current",
                    seed: int = 0, prediction: str = "") -> WindowDrift:
-    """Every feature of one window against the reference, corrected together; the prediction column apart."""
+    """Every feature of one window (a polars frame or a Parquet path, read a group of columns at a time) against
+    the reference, corrected together; the prediction column apart."""
     what = f"window {label}"
-    features = [compare_feature(p, frame, max_sample=profile.max_sample, seed=seed + i, what=what)
-                for i, p in enumerate(profile.features.values())]
+    t = columns_of(table)
+    features: list[FeatureDrift] = []
+    for group in groups(list(profile.features)):
+        part = t.read(group)
+        features += [compare_feature(profile.features[c], part, max_sample=profile.max_sample,
+                                     seed=seed + len(features), what=what) for c in group]
     decide(features, thresholds)
     pred = None
-    if profile.prediction is not None and prediction and prediction in frame.columns:
-        pred = compare_feature(profile.prediction, frame, max_sample=profile.max_sample, seed=seed - 1, what=what)
+    if profile.prediction is not None and prediction and prediction in t.columns:
+        pred = compare_feature(profile.prediction, t.read([prediction]), max_sample=profile.max_sample, seed=seed - 1,
+                               what=what)
         decide([pred], thresholds)
-    return WindowDrift(label, frame.height, features, pred, thresholds.correction)
+    return WindowDrift(label, t.height, features, pred, thresholds.correction)

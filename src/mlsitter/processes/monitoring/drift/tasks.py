@@ -157,12 +157,16 @@ def prediction_log_frame(directory: str, model: str = "") -> Any:
     return pl.from_dicts(records, infer_schema_length=None)
 
 
+def _is_parquet(path: str) -> bool:
+    return str(path).lower().endswith((".parquet", ".pq")) and Path(path).is_file()
+
+
 @task(name="drift.plan_windows")
 def plan_windows(out_dir: str, reference: str = "", current: str = "", timestamp: str = "", window: str = "",
                  prediction_log: str = "", model: str = "", reuse_profile: bool = False) -> Plan:
     """Read the current data once and cut it into windows (Parquet in the run's folder). Without a reference
     the first window is the reference; with neither timestamp nor window the whole table is one window."""
-    from mlsitter.ml.drift import read_frame
+    from mlsitter.ml.drift import columns_of, read_frame
 
     folder = Path(out_dir) / "windows"
     columns: dict[str, str] = {}
@@ -170,6 +174,8 @@ def plan_windows(out_dir: str, reference: str = "", current: str = "", timestamp
         frame = prediction_log_frame(prediction_log, model)
         timestamp = timestamp or "at"
         columns = {"prediction": "prediction", "score": "score", "target": "label"}
+    elif current and not timestamp and _is_parquet(current):  # compared in place, a group of columns at a time
+        frame = None
     elif current:
         frame = read_frame(current, "current")
     else:
@@ -177,7 +183,9 @@ def plan_windows(out_dir: str, reference: str = "", current: str = "", timestamp
     if bool(timestamp) != bool(window) and not prediction_log:
         raise SpecError("timestamp= and window= go together: the column to order by and each window's size")
     notes: list[str] = []
-    if timestamp:
+    if frame is None:
+        windows = [Window("current", current, columns_of(current).height)]
+    elif timestamp:
         windows, notes = split_windows(frame, timestamp, window or "1e18", folder)
     else:
         folder.mkdir(parents=True, exist_ok=True)
@@ -201,14 +209,17 @@ def profile_reference(reference: str, out: str, features: list[str], categorical
                       max_sample: int = 100_000, bins: int = 10, seed: int = 0, label: str = "") -> ProfileInfo:
     """Profile the reference once (summaries, bins, categories, a bounded sample) and write it as ``.npz``; with
     labels also the reference accuracy, with scores the calibration that estimates accuracy without labels."""
-    from mlsitter.ml.drift import build_profile, calibrate, labelled_accuracy, read_frame, save_profile
+    from mlsitter.ml.drift import build_profile, calibrate, columns_of, labelled_accuracy, read_frame, save_profile
 
-    frame = read_frame(reference, "reference")
-    present = [c for c in exclude if c and c in frame.columns]
-    profile = build_profile(frame, features=features, categorical=categorical, exclude=present,
-                            prediction=prediction if prediction in frame.columns else "", max_sample=max_sample,
+    table = columns_of(reference if _is_parquet(reference) else read_frame(reference, "reference"))
+    if table.height == 0:
+        raise DataError(f"reference {reference!r} has columns {table.columns[:10]} but no rows")
+    present = [c for c in exclude if c and c in table.columns]
+    profile = build_profile(table, features=features, categorical=categorical, exclude=present,
+                            prediction=prediction if prediction in table.columns else "", max_sample=max_sample,
                             bins=bins, seed=seed, source=label or reference)
-    if target and target in frame.columns:
+    if target and target in table.columns:
+        frame = table.read([c for c in (target, prediction, score) if c and c in table.columns])
         labels = frame.get_column(target).to_list()
         profile.target = target
         if prediction and prediction in frame.columns:
@@ -247,14 +258,15 @@ def compare(profile: str, window: Window, thresholds: Any, columns: dict[str, st
     import polars as pl
 
     from mlsitter.ml.drift import (
-        Performance, check_window, compare_window, estimated_accuracy, labelled_accuracy, load_profile)
+        Performance, check_window, columns_of, compare_window, estimated_accuracy, labelled_accuracy, load_profile)
 
     ref = load_profile(profile)
-    frame = pl.read_parquet(window.path)
+    table = columns_of(window.path)
     roles = {k: v for k, v in columns.items() if v}
-    check_window(ref, frame, f"current window {window.label}", allowed=[timestamp, *roles.values()])
-    drift = compare_window(ref, frame, thresholds, label=window.label, seed=seed, prediction=roles.get("prediction", ""))
+    check_window(ref, table, f"current window {window.label}", allowed=[timestamp, *roles.values()])
+    drift = compare_window(ref, table, thresholds, label=window.label, seed=seed, prediction=roles.get("prediction", ""))
     perf = Performance(window.label)
+    frame = table.read([c for c in roles.values() if c in table.columns])
     pred, target, score = (roles.get(k, "") for k in ("prediction", "target", "score"))
     if pred in frame.columns and target in frame.columns:
         perf.labelled, perf.accuracy, perf.low, perf.high = labelled_accuracy(frame.get_column(pred).to_list(),
