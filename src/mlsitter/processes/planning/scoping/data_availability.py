@@ -49,17 +49,65 @@ class DataAvailability:
     sensitive_missing: list[str]
     score: float
     reasons: list[str] = field(default_factory=list)
+    sensitive_candidates: list[SensitiveCandidate] = field(default_factory=list)
 
 
 def sensitive_columns(frame: pd.DataFrame, declared: list[str]) -> list[str]:
-    """Declared fairness attributes present in the data plus columns whose name says they are sensitive."""
+    """Declared fairness attributes present in the data, columns whose name says they are sensitive, and
+    columns whose values do (``M``/``F``, ``male``/``female`` under any name)."""
     found = [c for c in declared if c in frame.columns]
     for column in frame.columns:
         tokens = re.split(r"[^a-z]+", str(column).lower())
-        if any(h in tokens or (len(h) > 4 and h in str(column).lower()) for h in SENSITIVE_HINTS):
-            if column not in found:
-                found.append(str(column))
+        named = any(h in tokens or (len(h) > 4 and h in str(column).lower()) for h in SENSITIVE_HINTS)
+        if (named or _sex_values(frame[column])) and column not in found:
+            found.append(str(column))
     return found
+
+
+#: values that spell sex or gender whatever the column is called
+SEX_VALUES = {"m", "f", "male", "female", "man", "woman", "men", "women", "boy", "girl", "non-binary", "other"}
+#: a column with at most this many distinct values may code a group (sex as 1/2, race as 1..5)
+MAX_CODED_GROUPS = 10
+
+
+def _sex_values(column: pd.Series) -> bool:
+    values = column.dropna()
+    if len(values) == 0 or pd.api.types.is_numeric_dtype(values) or values.nunique() > 4:
+        return False
+    words = {str(v).strip().lower() for v in values.unique()}
+    return len(words) >= 2 and words <= SEX_VALUES
+
+
+@stable_name("scoping.SensitiveCandidate")
+@dataclass
+class SensitiveCandidate:
+    """A column that may code a sensitive attribute although its name does not say so, and why."""
+
+    column: str
+    evidence: str
+
+
+def sensitive_candidates(frame: pd.DataFrame, found: list[str], skip: list[str]) -> list[SensitiveCandidate]:
+    """Coded columns that could hold a protected group: two-valued codes (sex as 1/2), integers in the range
+    of ages in years, and any other low-cardinality column, most telling first."""
+    binary, ages, coded = [], [], []
+    for name in frame.columns:
+        column = str(name)
+        values = frame[name].dropna()
+        if column in found or column in skip or len(values) == 0 or pd.api.types.is_bool_dtype(values):
+            continue
+        distinct = values.nunique()
+        shown = ", ".join(str(v) for v in sorted(values.unique().tolist(), key=str)[:6])
+        if distinct == 2:
+            binary.append(SensitiveCandidate(column, f"2 coded values ({shown}), as sex or gender is often coded"))
+        elif 2 < distinct <= MAX_CODED_GROUPS:
+            coded.append(SensitiveCandidate(column, f"{distinct} coded values ({shown}), as a group such as race, "
+                                                    "education or marital status is often coded"))
+        elif pd.api.types.is_numeric_dtype(values) and bool((values % 1 == 0).all()) and 15 <= values.min() \
+                and values.max() <= 100:
+            ages.append(SensitiveCandidate(column, f"whole numbers {values.min():g}..{values.max():g}, the range of "
+                                                   "ages in years"))
+    return binary + ages + coded
 
 
 def assess_availability(frame: pd.DataFrame, target: str, task: str | None = None,
@@ -127,6 +175,7 @@ def assess_availability(frame: pd.DataFrame, target: str, task: str | None = Non
         reasons.append(f"{len(pii)} column(s) look like personal data {[p.column for p in pii]}: "
                        f"-{min(10.0, 2.0 * len(pii)):.1f}")
     sensitive = sensitive_columns(features, declared)
+    candidates = sensitive_candidates(features, sensitive, [p.column for p in pii])
     sensitive_missing = [c for c in declared if c not in frame.columns]
     if sensitive_missing:
         score -= 10.0
@@ -140,5 +189,5 @@ def assess_availability(frame: pd.DataFrame, target: str, task: str | None = Non
         rows_per_class_needed=ROWS_PER_CLASS_NEEDED, target_summary=summary, missing_cell_share=missing_share,
         time_column=time_column, time_start=start, time_end=end, time_span_days=span, pii=pii,
         sensitive_attributes=sensitive, sensitive_missing=sensitive_missing, score=round(max(score, 0.0), 2),
-        reasons=reasons,
+        reasons=reasons, sensitive_candidates=candidates,
     )

@@ -142,7 +142,7 @@ def build_charter(brief: Any, availability: Any, checked: dict[str, Any], overri
     metric = metric_info(brief.metric)
     sensitive = [c for c in availability.sensitive_attributes + overrides["sensitive"]
                  if c not in overrides["not_sensitive"]]
-    risks = [asdict(r) for r in assess_risks(availability, checked["leakage"])]
+    risks = [asdict(r) for r in assess_risks(availability, checked["leakage"], audited=sensitive)]
     digest = hashlib.sha256(Path(data_path).read_bytes()).hexdigest()
     constraints = asdict(brief.constraints)
     constraints.pop("fairness_attributes", None)
@@ -178,6 +178,16 @@ def write_scope(brief: Any, availability: Any, checked: dict[str, Any], charter:
                                  gates, notes, folder, attempt)
     return {"charter": str(json_path), "charter_yaml": str(yaml_path), "html": str(files.html),
             "markdown": str(files.markdown), "json": str(files.json)}
+
+
+def sign_off_question(charter: Any, feasibility: float, availability: Any) -> str:
+    """The sign-off question; it says so when the charter lists no sensitive attribute to audit, and asks."""
+    from mlsitter.processes.planning.scoping.risks import nothing_to_audit
+
+    unaudited = nothing_to_audit(charter.sensitive_attributes, availability)
+    return (f"Sign off the charter for {charter.name} ({charter.metric.name} target {charter.metric.threshold}, "
+            f"feasibility {feasibility})? Reject with e.g. 'metric: f1; threshold: 0.7' or 'exclude: col' to revise "
+            "it." + (f" Note: {unaudited}." if unaudited else ""))
 
 
 @process("scoping", phase="planning",
@@ -232,9 +242,7 @@ def scoping(
         ctx.artifact(f"scope-{attempt.number}.md", files["markdown"], media_type="text/markdown")
         ctx.artifact(f"scope-{attempt.number}.json", files["json"], media_type="application/json")
         attempt.review(
-            f"Sign off the charter for {charter.name} ({charter.metric.name} target {charter.metric.threshold}, "
-            f"feasibility {checked['feasibility'].score})? Reject with e.g. 'metric: f1; threshold: 0.7' or "
-            "'exclude: col' to revise it.",
+            sign_off_question(charter, checked["feasibility"].score, availability),
             context={"metric": charter.metric.name, "threshold": charter.metric.threshold,
                      "availability": availability.score, "feasibility": checked["feasibility"].score,
                      "excluded": charter.excluded_columns, "risks": len(charter.risks)},

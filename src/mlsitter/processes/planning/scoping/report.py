@@ -17,6 +17,7 @@ from mlsitter.processes.planning.scoping.brief import ProjectBrief  # noqa: E402
 from mlsitter.ml.handoffs._charter import Charter  # noqa: E402
 from mlsitter.processes.planning.scoping.data_availability import DataAvailability  # noqa: E402
 from mlsitter.processes.planning.scoping.feasibility import Feasibility, _power_law  # noqa: E402
+from mlsitter.processes.planning.scoping.risks import nothing_to_audit  # noqa: E402
 from mlsitter.report import Report, ReportFiles  # noqa: E402
 
 
@@ -97,6 +98,9 @@ def write_scope_document(brief: ProjectBrief, availability: DataAvailability, fe
     report.table([{"column": k, "reason": v} for k, v in charter.excluded_columns.items()],
                  columns=["column", "reason"], caption="Columns excluded from features")
     report.text("Sensitive attributes to audit: " + (", ".join(charter.sensitive_attributes) or "none"))
+    unaudited = nothing_to_audit(charter.sensitive_attributes, availability)
+    if unaudited:
+        report.note(unaudited[0].upper() + unaudited[1:] + ".", "warn")
     report.section("Gates")
     report.gates(gates)
     report.json_block("charter", charter.to_dict())

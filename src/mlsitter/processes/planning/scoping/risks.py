@@ -19,9 +19,26 @@ class Risk:
     detail: str
 
 
-def assess_risks(availability: DataAvailability, leakage: LeakageReport | None, drift_span_days: float = 365.0) -> list[Risk]:
-    """Sensitive attributes, personal data, leakage suspects, small minority class, drift-prone span."""
+def nothing_to_audit(audited: list[str], availability: DataAvailability) -> str:
+    """What to say (and ask) when the charter lists no sensitive attribute to audit; '' when it lists one."""
+    if audited:
+        return ""
+    candidates = availability.sensitive_candidates
+    listed = "; ".join(f"{c.column} ({c.evidence})" for c in candidates[:8])
+    return ("no sensitive attribute was found by name or by value, so the charter lists nothing to audit for fairness"
+            + (f"; coded columns that may hold one: {listed}" if candidates else "")
+            + ". Reject with 'sensitive: COLUMN' to audit one, or sign off to record that none applies")
+
+
+def assess_risks(availability: DataAvailability, leakage: LeakageReport | None, drift_span_days: float = 365.0,
+                 *, audited: list[str] | None = None) -> list[Risk]:
+    """Sensitive attributes (or none to audit), personal data, leakage suspects, small minority class, drift.
+
+    ``audited``: the sensitive attributes the charter lists (default: those found in the data)."""
     risks: list[Risk] = []
+    unaudited = nothing_to_audit(availability.sensitive_attributes if audited is None else audited, availability)
+    if unaudited:
+        risks.append(Risk("fairness", "medium", unaudited))
     if availability.sensitive_attributes:
         risks.append(Risk("fairness", "medium",
                           f"sensitive attributes present: {', '.join(availability.sensitive_attributes)}; "
