@@ -34,10 +34,12 @@ demo: $(VENV)/.installed-all
 	@echo "Journal:   $(DEMO_HOME)/mlsitter.db   (inspect: MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter status RUN_ID)"
 	@echo "Artifacts: $(DEMO_HOME)/artifacts/    (verify:  MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter verify --all)"
 
-## make test: install dev extras (and Chromium for browser tests where possible), check the layers and the
+## make test: install dev extras (and Chromium and PostgreSQL 15 for the browser and PostgreSQL journal tests where
+## possible), check the layers and the
 ## runtime's types, run the suite.
 test: $(VENV)/.installed-dev
 	-@if [ -f scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
+	-@if [ -f scripts/install-postgres.sh ]; then sh scripts/install-postgres.sh; fi
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile

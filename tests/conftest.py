@@ -12,7 +12,7 @@ def mlsitter_home(tmp_path, monkeypatch):
     home = tmp_path / "mlsitter-home"
     monkeypatch.setenv("MLSITTER_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # journal keys: never the user's own folder
-    for name in ("MLSITTER_JOURNAL_KEY", "MLSITTER_JOURNAL_KEY_FILE"):
+    for name in ("MLSITTER_JOURNAL_KEY", "MLSITTER_JOURNAL_KEY_FILE", "MLSITTER_DB"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     user_uri = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}

@@ -180,3 +180,16 @@ def release(ctx: Context, model: str = "m-1") -> dict:
     ctx.breakpoint("Release notes fine?")
     answer = ctx.breakpoint(f"Ship {model} to production?", tags=("production",), options=("ship", "hold"))
     return {"shipped": answer.approved and answer.option != "hold", "by": answer.by, "option": answer.option}
+
+
+def hold(release: str, i: int) -> int:
+    """Waits until the test creates the ``release`` file (at most a minute): a runner that is busy on demand."""
+    end = time.monotonic() + 60
+    while not os.path.exists(release) and time.monotonic() < end:
+        time.sleep(0.02)
+    return i
+
+
+@process("held")
+def held(ctx: Context, release: str, n: int = 2) -> dict:
+    return {"steps": [ctx.task(hold, release=release, i=i) for i in range(n)]}

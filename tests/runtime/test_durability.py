@@ -61,7 +61,7 @@ def lines(path: Path) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
-def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path):
+def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path, journal_db):
     counter = tmp_path / "counter"
     proc = cli("run", f"{CASES}:steps", "-i", f"counter={counter}", "-i", "n=12", "-i", "delay=0.15")
     wait_for(lambda: len(lines(counter)) >= 5)
@@ -91,7 +91,7 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path):
     assert len(interrupted) == 1 and f"pid {proc.pid}" in interrupted[0].data["reason"]
 
 
-def test_second_concurrent_resume_is_refused(tmp_path):
+def test_second_concurrent_resume_is_refused(tmp_path, journal_db):
     counter = tmp_path / "counter"
     handle = mlsitter.run(f"{CASES}:wait-then-steps", counter=str(counter), n=3, delay=3.0)  # outlasts a loaded start
     mlsitter.approve(handle.run_id)

@@ -51,7 +51,7 @@ def _at_production(runner: Runner, starter: Identity = ALICE) -> str:
     return handle.run_id
 
 
-def test_production_needs_two_distinct_approvers_and_refuses_the_starter(policy_file):
+def test_production_needs_two_distinct_approvers_and_refuses_the_starter(policy_file, journal_db):
     runner = Runner()
     run_id = _at_production(runner)
     bound = runner.bound_event(run_id)

@@ -38,7 +38,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlsitter", *args], capture_output=True, text=True)
 
 
-def test_a_killed_runner_shows_interrupted_with_the_resume_command_and_a_worker_recovers_it(tmp_path, monkeypatch):
+def test_a_killed_runner_shows_interrupted_with_the_resume_command_and_a_worker_recovers_it(tmp_path, monkeypatch,
+                                                                                          journal_db):
     counter = tmp_path / "counter"
     proc = start(counter, n=8, delay=0.2)
     wait_until(lambda: steps_done(counter) >= 2)
@@ -59,7 +60,8 @@ def test_a_killed_runner_shows_interrupted_with_the_resume_command_and_a_worker_
     assert len(reasons) == 1 and f"runner pid {proc.pid}" in reasons[0]
 
 
-def test_a_runner_that_stops_heartbeating_loses_its_lease_and_cannot_write_after_a_takeover(tmp_path, monkeypatch):
+def test_a_runner_that_stops_heartbeating_loses_its_lease_and_cannot_write_after_a_takeover(tmp_path, monkeypatch,
+                                                                                             journal_db):
     """A runner frozen (SIGSTOP: alive, but not renewing, as on a lost host) is interrupted once its lease
     ends; a second runner takes the run over and finishes it; the frozen one, thawed, writes nothing."""
     monkeypatch.setenv("MLSITTER_LEASE_SECONDS", str(LEASE))

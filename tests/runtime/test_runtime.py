@@ -3,6 +3,7 @@ children, external effects, retries, executors, policies."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import sys
 import time
@@ -41,7 +42,7 @@ def test_run_completes_and_journal_verifies(tmp_path):
     assert report.ok and report.events >= 12
 
 
-def test_breakpoint_suspends_and_approve_resume_completes(tmp_path):
+def test_breakpoint_suspends_and_approve_resume_completes(tmp_path, journal_db):
     counter = tmp_path / "counter"
     handle = mlsitter.run(target("wait-then-steps"), counter=str(counter), n=2)
     assert handle.status == "waiting"
@@ -191,7 +192,7 @@ def test_timer_suspends_until_due_then_resume_due_wakes_it(monkeypatch):
     assert [h.run_id for h in woken] == [handle.run_id] and woken[0].status == "completed"
 
 
-def test_parent_waits_on_child_breakpoint_and_completes_after_child_approved():
+def test_parent_waits_on_child_breakpoint_and_completes_after_child_approved(journal_db):
     handle = mlsitter.run(target("rt-parent"), value=4)
     assert handle.status == "waiting" and handle.waiting["kind"] == "child"
     store = Store()
@@ -243,7 +244,7 @@ def test_local_tasks_run_in_the_runner_and_prefetch_imports_there():
     assert inline.result["prefetched"] is False
 
 
-def test_values_are_journaled_and_replayed_identically():
+def test_values_are_journaled_and_replayed_identically(journal_db):
     handle = mlsitter.run(target("values"), rows=4, seed=7)
     assert handle.status == "completed" and handle.result["rows"] == 4 and handle.result["mean"] == 0.75
     again = mlsitter.run(target("values"), rows=4, seed=7)
@@ -260,7 +261,7 @@ def test_run_seed_reaches_a_process_seed_input_unless_the_inputs_name_one():
     assert "seed" not in Store().get_run(mlsitter.run(target("values"), rows=2, seed=7).run_id).inputs
 
 
-def test_determinism_error_names_position_and_both_steps(tmp_path):
+def test_determinism_error_names_position_and_both_steps(tmp_path, journal_db):
     proc = tmp_path / "proc.py"
     template = (
         "from mlsitter import process\n"
@@ -293,7 +294,7 @@ def test_determinism_error_names_position_and_both_steps(tmp_path):
     assert mlsitter.resume(handle.run_id).result == 2
 
 
-def test_tamper_with_event_or_artifact_is_detected():
+def test_tamper_with_event_or_artifact_is_detected(journal_db):
     handle = mlsitter.run(target("review"))
     store = Store()
     assert store.verify(handle.run_id).ok
@@ -307,7 +308,7 @@ def test_tamper_with_event_or_artifact_is_detected():
     assert not report.ok and any("report-1.html" in p and "modified" in p for p in report.problems)
 
     other = mlsitter.run(target("gated"), value=0.9)
-    with sqlite3.connect(store.db_path) as conn:
+    with contextlib.closing(Store().conn) if journal_db else sqlite3.connect(store.db_path) as conn:
         conn.execute("UPDATE events SET data=replace(data, '0.9', '0.1') WHERE run_id=? AND type='gate.evaluated'",
                      (other.run_id,))
     report = Store().verify(other.run_id)

@@ -6,6 +6,7 @@ editing the runs table, corrupting a dataset version, rewriting events and recom
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import realdata
@@ -41,7 +43,10 @@ def approved_run(tmp_path: Path) -> str:
     return handle.run_id
 
 
-def db(store: Store) -> sqlite3.Connection:
+def db(store: Store) -> Any:
+    """The store's database as an attacker with write access opens it: the SQLite file, or the PostgreSQL journal."""
+    if store.db_url:
+        return contextlib.closing(Store(store.home).conn)
     return sqlite3.connect(store.db_path, isolation_level=None)
 
 
@@ -51,7 +56,7 @@ def problems(run_id: str) -> list[str]:
     return report.problems
 
 
-def test_a_clean_run_verifies(tmp_path):
+def test_a_clean_run_verifies(tmp_path, journal_db):
     run_id = approved_run(tmp_path)
     report = Store().verify(run_id)
     assert report.ok, report.problems
@@ -59,7 +64,7 @@ def test_a_clean_run_verifies(tmp_path):
     assert "events chained under the journal key" in done.stdout
 
 
-def test_deleting_the_answer_resume_and_completion_is_detected(tmp_path):
+def test_deleting_the_answer_resume_and_completion_is_detected(tmp_path, journal_db):
     run_id = approved_run(tmp_path)
     store = Store()
     answered = store.events(run_id, types=("breakpoint.answered",))[0].seq
@@ -85,7 +90,7 @@ def test_deleting_the_answer_resume_and_completion_is_detected(tmp_path):
     ("process", "other", "process"),
     ("ended_at", 1.0, "ended_at"),
 ])
-def test_editing_a_field_of_the_runs_table_is_detected(tmp_path, column, value, named):
+def test_editing_a_field_of_the_runs_table_is_detected(tmp_path, column, value, named, journal_db):
     run_id = approved_run(tmp_path)
     store = Store()
     with db(store) as conn:
@@ -108,7 +113,7 @@ def _rechain_without_key(conn: sqlite3.Connection, run_id: str, secret: bytes | 
 
 
 @pytest.mark.parametrize("guess", [None, b"x" * 32], ids=["plain-sha256", "wrong-key"])
-def test_an_edit_followed_by_a_full_recompute_of_the_chain_is_detected(tmp_path, guess):
+def test_an_edit_followed_by_a_full_recompute_of_the_chain_is_detected(tmp_path, guess, journal_db):
     run_id = approved_run(tmp_path)
     store = Store()
     answer = store.events(run_id, types=("breakpoint.answered",))[0]
@@ -237,7 +242,7 @@ def _key_id_of_new_store(config: str) -> str:
     return load_key("race", create=True).key_id
 
 
-def test_only_a_running_run_may_hold_step_events_after_its_head(tmp_path):
+def test_only_a_running_run_may_hold_step_events_after_its_head(tmp_path, journal_db):
     """Step events of an execution in flight follow the head written at its last status change; once the run
     is recorded as anything else, events past the head mean the journal or the head was tampered with."""
     store = Store()

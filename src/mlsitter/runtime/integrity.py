@@ -90,7 +90,7 @@ class Projection:
             elif type_ == "run.failed" and data is not None:
                 self.error = data.get("error")
 
-    def mismatches(self, row: sqlite3.Row, *, legacy: bool) -> list[str]:
+    def mismatches(self, row: Any, *, legacy: bool) -> list[str]:
         """Each field of the stored row that disagrees with the journal, said plainly."""
         expected: dict[str, Any] = {"status": self.status, "result": self.result, "error": self.error,
                                     "waiting": self.waiting, "wake_at": (self.waiting or {}).get("wake_at"),
@@ -105,7 +105,7 @@ class Projection:
         out += self._times(row, legacy)
         return out
 
-    def _times(self, row: sqlite3.Row, legacy: bool) -> list[str]:
+    def _times(self, row: Any, legacy: bool) -> list[str]:
         out = []
         for name, at in (("created_at", self.created_at), ("ended_at", self.ended_at)):
             if legacy and name == "created_at":  # schema 1 journaled run.created when the run first started
@@ -130,7 +130,7 @@ def _short(value: Any) -> str:
 def verify_runs(store: Store, run_ids: list[str]) -> list[VerifyReport]:
     """Verify each run; artifacts shared by several runs are hashed once."""
     hasher = store.hasher
-    legacy = _legacy_runs(store.conn)
+    legacy = _legacy_runs(store)
     checked: dict[tuple[str, ...], str | None] = {}
     return [_verify_one(store, hasher, run_id, legacy, checked) for run_id in run_ids]
 
@@ -185,7 +185,7 @@ def _verify_one(store: Store, hasher: EventHasher, run_id: str, legacy: dict[str
     return VerifyReport(run_id, not problems, len(rows), artifacts, files, problems)
 
 
-def _head_problems(store: Store, row: sqlite3.Row, hashes: list[str]) -> list[str]:
+def _head_problems(store: Store, row: Any, hashes: list[str]) -> list[str]:
     """The keyed head pins the journal's length at the run's last status change. Only a run recorded as
     ``running`` (an execution in flight, or one whose runner died) may have events after it: its steps."""
     head_seq, head_mac, count = row["head_seq"], row["head_mac"], len(hashes)
@@ -241,10 +241,10 @@ def resolve_recorded(home: Path, text: str) -> Path:
     return path if path.is_absolute() else home / path
 
 
-def _legacy_runs(conn: sqlite3.Connection) -> dict[str, str]:
+def _legacy_runs(store: Store) -> dict[str, str]:
     try:
-        return dict(conn.execute("SELECT run_id, problems FROM legacy_runs").fetchall())
-    except sqlite3.OperationalError:  # a store born with schema 2 has no legacy runs
+        return dict(store.conn.execute("SELECT run_id, problems FROM legacy_runs").fetchall())
+    except sqlite3.OperationalError:  # a SQLite store born with schema 2 has no legacy runs (PostgreSQL's has none)
         return {}
 
 

@@ -1,4 +1,7 @@
-"""The embedded store: one SQLite database (WAL) holding runs and their keyed, hash-chained journals.
+"""The store: one database holding runs and their keyed, hash-chained journals, and the artifact files.
+
+The database is SQLite (WAL) in the home folder by default, or PostgreSQL when ``$MLSITTER_DB`` is a
+``postgresql://`` URL (:mod:`mlsitter.runtime.dialects`); artifact files stay under the home folder.
 
 The truth is the ``events`` table: each event carries an HMAC (under the journal key, kept outside the
 store) of its content and of the event before it. The ``runs`` table is a projection for listing and
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from mlsitter.errors import JournalCorruptError, JournalKeyError, RunLockedError, RunNotFoundError
 from mlsitter.runtime.artifacts import ArtifactStore
 from mlsitter.runtime.canonical import GENESIS_HASH, EventHasher, canonical_json, journal_json
+from mlsitter.runtime.dialects import DB_ENV, SQLITE, Connection, Dialect, check_db_url, redact
 from mlsitter.runtime.home import mlsitter_home
 from mlsitter.runtime.keys import JournalKey, load_key
 
@@ -86,6 +91,10 @@ CREATE TABLE IF NOT EXISTS events(
 _V2_RUN_COLUMNS = (("head_seq", "INTEGER NOT NULL DEFAULT 0"), ("head_mac", "TEXT"), ("lock_started", "TEXT"),
                    ("lease_until", "REAL"))
 _LEGACY_PROBLEMS = "CREATE TABLE IF NOT EXISTS legacy_runs(run_id TEXT PRIMARY KEY, problems TEXT NOT NULL)"
+# What a store of this schema must have (a database with tables of these names but not these columns is foreign).
+_RUN_COLUMNS = frozenset(re.findall(r"^    (\w+) ", _SCHEMA.split("CREATE TABLE IF NOT EXISTS runs(")[1].split(");")[0],
+                                    re.M))
+_EVENT_COLUMNS = frozenset({"run_id", "seq", "type", "at", "data", "prev_hash", "hash"})
 
 # Run statuses. ``ready`` = waiting run whose answer has arrived and that can be resumed.
 RESUMABLE = {"running", "waiting", "ready", "interrupted"}
@@ -139,7 +148,7 @@ class RunRecord:
     """Why a run recorded as ``running`` is shown as ``interrupted``: its runner is gone (not a column)."""
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "RunRecord":
+    def from_row(cls, row: Any) -> "RunRecord":
         d = dict(row)
         d["inputs"] = json.loads(d["inputs"])
         d["waiting"] = json.loads(d["waiting"]) if d["waiting"] else None
@@ -158,21 +167,98 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Store:
-    """Runs, journals and artifacts under one home folder. Thread-safe for one process."""
+    """Runs, journals and artifacts: the database (SQLite in the home, or ``db``/``$MLSITTER_DB``) and the
+    home folder's artifact files. Thread-safe for one process."""
 
-    def __init__(self, home: str | Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, *, db: str | None = None) -> None:
         self.home = Path(home).resolve() if home else mlsitter_home()
         self.home.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "mlsitter.db"
+        self.db_url = db if db is not None else (os.environ.get(DB_ENV) or None)
+        self.location = redact(self.db_url) if self.db_url else str(self.db_path)
+        """Where the journal is, for messages: the SQLite file, or the PostgreSQL URL without its password."""
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self._lock = threading.RLock()
         self._key: JournalKey | None = None
         self._hasher: EventHasher
-        self.conn = self._open()
+        self.dialect: Dialect = SQLITE
+        self.conn: Connection = self._open_postgres(self.db_url) if self.db_url else self._open()
         self.store_id = self._meta("store_id") or ""
 
     # -- connection -----------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
+    def _open_postgres(self, url: str) -> Connection:
+        from mlsitter.runtime.dialects import POSTGRES_FUNCTIONS, connect_postgres, postgres_dialect
+
+        check_db_url(url)
+        conn = connect_postgres(url)
+        self.dialect = postgres_dialect()
+        try:
+            with self._transaction_on(conn):
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('mlsitter schema'))")  # one creator at a time
+                version = self._schema_version(conn)
+                if version is None:
+                    conn.executescript(_SCHEMA + ";" + _LEGACY_PROBLEMS)
+                    for statement in POSTGRES_FUNCTIONS:
+                        conn.execute(statement)
+                    _init_meta(conn)
+        except self.dialect.errors as exc:
+            conn.close()
+            raise JournalCorruptError(f"cannot set up the PostgreSQL journal {self.location}: "
+                                      f"{str(exc).splitlines()[0]}") from None
+        except BaseException:
+            conn.close()
+            raise
+        if int(version or SCHEMA_VERSION) < SCHEMA_VERSION:
+            conn.close()
+            raise self._foreign(f"it records schema {version}, older than any PostgreSQL journal")
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction_on(self, conn: Connection) -> Iterator[None]:
+        conn.execute("BEGIN")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _schema_version(self, conn: Connection) -> str | None:
+        """The store's schema version; None for an empty database; refuses a database that holds tables of the
+        same names that are not an mlsitter store's (a foreign schema)."""
+        tables = {r[0] for r in conn.execute(self.dialect.tables).fetchall()}
+        if not tables:
+            return None
+        if "meta" not in tables:
+            raise self._foreign(f"it has tables named {', '.join(sorted(tables))} but no mlsitter schema version")
+        try:
+            version = _meta(conn, "schema_version")
+        except self.dialect.errors as exc:
+            raise self._foreign(f"its meta table is not mlsitter's ({str(exc).splitlines()[0]})") from None
+        if version is None or not version.isdigit():
+            raise self._foreign(f"it has tables named {', '.join(sorted(tables))} but no mlsitter schema version")
+        if int(version) > SCHEMA_VERSION:
+            raise JournalCorruptError(
+                f"the store {self.location} has schema {version}, newer than this mlsitter understands "
+                f"({SCHEMA_VERSION}); upgrade mlsitter to use it"
+            )
+        if int(version) == SCHEMA_VERSION:
+            for table, needed in (("runs", _RUN_COLUMNS), ("events", _EVENT_COLUMNS)):
+                try:
+                    have = {d[0] for d in conn.execute(f"SELECT * FROM {table} WHERE 1=0").description}
+                except self.dialect.errors:
+                    have = set()
+                if not needed <= have:
+                    raise self._foreign(f"its {table} table lacks {', '.join(sorted(needed - have))}")
+        return version
+
+    def _foreign(self, why: str) -> JournalCorruptError:
+        return JournalCorruptError(
+            f"the database {self.location} is not an mlsitter journal: {why}. Point {DB_ENV} at an empty database "
+            "(or one mlsitter made) for the PostgreSQL journal."
+        )
+
+    def _open(self) -> Connection:
         try:
             conn = _connect(self.db_path)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -185,9 +271,7 @@ class Store:
             version = _meta(conn, "schema_version")
             if version is None:
                 conn.executescript(_SCHEMA)
-                for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", uuid.uuid4().hex),
-                                   ("chain", CHAIN)):
-                    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", (key, value))
+                _init_meta(conn)
             elif int(version) > SCHEMA_VERSION:
                 conn.close()
                 raise JournalCorruptError(
@@ -223,7 +307,7 @@ class Store:
         self.key  # noqa: B018 (loads the key and its hasher)
         return self._hasher
 
-    def _load_key(self, conn: sqlite3.Connection, store_id: str) -> JournalKey:
+    def _load_key(self, conn: Connection, store_id: str) -> JournalKey:
         bound = _meta(conn, "key_id")
         key = load_key(store_id, create=bound is None)
         if bound is None:
@@ -298,13 +382,12 @@ class Store:
             if len(row) == 1:
                 return self._live(RunRecord.from_row(row[0]))
             hint = " (the prefix matches several runs; give more characters)" if row else ""
-            raise RunNotFoundError(f"no run with id {run_id!r} in {self.db_path}{hint}; `mlsitter runs` lists them")
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self.location}{hint}; `mlsitter runs` lists them")
         return self._live(RunRecord.from_row(row))
 
-    def raw_run(self, run_id: str) -> sqlite3.Row | None:
-        """The ``runs`` row exactly as stored (for verification)."""
-        row: sqlite3.Row | None = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        return row
+    def raw_run(self, run_id: str) -> Any:
+        """The ``runs`` row exactly as stored, readable by column name (for verification); None if absent."""
+        return self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
 
     def _live(self, run: RunRecord) -> RunRecord:
         """A ``running`` run whose runner is gone is shown as ``interrupted``, saying why."""
@@ -509,7 +592,7 @@ class JournalWriter:
         conn = self.store.conn
         if run is None and len(rows) == 1:
             fenced = self.owner is not None
-            sql = _INSERT_FENCED if fenced else "INSERT INTO events VALUES(?,?,?,?,?,?,?)"
+            sql = self.store.dialect.fenced_insert if fenced else "INSERT INTO events VALUES(?,?,?,?,?,?,?)"
             with self.store._lock:
                 if conn.execute(sql, (*rows[0], self.run_id, self.owner) if fenced else rows[0]).rowcount != 1:
                     raise self._lost_lease()
@@ -540,11 +623,6 @@ class JournalWriter:
         )
 
 
-# One statement that appends an event only while the writer still holds the run's lease (no row write).
-_INSERT_FENCED = ("INSERT INTO events SELECT ?,?,?,?,?,?,? WHERE EXISTS"
-                  " (SELECT 1 FROM runs WHERE run_id=? AND lock_owner=?)")
-
-
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     for key in ("waiting", "result"):
         if key in fields and fields[key] is not None:
@@ -552,9 +630,15 @@ def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+def _meta(conn: Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def _init_meta(conn: Connection) -> None:
+    """A new store's identity: schema version, store id (names its key) and chain kind."""
+    for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", uuid.uuid4().hex), ("chain", CHAIN)):
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", (key, value))
 
 
 def lease_seconds() -> float:
