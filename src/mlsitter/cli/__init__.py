@@ -175,7 +175,7 @@ def _report_handle(handle: Any, as_json: bool) -> NoReturn:
 
         text = json.dumps(jsonable(handle.result), indent=2, default=str)
         console.print(text if len(text) < 3000 else text[:3000] + "\n…", markup=False)
-    console.print(f"journal: {store.location}  ·  artifacts: {store.artifacts.root}", style="dim")
+    console.print(f"journal: {store.db_path}  ·  artifacts: {store.artifacts.root}", style="dim")
     sys.exit(STATUS_EXIT.get(handle.status, EXIT_OK))
 
 
@@ -284,7 +284,7 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
                 "waiting": (r.waiting or {}).get("reason") if r.status in ("waiting", "ready") else None,
                 "interrupted": r.interrupted, "parent_run_id": r.parent_run_id} for r in records])
         return
-    table = Table(title=f"runs in {store.location if store.db_url else store.home}")
+    table = Table(title=f"runs in {store.home}")
     table.add_column("run", no_wrap=True)
     table.add_column("process", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -351,7 +351,7 @@ def status(run_id: str, as_json: bool) -> None:
             table.add_column(col)
         for b in view.breakpoints:
             answer = "pending" if b.approved is None else ("approved" if b.approved else "rejected")
-            table.add_row(b.key, b.question, answer + (f" ({b.option})" if b.option else ""), b.by, b.feedback)
+            table.add_row(b.key, b.question, answer + (f" ({b.option})" if b.option else ""), _answered_by(b), b.feedback)
         console.print(table)
     done = sum(1 for s in view.steps if s.status == "completed")
     retried = sum(1 for s in view.steps if s.attempts > 1)
@@ -361,6 +361,21 @@ def status(run_id: str, as_json: bool) -> None:
         child = store.get_run(c["child_run_id"])
         console.print(f"  child {child.run_id} ({child.process}): {child.status}")
     sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
+
+
+def _answered_by(b: Any) -> str:
+    """Who answered (the authenticated account beside a claimed name) and the approvals short of the quorum."""
+    who = b.identity or {}
+    shown = b.by
+    if who.get("user") and not b.by.startswith(who["user"]):
+        shown += f" (as {who['user']})"
+    if who.get("auth"):
+        shown += f" [{who['auth']}]"
+    if b.approvals:
+        names = ", ".join(a["user"] + (f" ({a['claimed_by']})" if a.get("claimed_by") else "") for a in b.approvals)
+        count = f"{len(b.approvals)} of {b.needed} approvals so far" if b.approved is None else "earlier approvals"
+        shown = f"{shown}; {count}: {names}" if shown else f"{count}: {names}"
+    return shown
 
 
 def _last_interruption(store: Any, run_id: str) -> str:
@@ -554,9 +569,10 @@ def artifacts(run_id: str, as_json: bool) -> None:
 @main.command()
 @click.argument("run_id")
 @click.option("--reason", default="", help="Why (journaled).")
-def cancel(run_id: str, reason: str) -> None:
-    """Cancel a run that is not executing (its unfinished children too)."""
-    run = _runner().cancel(run_id, reason=reason)
+@click.option("--by", default=None, help="A name to journal as claimed (claimed_by), apart from your OS account.")
+def cancel(run_id: str, reason: str, by: str | None) -> None:
+    """Cancel a run that is not executing (its unfinished children too); journaled with your OS account."""
+    run = _runner().cancel(run_id, reason=reason, by=by)
     click.echo(f"run {run.run_id} cancelled")
 
 

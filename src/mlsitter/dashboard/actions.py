@@ -113,22 +113,29 @@ def answer(store: Store, run_id: str, *, approved: bool, feedback: str | None, b
     if feedback is not None and len(feedback) > MAX_FEEDBACK_CHARS:
         raise InputError(f"the feedback is {len(feedback):,} characters long; at most {MAX_FEEDBACK_CHARS:,} are "
                          "accepted: shorten it, or record the details as an artifact and refer to it")
-    if identity is not None:  # a named user: their own name, nothing claimed
-        return runner.answer(leaf.run_id, approved=approved, feedback=feedback, option=option or None,
-                             identity=identity)
-    # The shared token proves only that the caller holds it: that is the authenticated identity, and the
-    # dashboard's configured name (dashboard:<user>) is journaled as a claim. Approval rules give it no roles.
-    token = Identity(AUTH_DASHBOARD_TOKEN, AUTH_DASHBOARD_TOKEN)
-    return runner.answer(leaf.run_id, approved=approved, feedback=feedback, by=by, option=option or None,
-                         identity=token)
+    who, claimed = _who(identity, by)
+    return runner.answer(leaf.run_id, approved=approved, feedback=feedback, by=claimed, option=option or None,
+                         identity=who)
 
 
-def post_external(store: Store, run_id: str, *, result: Any, by: str, key: str | None = None) -> RunRecord:
-    """Journal the result of the external effect the run waits on (checked against its schema)."""
+def _who(identity: Identity | None, by: str) -> tuple[Identity, str | None]:
+    """Who a dashboard action is journaled as: a named user as themselves, nothing claimed; otherwise the shared
+    token, which proves only that the caller holds it, with the dashboard's name (dashboard:<user>) as a claim.
+    Approval rules give the token no roles."""
+    if identity is not None:
+        return identity, None
+    return Identity(AUTH_DASHBOARD_TOKEN, AUTH_DASHBOARD_TOKEN), by
+
+
+def post_external(store: Store, run_id: str, *, result: Any, by: str, key: str | None = None,
+                  identity: Identity | None = None) -> RunRecord:
+    """Journal the result of the external effect the run waits on (checked against its schema), with who posted
+    it as for answers."""
     runner = Runner(store)
     leaf = runner.waiting_leaf(run_id)
     _expect_key(leaf, key)
-    return runner.post_external(leaf.run_id, None, result, by=by)
+    who, claimed = _who(identity, by)
+    return runner.post_external(leaf.run_id, None, result, by=claimed, identity=who)
 
 
 def parse_json_result(text: str) -> Any:

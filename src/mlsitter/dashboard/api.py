@@ -218,11 +218,13 @@ def answer(run_id: str, body: AnswerIn, request: Request, cfg: Dashboard = Depen
 
 @router.post("/runs/{run_id}/external", response_model=ActionOut, dependencies=[Depends(require_csrf)],
              summary="Post the result of the external effect a run waits on")
-def external(run_id: str, body: ExternalIn, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
-    leaf = actions.post_external(cfg.store, run_id, result=body.result, by=cfg.by, key=body.key)
+def external(run_id: str, body: ExternalIn, request: Request, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
+    identity = session_identity(request)
+    leaf = actions.post_external(cfg.store, run_id, result=body.result, by=cfg.by, key=body.key, identity=identity)
     if cfg.resume_on_answer:
         cfg.resumer.start(leaf.run_id)
-    return {"run_id": leaf.run_id, "status": leaf.status, "by": cfg.by, "resuming": cfg.resume_on_answer}
+    by = identity.user if identity else cfg.by
+    return {"run_id": leaf.run_id, "status": leaf.status, "by": by, "resuming": cfg.resume_on_answer}
 
 
 @router.post("/runs/{run_id}/resume", response_model=ActionOut, dependencies=[Depends(require_csrf)],

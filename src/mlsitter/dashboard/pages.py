@@ -193,7 +193,7 @@ def external_form(
     cfg: Dashboard = Depends(dashboard),
 ) -> Response:
     leaf = actions.post_external(cfg.store, run_id, result=actions.parse_json_result(result), by=cfg.by,
-                                 key=key or None)
+                                 key=key or None, identity=session_identity(request))
     if cfg.resume_on_answer:
         cfg.resumer.start(leaf.run_id)
     return _back(request, next, run_id, leaf.run_id)

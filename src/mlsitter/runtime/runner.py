@@ -11,6 +11,7 @@ import getpass
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 import traceback
 from dataclasses import dataclass
@@ -67,6 +68,11 @@ def current_user() -> str:
     except Exception:
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def _claim(by: str | None) -> str | None:
+    """The name an action claims: the one given, else ``$MLSITTER_USER`` (as ``user@host``), else none."""
+    return by or (current_user() if os.environ.get("MLSITTER_USER") else None)
 
 
 class Runner:
@@ -326,7 +332,7 @@ class Runner:
         if option is not None and options and option not in options:
             raise InputError(f"option {option!r} is not offered; choose one of {', '.join(options)}")
         who = identity or os_identity()
-        claimed = by or (current_user() if os.environ.get("MLSITTER_USER") else None)
+        claimed = _claim(by)
         data: dict[str, Any] = {"key": waiting["key"], "approved": approved, "feedback": feedback or "",
                                 **answered_by(who, claimed), "at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
                                 "option": option}
@@ -388,8 +394,10 @@ class Runner:
         return ApprovalStatus(counted, max(r.approvers for r in governing), [r.tag for r in governing],
                               rules.version, approvals.drift(rules))
 
-    def post_external(self, run_id: str, key: str | None, result: Any, *, by: str | None = None) -> RunRecord:
-        """Journal the result of an external effect after validating it against its schema."""
+    def post_external(self, run_id: str, key: str | None, result: Any, *, by: str | None = None,
+                      identity: Identity | None = None) -> RunRecord:
+        """Journal the result of an external effect after validating it against its schema, with who posted it
+        (``identity``, default the OS account; ``by`` only claimed)."""
         import jsonschema
 
         run = self.waiting_leaf(run_id)
@@ -404,7 +412,7 @@ class Runner:
             where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
             raise InputError(f"result does not match the task's schema at {where}: {exc.message}") from None
         self._append_while_waiting(run, "external.completed", {"key": waiting["key"], "result": result,
-                                                                "by": by or current_user()})
+                                                                **answered_by(identity or os_identity(), _claim(by))})
         return self.store.get_run(run.run_id)
 
     def _append_while_waiting(self, run: RunRecord, type_: str, data: dict[str, Any],
@@ -420,20 +428,22 @@ class Runner:
         finally:
             self.store.release(run.run_id, owner)
 
-    def cancel(self, run_id: str, *, by: str | None = None, reason: str = "") -> RunRecord:
-        """Cancel a run that is not executing right now (and its unfinished children)."""
+    def cancel(self, run_id: str, *, by: str | None = None, reason: str = "", identity: Identity | None = None) -> RunRecord:
+        """Cancel a run that is not executing right now (and its unfinished children), journaling who did it
+        (``identity``, default the OS account; ``by`` only claimed)."""
         run = self.store.get_run(run_id)
         if run.status in FINAL:
             raise RunStateError(f"run {run.run_id} has already {run.status}")
         owner = self.store.acquire(run.run_id)
         try:
-            self.store.journal(run.run_id, owner).append("run.cancelled", {"by": by or current_user(), "reason": reason},
+            who = answered_by(identity or os_identity(), _claim(by))
+            self.store.journal(run.run_id, owner).append("run.cancelled", {**who, "reason": reason},
                                                          run={"status": "cancelled"})
         finally:
             self.store.release(run.run_id, owner)
         for child in self.store.list_runs(parent=run.run_id, limit=10_000):
             if child.status not in FINAL:
-                self.cancel(child.run_id, by=by, reason=f"parent {run.run_id} cancelled")
+                self.cancel(child.run_id, by=by, reason=f"parent {run.run_id} cancelled", identity=identity)
         return self.store.get_run(run.run_id)
 
     def pending(self) -> list[RunRecord]:
@@ -456,7 +466,7 @@ class Heartbeat:
             try:
                 if not store.renew(run_id, owner):
                     return  # taken over: the writer refuses the next append
-            except store.dialect.errors:
+            except sqlite3.Error:
                 continue  # a busy database: try again at the next beat, the lease still runs
 
     def stop(self) -> None:

@@ -59,6 +59,12 @@ class BreakpointView:
     by: str = ""
     answered_at: str = ""
     option: str | None = None
+    identity: dict[str, Any] | None = None
+    """Who was authenticated for the answer (``user``, ``auth``, ``host``); ``by`` may be a claimed name."""
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    """Approvals journaled short of the quorum (``breakpoint.approval``): user, auth, claimed_by, at, option."""
+    needed: int | None = None
+    """Distinct approvers the approval rules ask for (None: ungoverned)."""
 
 
 @dataclass
@@ -123,6 +129,13 @@ def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> 
             bp = bps[d["key"]]
             bp.approved, bp.feedback, bp.by = d.get("approved"), d.get("feedback", ""), d.get("by", "")
             bp.answered_at, bp.option = d.get("at", ""), d.get("option")
+            bp.identity, bp.needed = d.get("identity"), d.get("needed", bp.needed)
+        elif t == "breakpoint.approval" and d["key"] in bps:
+            who = d.get("identity") or {}
+            bps[d["key"]].approvals.append({"user": who.get("user", ""), "auth": who.get("auth", ""),
+                                            "claimed_by": d.get("claimed_by"), "at": d.get("at", ""),
+                                            "option": d.get("option")})
+            bps[d["key"]].needed = d.get("needed")
         elif t == "refine.attempt":
             view.refine_attempts.append({**d, "at": ev.at})
         elif t == "artifact.recorded":
