@@ -175,7 +175,7 @@ def _report_handle(handle: Any, as_json: bool) -> NoReturn:
 
         text = json.dumps(jsonable(handle.result), indent=2, default=str)
         console.print(text if len(text) < 3000 else text[:3000] + "\n…", markup=False)
-    console.print(f"journal: {store.db_path}  ·  artifacts: {store.artifacts.root}", style="dim")
+    console.print(f"journal: {store.location}  ·  artifacts: {store.artifacts.root}", style="dim")
     sys.exit(STATUS_EXIT.get(handle.status, EXIT_OK))
 
 
@@ -284,7 +284,7 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
                 "waiting": (r.waiting or {}).get("reason") if r.status in ("waiting", "ready") else None,
                 "interrupted": r.interrupted, "parent_run_id": r.parent_run_id} for r in records])
         return
-    table = Table(title=f"runs in {store.home}")
+    table = Table(title=f"runs in {store.location if store.db_url else store.home}")
     table.add_column("run", no_wrap=True)
     table.add_column("process", no_wrap=True)
     table.add_column("status", no_wrap=True)

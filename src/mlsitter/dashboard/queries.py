@@ -157,8 +157,9 @@ def waiting_runs(store: Store) -> list[RunRecord]:
 
 def inbox_count(store: Store) -> int:
     """How many runs wait on a person or an external effect (the number beside "Inbox")."""
+    kind = store.dialect.json_text.format(column="waiting", key="kind")
     row = store.conn.execute(
-        "SELECT COUNT(*) FROM runs WHERE status='waiting' AND json_extract(waiting, '$.kind') IN ('breakpoint','external')"
+        f"SELECT COUNT(*) FROM runs WHERE status='waiting' AND {kind} IN ('breakpoint','external')"
     ).fetchone()
     return int(row[0])
 
@@ -250,11 +251,13 @@ def _find_ref(value: Any, sha256: str) -> dict[str, Any] | None:
 def artifact_runs(store: Store, sha256: str, limit: int = 200) -> list[tuple[RunRecord, str]]:
     """Runs whose journal mentions the artifact, with the first event type that mentions it (lineage)."""
     rows = store.conn.execute(
-        "SELECT run_id, MIN(seq), type FROM events WHERE instr(data, ?) > 0 GROUP BY run_id LIMIT ?",
-        (sha256, limit),
+        "SELECT run_id, type FROM events WHERE instr(data, ?) > 0 ORDER BY run_id, seq", (sha256,)
     ).fetchall()
-    found = []
-    for run_id, _seq, type_ in rows:
-        found.append((store.get_run(run_id), type_))
+    first: dict[str, str] = {}
+    for run_id, type_ in rows:
+        if len(first) == limit and run_id not in first:
+            break
+        first.setdefault(run_id, type_)
+    found = [(store.get_run(run_id), type_) for run_id, type_ in first.items()]
     found.sort(key=lambda pair: pair[0].created_at)
     return found

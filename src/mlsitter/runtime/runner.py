@@ -11,7 +11,6 @@ import getpass
 import os
 import secrets
 import socket
-import sqlite3
 import threading
 import traceback
 from dataclasses import dataclass
@@ -466,7 +465,7 @@ class Heartbeat:
             try:
                 if not store.renew(run_id, owner):
                     return  # taken over: the writer refuses the next append
-            except sqlite3.Error:
+            except store.dialect.errors:
                 continue  # a busy database: try again at the next beat, the lease still runs
 
     def stop(self) -> None:
