@@ -6,15 +6,19 @@ import os
 import tempfile
 from pathlib import Path
 
+from mlsitter.runtime.dialects import DB_ENV, is_postgres_url, redact
+
 
 def store_home(store: Path | str) -> Path:
-    """The store location: an ``MLSITTER_HOME`` folder (one SQLite database) today.
-
-    A database URL is the seam for PostgreSQL (``MLSITTER_DB``, a later issue): refused clearly until then."""
+    """The store's home folder. ``store`` is an ``MLSITTER_HOME`` folder (its SQLite database inside), or a
+    ``postgresql://`` URL: then ``MLSITTER_DB`` names it for this process and the runners it starts, and the
+    home, which keeps the artifact files, is a new temporary folder."""
     text = str(store)
     if "://" in text:
-        raise SystemExit(f"--store {text!r}: only a local SQLite store (a folder) is supported yet; "
-                         "PostgreSQL stores come with a later issue")
+        if not is_postgres_url(text):
+            raise SystemExit(f"--store {redact(text)!r}: expected a folder (SQLite) or a postgresql:// URL")
+        os.environ[DB_ENV] = text
+        return Path(tempfile.mkdtemp(prefix="mlsitter-campaign-home-"))
     path = Path(text).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path

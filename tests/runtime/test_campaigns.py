@@ -49,17 +49,32 @@ def test_crash_campaign_every_killed_run_completes_and_no_completed_step_runs_ag
 @pytest.mark.timeout(180)
 def test_load_campaign_runners_on_one_store_lose_nothing_and_never_see_a_locked_database(tmp_path):
     report = load_campaign.load(tmp_path / "store", runners=4, runs=5, steps=20)
+    _load_invariants(report, runs=20)
+
+
+@pytest.mark.timeout(180)
+def test_load_campaign_on_a_postgresql_journal_loses_nothing(fresh_postgres):
+    report = load_campaign.load(fresh_postgres, runners=4, runs=2, steps=10)  # smaller: the suite's time is short
+    _load_invariants(report, runs=8)
+
+
+def _load_invariants(report: load_campaign.LoadReport, runs: int) -> None:
     assert report.problems == []
-    assert report.runs == report.completed == report.runs_in_store == 20
+    assert report.runs == report.completed == report.runs_in_store == runs
     assert report.database_locked == 0 and report.runner_failures == 0
     assert report.verify_failures == 0 and report.event_count_mismatches == 0
     assert set(report.step_latency_ms) == {"p50", "p90", "p99", "max"}
 
 
-def test_campaign_store_location_refuses_a_database_url_and_a_scratch_store_keeps_its_key(tmp_path, monkeypatch):
+def test_campaign_store_location_takes_a_folder_or_a_postgresql_url_and_a_scratch_store_keeps_its_key(
+        tmp_path, monkeypatch):
     assert store_home(tmp_path / "home") == (tmp_path / "home").resolve()
-    with pytest.raises(SystemExit, match="only a local SQLite store"):
-        store_home("postgresql://localhost/mlsitter")
+    with pytest.raises(SystemExit, match="expected a folder .SQLite. or a postgresql:// URL"):
+        store_home("mysql://me:secret@localhost/mlsitter")
+    monkeypatch.delenv("MLSITTER_DB", raising=False)
+    home = store_home("postgresql://me@127.0.0.1/mlsitter")
+    assert os.environ["MLSITTER_DB"] == "postgresql://me@127.0.0.1/mlsitter" and home.is_dir()
+    monkeypatch.delenv("MLSITTER_DB")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     scratch = Path(scratch_store("mlsitter-test-"))  # a throwaway store keeps its journal key beside it
     assert os.environ["XDG_CONFIG_HOME"] == str(scratch.parent / "config")
