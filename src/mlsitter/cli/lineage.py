@@ -31,6 +31,9 @@ def lineage(model: str, as_json: bool) -> None:
                f"MLflow run {r['mlflow_run_id'] or '?'})")
     click.echo(f"              code {r['code_version'] or '(not recorded)'}")
     click.echo(f"  <- dataset  {d['dataset_version'] or '(not recorded)'}")
+    parent = info.get("parent") or {}
+    if parent.get("version"):
+        click.echo(f"  <- parent   {parent['version']} (retrained because: {parent.get('trigger') or '(not recorded)'})")
     if served:
         click.echo(f"served ({m['name']}, from the deploy runs' journals)")
         for row in served:

@@ -95,6 +95,11 @@ from ._search_space import (
     suggest as suggest,
     space_to_dict as space_to_dict,
 )
+from ._champion_challenger import (
+    PairedComparison as PairedComparison,
+    delong_test as delong_test,
+    paired_bootstrap_test as paired_bootstrap_test,
+)
 from ._thread_limits import (
     F as F,
     ml_threads as ml_threads,

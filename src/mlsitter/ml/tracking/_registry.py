@@ -22,6 +22,9 @@ from mlsitter.naming import stable_name
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 TAG_SHA = "mlsitter.artifact_sha256"
+#: lineage tags retraining adds to a challenger: the version it was trained to replace, and why
+TAG_PARENT = "mlsitter.parent_version"
+TAG_TRIGGER = "mlsitter.trigger"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _REF = re.compile(r"^(?P<name>[^@/]+?)(?:@(?P<alias>[A-Za-z0-9_\-]+)|/(?P<version>\d+))?$")
 
@@ -46,6 +49,9 @@ class RegisteredVersion:
     artifact_sha256: str
     metrics: dict[str, float] = field(default_factory=dict)
     process: str = ""
+    parent_version: str = ""  # NAME/VERSION the version was trained to replace (retraining)
+    trigger: str = ""  # why it was trained (retraining's triggers)
+    created_at: float = 0.0  # registration time, seconds since the epoch
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,7 +199,21 @@ def resolve_model(ref: str) -> RegisteredVersion:
         artifact_sha256=tags.get(TAG_SHA, ""),
         metrics={k[len("metric."):]: float(v) for k, v in tags.items() if k.startswith("metric.")},
         process=tags.get(tracking.TAG_PROCESS, ""),
+        parent_version=tags.get(TAG_PARENT, ""),
+        trigger=tags.get(TAG_TRIGGER, ""),
+        created_at=float(mv.creation_timestamp or 0) / 1000.0,
     )
+
+
+def tag_lineage(ref: str, *, parent_version: str, trigger: str) -> RegisteredVersion:
+    """Record on version ``ref`` which version it was trained to replace and why (shown by ``mlsitter lineage``)."""
+    found = resolve_model(ref)
+    client = _client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client.set_model_version_tag(found.name, str(found.version), TAG_PARENT, parent_version)
+        client.set_model_version_tag(found.name, str(found.version), TAG_TRIGGER, trigger)
+    return resolve_model(f"{found.name}/{found.version}")
 
 
 def lineage(ref: str) -> dict[str, Any]:
@@ -205,6 +225,7 @@ def lineage(ref: str) -> dict[str, Any]:
         "run": {"mlsitter_run_id": found.mlsitter_run_id, "process": found.process,
                 "mlflow_run_id": found.mlflow_run_id, "code_version": found.code_version},
         "dataset": {"dataset_version": found.dataset_version},
+        "parent": {"version": found.parent_version, "trigger": found.trigger},
     }
 
 

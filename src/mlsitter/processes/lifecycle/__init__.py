@@ -1,0 +1,1 @@
+"""Processes of the lifecycle phase: those that compose the others."""
