@@ -29,32 +29,19 @@ def serve(model: str, host: str, port: int, role: str, log_dir: str, sample: flo
 @click.command()
 @click.argument("model")
 @click.option("--deployment", default="", help="Deployment name (default: the model name).")
-def rollback(model: str, deployment: str) -> None:
+@click.option("--reason", default="", help="Why, for the audit trail.")
+def rollback(model: str, deployment: str, reason: str) -> None:
     """Roll MODEL's deployment back now: a candidate in canary or shadow is taken out (weight 0, drained,
     stopped; aliases untouched); without one, the previous champion is served again and gets the champion
-    alias back (the version rolled back from becomes the previous champion)."""
-    from mlsitter.errors import InputError
-    from mlsitter.ml.serving import CANDIDATE, CHAMPION, ensure_server, live, load_state, promote
-    from mlsitter.ml.serving import rollback as take_out
-    from mlsitter.ml.tracking import parse_model_ref, resolve_model
-    from mlsitter.ml.tracking import promote as move_alias
+    alias back (the version rolled back from becomes the previous champion). Journaled as a ``rollback`` run."""
+    import mlsitter
+    from mlsitter.ml.serving import require_state
+    from mlsitter.ml.tracking import parse_model_ref
 
-    name = parse_model_ref(model).name
-    state = load_state(deployment or name)
-    if state is None:
-        raise InputError(f"no deployment named {deployment or name!r}; deploy it first (mlsitter run deploy ...)")
-    if live(state, CANDIDATE) is not None:
-        done = take_out(state)
-        click.echo(f"rolled back {done['stopped']}: traffic now {done['shares']}")
-        return
-    try:
-        previous = resolve_model(f"{name}@previous-champion")
-    except InputError:
-        raise InputError(f"{name} has no candidate serving and no 'previous-champion' version to go back to") from None
-    current = state.servers.get(CHAMPION)
-    ensure_server(state, CANDIDATE, name, previous.version)
-    done = promote(state)
-    move_alias(f"{name}/{previous.version}", "champion")
-    if current is not None:
-        move_alias(f"{name}/{current.version}", "previous-champion")
-    click.echo(f"rolled back to {name}/{previous.version}: traffic now {done['shares']}")
+    require_state(deployment or parse_model_ref(model).name)  # refused before a run is created
+    run = mlsitter.run("rollback", model=model, deployment=deployment, reason=reason)
+    if run.status != "completed":
+        raise click.ClickException(f"rollback run {run.run_id} {run.status}: {run.error}")
+    done = run.result
+    what = f"rolled back {done.version}" if done.action == "candidate-removed" else f"rolled back to {done.version}"
+    click.echo(f"{what}: traffic now {done.shares} (run {run.run_id})")

@@ -53,6 +53,7 @@ from ._state import (
     serving_home as serving_home,
     check_deployment_name as check_deployment_name,
     load_state as load_state,
+    require_state as require_state,
     save_state as save_state,
     admin_headers as admin_headers,
     admin_token_path as admin_token_path,

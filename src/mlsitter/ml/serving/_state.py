@@ -101,6 +101,14 @@ def load_state(deployment: str) -> DeploymentState | None:
     return DeploymentState.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+def require_state(deployment: str) -> DeploymentState:
+    """The deployment's state; InputError naming it when it was never deployed."""
+    state = load_state(deployment)
+    if state is None:
+        raise InputError(f"no deployment named {deployment!r}; deploy it first (mlsitter run deploy ...)")
+    return state
+
+
 def save_state(state: DeploymentState) -> DeploymentState:
     """Write the state atomically (a temporary file in the same folder, then a rename)."""
     path = state_path(state.deployment)

@@ -73,12 +73,14 @@ def test_a_good_candidate_passes_shadow_and_stages_and_is_promoted_after_approva
     run = drive(mlsitter.run("deploy", model="titanic@challenger", fixtures=fixtures_csv, shadow_seconds=3.0,
                              **CANARY))
     assert run.status == "waiting" and "production" in run.waiting["tags"], run.error or run.result
-    assert _verdicts(run.run_id) == ["pass"] * 3  # shadow, 25 %, 50 %
+    # shadow, 25 %, 50 % pass (a window short of requests on a loaded machine is extended, never passed)
+    assert [v for v in _verdicts(run.run_id) if v != "inconclusive"] == ["pass"] * 3
     done = mlsitter.approve(run.run_id, by="lead", resume=True)
     load.stop()
     assert done.status == "completed", done.error
     assert done.result.status == "promoted" and done.result.approved_by == "lead"
-    assert [w["phase"] for w in done.result.windows] == ["shadow", "canary", "canary"]
+    last_window = {w["stage"]: w for w in done.result.windows}
+    assert [(s, w["phase"]) for s, w in last_window.items()] == [("shadow", "shadow"), ("25", "canary"), ("50", "canary")]
     assert done.result.windows[0]["agreement"] >= 0.9
     assert load.failures() == []
     assert (_alias_version("champion"), _alias_version("previous-champion")) == (2, 1)
@@ -112,9 +114,14 @@ def test_a_good_candidate_passes_shadow_and_stages_and_is_promoted_after_approva
         "/lineage/model/titanic@champion", headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200 and "Serving history" in page.text
     assert page.text.count("titanic/2</td>") == 3 and "serving now" in page.text
-    back = CliRunner().invoke(main, ["rollback", "titanic"])
+    back = CliRunner().invoke(main, ["rollback", "titanic", "--reason", "pager at 3am"])
     assert back.exit_code == 0, back.output
     assert "rolled back to titanic/1" in back.output and _alias_version("champion") == 1
+    # the rollback is a journaled run: the serving history and the audit trail both see it
+    [rolled] = Store().list_runs(process="rollback")
+    assert rolled.status == "completed" and rolled.inputs["reason"] == "pager at 3am"
+    now = [h for h in serving_history(Store(), "titanic") if h.end is None]
+    assert [(h.version, h.share, h.run_id) for h in now] == [("titanic/1", 1.0, rolled.run_id)]
     assert httpx.post(champion + "/predict", json={"record": serving_models.records(1)[0][0]}).headers[
         "x-model-version"] == "titanic/1"
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from mlsitter.naming import stable_name
 
-TRAFFIC_STEPS = ("deploy.start_servers", "deploy.set_traffic", "deploy.rollback", "deploy.promote")
+TRAFFIC_STEPS = ("deploy.start_servers", "deploy.set_traffic", "deploy.rollback", "deploy.promote", "deploy.rollback_now")
+TRAFFIC_PROCESSES = ("deploy", "rollback")
 
 
 @stable_name("deploy.ServingInterval")
@@ -27,32 +28,37 @@ class ServingInterval:
 
 
 def traffic_changes(store: Any, model: str | None = None) -> list[dict[str, Any]]:
-    """Every journaled traffic change of ``deploy`` runs (of ``model`` when given), oldest first."""
+    """Every journaled traffic change of ``deploy`` and ``rollback`` runs (of ``model`` when given), oldest first."""
     from mlsitter.runtime.codec import Codec
 
     codec = Codec(store.artifacts)
     changes = []
-    offset = 0
-    while True:
-        runs = store.list_runs(process="deploy", limit=200, offset=offset)
-        if not runs:
-            break
-        offset += len(runs)
-        for run in runs:
-            names: dict[str, str] = {}
-            for event in store.events(run.run_id, types=("step.started", "step.completed")):
-                if event.type == "step.started":
-                    names[event.data["key"]] = event.data["name"]
-                elif names.get(event.data["key"]) in TRAFFIC_STEPS:
-                    result = codec.decode(event.data["result"])
-                    if not isinstance(result, dict) or "shares" not in result:
-                        continue
-                    if model and not any(v.split("/")[0] == model for v in result["shares"]) and \
-                            result.get("deployment") != model:
-                        continue
-                    changes.append({**result, "run_id": run.run_id, "step": names[event.data["key"]]})
+    for run in _runs(store):
+        names: dict[str, str] = {}
+        for event in store.events(run.run_id, types=("step.started", "step.completed")):
+            if event.type == "step.started":
+                names[event.data["key"]] = event.data["name"]
+            elif names.get(event.data["key"]) in TRAFFIC_STEPS:
+                result = codec.decode(event.data["result"])
+                if not isinstance(result, dict) or "shares" not in result:
+                    continue
+                if model and not any(v.split("/")[0] == model for v in result["shares"]) and \
+                        result.get("deployment") != model:
+                    continue
+                changes.append({**result, "run_id": run.run_id, "step": names[event.data["key"]]})
     changes.sort(key=lambda c: c["at"])
     return changes
+
+
+def _runs(store: Any) -> list[Any]:
+    """Every run of the processes that change traffic."""
+    out = []
+    for name in TRAFFIC_PROCESSES:
+        offset = 0
+        while runs := store.list_runs(process=name, limit=200, offset=offset):
+            offset += len(runs)
+            out += runs
+    return out
 
 
 def serving_history(store: Any, model: str | None = None) -> list[ServingInterval]:
