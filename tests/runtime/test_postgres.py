@@ -157,3 +157,15 @@ def test_events_keep_exact_times_and_text_across_the_round_trip(fresh_postgres):
     got = Store().events(run_id)[-1]
     assert (got.at, got.data, got.hash) == (sent.at, sent.data, sent.hash)
     assert Store().get_run(run_id).seed == 2**40 and Store().verify(run_id).ok
+
+
+def test_sqlite_spelling_becomes_postgresql_outside_quoted_text_and_passwords_never_show():
+    from mlsitter.runtime.dialects import redact, translate
+
+    assert translate("SELECT * FROM t WHERE a=? AND b LIKE '50%?' AND c=?", True) == \
+        "SELECT * FROM t WHERE a=%s AND b LIKE '50%%?' AND c=%s"
+    assert translate("INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", True) == \
+        "INSERT INTO meta(key, value) VALUES(%s, %s) ON CONFLICT DO NOTHING"
+    assert translate("BEGIN IMMEDIATE", False) == "BEGIN" and translate("SELECT '%'", False) == "SELECT '%'"
+    assert redact("postgresql://me:s3cret@db:5432/j?password=s3cret&sslmode=require") == \
+        "postgresql://me:***@db:5432/j?password=***&sslmode=require"

@@ -126,7 +126,8 @@ def check_db_url(url: str) -> None:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and listings."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    url = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
 
 
 def connect_postgres(url: str) -> "PostgresConnection":
