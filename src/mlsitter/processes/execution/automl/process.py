@@ -280,10 +280,12 @@ def gate_winner(ctx: Context, *, prep: Any, measure: Any, best_single: Any, choi
     """The CV-to-test gap (warns) against the held-out score the winner was chosen on, and the target (asks)."""
     reference = choice.ensemble_score if choice is not None and choice.keep else best_single.value
     _, drop_to_test = measure_gaps(prep.metric, reference, best_single.fold_scores, winner.final.test_score)
-    results = [ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="warn")]
+    results = [ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="warn",
+                        checkpoint="model-quality")]
     if target_metric is not None:
         results.append(ctx.gate(f"target-{prep.metric}", round(winner.final.test_score, 6),
-                                ">=" if measure.greater_is_better else "<=", target_metric, on_fail="ask"))
+                                ">=" if measure.greater_is_better else "<=", target_metric, on_fail="ask",
+                                checkpoint="model-quality"))
     return gate_rows(results)
 
 

@@ -92,9 +92,11 @@ def deploy(
     name = deployment or versions.model
     validation = ctx.task(steps.validate_candidate, model=versions.model, version=versions.candidate,
                           fixtures=fixtures)
-    gates = [ctx.gate("artifact-hash-matches", validation.artifact_sha256 == versions.candidate_sha256, "==", True),
-             ctx.gate("smoke-predictions-ok", validation.smoke_ok, "==", validation.fixture_rows),
-             ctx.gate("latency-p99-ms", round(validation.p99_ms, 3), "<=", latency_budget_ms)]
+    gates = [ctx.gate("artifact-hash-matches", validation.artifact_sha256 == versions.candidate_sha256, "==", True,
+                      checkpoint="deployment"),
+             ctx.gate("smoke-predictions-ok", validation.smoke_ok, "==", validation.fixture_rows,
+                      checkpoint="deployment"),
+             ctx.gate("latency-p99-ms", round(validation.p99_ms, 3), "<=", latency_budget_ms, checkpoint="deployment")]
     started = ctx.task(steps.start_servers, deployment=name, model=versions.model, champion=versions.champion,
                        candidate=versions.candidate, router_port=router_port, sample=sample, run_id=ctx.run_id)
     ctx.log("info", f"serving on {started['router']}; started now: {', '.join(started['started']) or 'nothing'}")
@@ -181,7 +183,8 @@ def watch_stage(ctx: Context, *, name: str, stage: str, start: float, seconds: f
                             champion=champion, candidate=candidate, thresholds=thresholds)
         windows.append({"stage": stage, "extension": extension, "analysis": analysis})
         for check in analysis.checks:
-            ctx.gate(f"{stage}-{check.name}", check.value, check.op, check.threshold, on_fail="warn")
+            ctx.gate(f"{stage}-{check.name}", check.value, check.op, check.threshold, on_fail="warn",
+                     checkpoint="deployment")
         ctx.log("info", f"stage {stage} window {extension + 1}: {analysis.verdict} ({analysis.reason})")
         if analysis.verdict != "inconclusive":
             break

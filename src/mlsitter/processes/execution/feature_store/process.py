@@ -151,7 +151,8 @@ def gate_store(ctx: Context, fresh: list[Any], consistency: Any, *, min_consiste
         if f.sla_seconds is None:
             continue
         try:  # never materialized: no age, and the gate fails
-            gate = ctx.gate(f"freshness-{f.view}", f.age_seconds, "<=", f.sla_seconds, on_fail=on_fail)
+            gate = ctx.gate(f"freshness-{f.view}", f.age_seconds, "<=", f.sla_seconds, on_fail=on_fail,
+                            checkpoint="feature-integrity")
         except GateFailedError as exc:
             raise GateFailedError(f"{exc}; view {f.view}: newest materialized row {f.newest_row}, "
                                   f"materialized until {f.materialized_until}") from None
@@ -159,7 +160,8 @@ def gate_store(ctx: Context, fresh: list[Any], consistency: Any, *, min_consiste
             failures.append(f"freshness-{f.view}")
     if consistency is not None:
         try:
-            gate = ctx.gate("consistency", consistency.agreement_pct, ">=", min_consistency, on_fail=on_fail)
+            gate = ctx.gate("consistency", consistency.agreement_pct, ">=", min_consistency, on_fail=on_fail,
+                            checkpoint="feature-integrity")
         except GateFailedError as exc:
             raise GateFailedError(f"{exc}; {consistency.summary()}") from None
         if not gate.passed:

@@ -416,7 +416,7 @@ def training(
             f"{done.final.test_score:.4f}) as '{CHALLENGER}'? Reject with e.g. 'trials: 40' or 'family: xgboost' to retrain.",
             context={"cv": done.hpo.best_value, "test": done.final.test_score, "params": done.hpo.best_params,
                      "mlflow_run_id": done.logged.mlflow_run_id, "gates": done.gates},
-            artifacts=done.refs)
+            artifacts=done.refs, checkpoint="model-quality")
     settings, hpo, final, logged = done.settings, done.hpo, done.final, done.logged
     registered = ctx.task(register, name=plan.name, model_uri=logged.model_uri, mlflow_run_id=logged.mlflow_run_id,
                           artifact_sha256=logged.artifact_sha256, mlsitter_run_id=ctx.run_id,
@@ -502,11 +502,14 @@ def train_attempt(ctx: Context, number: int, settings: TrainingSettings, *, prep
                      metric=settings.metric, n_jobs=n_jobs, features=features.transformer if features else None)
     ctx.prefetch(*tracking.MODULES)  # loads MLflow in the idle runner while a worker writes the report
     instability, drop_to_test = measure_gaps(settings.metric, hpo.best_value, hpo.best_fold_scores, final.test_score)
-    results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask"),
-               ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask")]
+    results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask",
+                        checkpoint="model-quality"),
+               ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask",
+                        checkpoint="model-quality")]
     if plan.goal is not None:
         op = ">=" if measure.greater_is_better else "<="
-        results.append(ctx.gate(f"target-{settings.metric}", round(final.test_score, 6), op, plan.goal, on_fail="ask"))
+        results.append(ctx.gate(f"target-{settings.metric}", round(final.test_score, 6), op, plan.goal, on_fail="ask",
+                                checkpoint="model-quality"))
     gates = gate_rows(results)
     files = ctx.task(write_report, out_dir=str(ctx.workdir / f"attempt-{number}"), model_name=plan.name,
                      prep=prep, settings=settings, hpo=hpo, final=final, gates=gates, attempt=number,

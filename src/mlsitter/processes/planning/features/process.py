@@ -283,7 +283,7 @@ def features(
             f"CV {done.selection.quality:.4f})? Reject with e.g. 'drop: a, b' or 'keep: c' or 'ratio: a/b'.",
             context={"selected": done.selection.selected, "leakage_suspects": done.blocking,
                      "quality": done.selection.quality},
-            artifacts=[done.html],
+            artifacts=[done.html], checkpoint="feature-integrity",
         )
     return features_result(done, target=target, inputs=inputs, leak=leak, attempts=attempt.number, feedbacks=feedbacks)
 
@@ -340,11 +340,11 @@ def design_attempt(ctx: Context, number: int, feedbacks: list[str], *, inputs: d
     leaking = leaking_selection(blocking, selection.selected, split["time_leak"])
     gates = [
         ctx.gate("leakage" if not leaking else f"leakage ({', '.join(leaking)})", len(leaking), "==", 0,
-                 on_fail=on_gate_fail),
+                 on_fail=on_gate_fail, checkpoint="feature-integrity"),
         ctx.gate("serving-skew" if not skew.skewed else f"serving-skew ({', '.join(skew.names())})",
-                 skew.skewed_features, "==", 0, on_fail="fail"),
+                 skew.skewed_features, "==", 0, on_fail="fail", checkpoint="feature-integrity"),
         ctx.gate("feature-quality", round(selection.quality, 6), ">=", chance_level(problem) + min_lift,
-                 on_fail=on_gate_fail),
+                 on_fail=on_gate_fail, checkpoint="feature-integrity"),
     ]
     files = ctx.task(write_features, kw={
         "attempt": number, "split_kind": split["kind"], "train_rows": len(split["train"]),

@@ -224,7 +224,7 @@ def model_selection(
             "'interpretability: required' or 'metric: f1'.",
             context={"recommended": comparison.recommended, "best": comparison.best,
                      "candidates": [r.name for r in comparison.results]},
-            artifacts=[html],
+            artifacts=[html], checkpoint="model-quality",
         )
     rec = comparison.result(comparison.recommended)
     handoff = ctx.task(write_handoff, out_dir=str(workdir), recommended=comparison.recommended,
@@ -266,15 +266,15 @@ def gate_recommendation(ctx: Context, comparison: Any, *, settings: dict[str, An
     """The recommended model must beat the dummy and (when it is not linear itself) the linear baseline, and
     reach the charter's threshold when the charter's metric is the one compared."""
     gates = [ctx.gate("beats-dummy", round(comparison.vs_baselines["dummy"].p_value, 8), "<", settings["alpha"],
-                      on_fail=on_gate_fail)]
+                      on_fail=on_gate_fail, checkpoint="model-quality")]
     if "linear" in comparison.vs_baselines:
         gates.append(ctx.gate("beats-linear", round(comparison.vs_baselines["linear"].p_value, 8), "<",
-                              settings["alpha"], on_fail=on_gate_fail))
+                              settings["alpha"], on_fail=on_gate_fail, checkpoint="model-quality"))
     recommended = comparison.result(comparison.recommended)
     if inputs["threshold"] is not None and settings["metric"] == inputs["metric"]:
         op = ">=" if comparison.greater_is_better else "<="
         gates.append(ctx.gate("success-metric", round(recommended.mean, 6), op, inputs["threshold"],
-                              on_fail=on_gate_fail))
+                              on_fail=on_gate_fail, checkpoint="model-quality"))
     return gates
 
 

@@ -217,7 +217,8 @@ def scoping(
     spec = ctx.task(read_brief, path=brief)
     frame = ctx.task(read_scoping_data, path=data, sep=sep)
     availability = ctx.task(check_availability, frame=frame, brief=spec)
-    gates = [ctx.gate("data-availability", availability.score, ">=", min_availability, on_fail=on_gate_fail)]
+    gates = [ctx.gate("data-availability", availability.score, ">=", min_availability, on_fail=on_gate_fail,
+                      checkpoint="scope")]
     seed = ctx.seed()
     workdir = str(ctx.workdir / "scoping")
     files: dict[str, str] = {}
@@ -230,7 +231,8 @@ def scoping(
         revised, overrides, notes = ctx.task(revise_requirements, brief=spec, feedbacks=feedbacks)
         checked = ctx.task(check_feasibility, frame=frame, brief=revised, availability=availability,
                            overrides=overrides, feasibility_rows=feasibility_rows, cv_folds=cv_folds, seed=seed)
-        gate = ctx.gate("feasibility", checked["feasibility"].score, ">=", min_feasibility, on_fail=on_gate_fail)
+        gate = ctx.gate("feasibility", checked["feasibility"].score, ">=", min_feasibility, on_fail=on_gate_fail,
+                        checkpoint="scope")
         charter = ctx.task(build_charter, brief=revised, availability=availability, checked=checked,
                            overrides=overrides, data_path=data)
         files = ctx.task(write_scope, brief=revised, availability=availability, checked=checked, charter=charter,
@@ -246,7 +248,7 @@ def scoping(
             context={"metric": charter.metric.name, "threshold": charter.metric.threshold,
                      "availability": availability.score, "feasibility": checked["feasibility"].score,
                      "excluded": charter.excluded_columns, "risks": len(charter.risks)},
-            artifacts=[html],
+            artifacts=[html], checkpoint="scope",
         )
     feas = checked["feasibility"]
     return ScopingResult(

@@ -149,7 +149,7 @@ def explain(
     stability = ctx.task(ex.run_stability, values_path=shap.values_path, n_resamples=n_resamples, top_k=min(5, len(shap.importance)),
                          seed=seed)
     gates = gate_rows([ctx.gate("explanation-stability", round(stability.mean_spearman, 6), ">=", min_rank_stability,
-                                on_fail="ask")])
+                                on_fail="ask", checkpoint="explainability")])
     files = ctx.task(ex.write_explain_report, out_dir=out, model=info, scored=scored, shap=shap, permutation=permutation,
                      pdp=pdp, probes=probes, stability=stability, gates=gates, probed=probed, rows=chosen)
     report_ref = ctx.artifact("explain-report.html", Path(files["html"]))
@@ -218,6 +218,7 @@ def approve_model_card(ctx: Context, *, inputs: ex.CardInputs, out: str, stabili
             f"Approve model card version {card['version']}? Reject with 'Section: text' lines (e.g. 'Intended use: ...', "
             "'Caveats: ...') to change a section; other feedback is added as a reviewer note.",
             context={"version": card["version"], "stability": stability.mean_spearman}, artifacts=[ref, report_ref],
+            checkpoint="explainability",
         )
     return card
 
