@@ -24,15 +24,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-all
 install-dev: $(VENV)/.installed-dev
 
-## make demo: install, then run the example process end to end on bundled data (auto-approved).
+## make demo: install, then run the lifecycle on bundled bank-marketing data (auto+production approvals) and replay
+## a later, drifted slice of traffic through the served model: drift fires, retraining runs, a canary follows.
 demo: $(VENV)/.installed-all
 	rm -rf $(DEMO_HOME)
-	MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter run examples/titanic_quality.py:titanic-quality \
-		--input data=examples/data/titanic.csv --approve auto
-	MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter runs
-	@echo
-	@echo "Journal:   $(DEMO_HOME)/mlsitter.db   (inspect: MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter status RUN_ID)"
-	@echo "Artifacts: $(DEMO_HOME)/artifacts/    (verify:  MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter verify --all)"
+	MLSITTER_HOME=$(DEMO_HOME) $(BIN)/python scripts/demo.py
+	@echo "(with MLSITTER_HOME=$(DEMO_HOME); verify the journals: MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter verify --all)"
 
 ## make test: install dev extras (and Chromium and PostgreSQL 15 for the browser and PostgreSQL journal tests where
 ## possible), check the layers and the

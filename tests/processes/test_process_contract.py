@@ -12,7 +12,7 @@ from mlsitter.runtime.definitions import catalogue, registered, resolve
 
 BUILTIN = catalogue()
 
-PHASES = {"planning", "execution", "validation", "monitoring"}
+PHASES = {"planning", "execution", "validation", "monitoring", "lifecycle"}
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -43,7 +43,8 @@ def test_catalogue_import_is_lazy():
 def test_the_built_in_processes_come_from_entry_points():
     assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "deploy", "drift", "eda", "evaluation",
                             "experiment-plan",
-                            "explain", "feature-store", "features", "model-selection", "scoping", "training"}
+                            "explain", "feature-store", "features", "lifecycle", "model-selection", "retraining", "scoping",
+                            "training"}
     assert all(target.startswith("mlsitter.processes.") for target in BUILTIN.values())
 
 
