@@ -20,7 +20,6 @@ from mlsitter.naming import stable_name
 
 KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "id")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-_DATE_SAMPLE = 500
 
 
 @stable_name("ml.data.ColumnProfile")
@@ -83,19 +82,12 @@ def _is_numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric()
 
 
-def parse_date_strings(frame: pl.DataFrame) -> pl.DataFrame:
-    """String columns whose sampled values all parse as dates/datetimes become Datetime columns."""
-    casts = []
-    for name, dtype in frame.schema.items():
-        if dtype != pl.String:
-            continue
-        sample = frame[name].drop_nulls().head(_DATE_SAMPLE)
-        if sample.len() == 0 or not sample.str.contains(r"^\d{4}-\d{2}-\d{2}").all():
-            continue
-        parsed = sample.str.to_datetime(strict=False, time_unit="us")
-        if parsed.null_count() == 0:
-            casts.append(pl.col(name).str.to_datetime(strict=False, time_unit="us"))
-    return frame.with_columns(casts) if casts else frame
+def parse_date_strings(frame: pl.DataFrame, date_format: str | None = None) -> pl.DataFrame:
+    """String columns whose values all parse as dates (ISO, year-month, ...; or ``date_format``) become Datetime columns."""
+    from mlsitter.ml.io._dates import parse_date_text
+
+    result: pl.DataFrame = parse_date_text(frame, date_format)
+    return result
 
 
 def infer_kinds(frame: pl.DataFrame, distinct: dict[str, int], lengths: dict[str, float]) -> dict[str, str]:
@@ -144,15 +136,17 @@ def profile_frame(
     bins: int = 30,
     timestamp: str | None = None,
     exclude: Sequence[str] = (),
+    date_format: str | None = None,
 ) -> DatasetProfile:
-    """Profile every column of ``frame`` (pandas or polars); ``timestamp`` adds a gap analysis."""
+    """Profile every column of ``frame`` (pandas or polars); ``timestamp`` adds a gap analysis; text dates are
+    read in ``date_format`` (None: inferred, year-month included)."""
     df = as_polars(frame)
     gaps = None
     if timestamp:
-        gaps = time_gaps(timestamp_series(df, timestamp))
+        gaps = time_gaps(timestamp_series(df, timestamp, date_format))
     if exclude:
         df = df.drop([c for c in exclude if c in df.columns])
-    df = parse_date_strings(df)
+    df = parse_date_strings(df, date_format)
     schema = df.schema
     n = df.height
 

@@ -254,22 +254,26 @@ def uniqueness(frame: Any, keys: Sequence[str] = ()) -> DimensionScore:
                           {"duplicate_rows": len(dup_rows), "duplicate_keys": key_dups, "keys": list(keys), "row_reasons": failing})
 
 
-def timeliness(frame: Any, timestamp: str, *, as_of: str | None = None, max_age: str | None = None) -> DimensionScore:
+def timeliness(frame: Any, timestamp: str, *, as_of: str | None = None, max_age: str | None = None,
+               date_format: str | None = None) -> DimensionScore:
     """Coverage of the expected time grid (missing points lower it) and freshness: newest point vs ``max_age``.
 
     Score = 100 * observed/expected grid points, or 0 when the newest timestamp is older than ``max_age``
     at ``as_of`` (an ISO time; the run's journaled clock).
     """
     df = as_polars(frame)
-    stamps = timestamp_series(df, timestamp)
+    stamps = timestamp_series(df, timestamp, date_format)
     gaps: TimeGaps | None = time_gaps(stamps)
     newest = stamps.max()
     details: dict[str, Any] = {"newest": str(newest), "gaps": gaps.__dict__ if gaps else None}
     score = 100.0
     parts = []
-    if gaps is not None and gaps.expected:
+    if gaps is not None and not gaps.regular:
+        parts.append(f"irregular event timestamps (median gap {gaps.median_gap_seconds or 0:g}s; only {gaps.step_share:.0%} of gaps "
+                     f"equal the most common one, {gaps.step}): no regular grid, so no points are counted missing")
+    elif gaps is not None and gaps.expected:
         score = 100.0 * (gaps.expected - gaps.missing) / gaps.expected
-        parts.append(f"{gaps.missing:,} of {gaps.expected:,} expected points missing (step {gaps.step_seconds:g}s)")
+        parts.append(f"{gaps.missing:,} of {gaps.expected:,} expected points missing (step {gaps.step or f'{gaps.step_seconds:g}s'})")
     if max_age:
         limit = parse_duration(max_age)
         reference = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")

@@ -31,6 +31,10 @@ _FORMAT_BY_SUFFIX = {
 FORMATS = ("csv", "tsv", "parquet", "json", "jsonl", "excel", "sqlite", "duckdb", "sql")
 _SQL_URL = re.compile(r"^[a-z][a-z0-9+]*://", re.IGNORECASE)
 _SNIFF_BYTES = 64 * 1024
+# Text read as missing unless na_values says otherwise: the empty field (always missing) and the spellings
+# pandas and numpy write for a missing float. Words such as "None" or "NA" stay values: they are real
+# categories in public datasets (a masonry type "None", a region "NA").
+DEFAULT_NA_VALUES = ("", "NaN", "nan")
 
 
 @stable_name("ml.io.SourceSpec")
@@ -46,6 +50,7 @@ class SourceSpec:
     header: bool | None = None
     columns: tuple[str, ...] = ()
     na_values: tuple[str, ...] = ()
+    date_format: str | None = None
     query: str | None = None
     table: str | None = None
     sheet: str | int | None = None
@@ -70,6 +75,8 @@ class SourceInfo:
     encoding: str | None = None
     header: bool | None = None
     notes: list[str] = field(default_factory=list)
+    na_values: list[str] = field(default_factory=list)
+    missing_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def parse_sources(data: str | Sequence[Any], **defaults: Any) -> list[SourceSpec]:
@@ -78,6 +85,7 @@ def parse_sources(data: str | Sequence[Any], **defaults: Any) -> list[SourceSpec
     ``data`` is a path/URL, a comma-separated string of them, a list of them, or a list of dicts
     with SourceSpec fields. An item may be prefixed ``name=`` to name the source. ``defaults``
     (delimiter, encoding, query, table, ...) apply to every source that does not set them.
+    ``na_values`` replaces :data:`DEFAULT_NA_VALUES` (the empty field stays missing).
     """
     if isinstance(data, str):
         items: list[Any] = [part.strip() for part in data.split(",") if part.strip()]
@@ -110,6 +118,10 @@ def parse_sources(data: str | Sequence[Any], **defaults: Any) -> list[SourceSpec
                 merged[key] = tuple(v.strip() for v in value.split(",") if v.strip()) if key == "columns" else (value,)
             elif value is not None:
                 merged[key] = tuple(value)
+        if merged.get("date_format"):
+            from mlsitter.ml.io._dates import check_date_format
+
+            check_date_format(merged["date_format"])
         if merged.get("format") and merged["format"] not in FORMATS:
             raise SpecError(f"source {merged['location']!r}: format {merged['format']!r} is not one of {', '.join(FORMATS)}")
         specs.append(SourceSpec(**merged))
@@ -253,12 +265,17 @@ def _read_delimited(spec: SourceSpec, path: Path, fmt: str) -> tuple[pd.DataFram
         header = bool(spec.columns) is False and _has_header(text, delimiter)
         if not header:
             notes.append("no header row detected; " + ("names from columns=" if spec.columns else "columns named col_1..col_n"))
+    tokens = na_tokens(spec)
     try:
         frame = pd.read_csv(
             path, sep=delimiter, encoding=encoding, header=0 if header else None,
             names=list(spec.columns) if spec.columns else None,
-            na_values=list(spec.na_values) or None, skipinitialspace=True, low_memory=False,
+            keep_default_na=False, na_values=list(tokens), skipinitialspace=True, low_memory=False,
         )
+        if header and not spec.columns:  # names exactly as written: skipinitialspace would strip their leading spaces
+            written = pd.read_csv(path, sep=delimiter, encoding=encoding, header=0, nrows=0).columns
+            if len(written) == frame.shape[1]:
+                frame.columns = [str(c) for c in written]
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"source '{spec.label}': {str(path)!r} has no data ({exc})") from exc
     except pd.errors.ParserError as exc:
@@ -276,7 +293,33 @@ def _read_delimited(spec: SourceSpec, path: Path, fmt: str) -> tuple[pd.DataFram
             stripped = frame[col].str.strip()
             if not stripped.equals(frame[col]):
                 frame[col] = stripped
-    return frame, SourceInfo(spec.label, str(path), fmt, 0, 0, delimiter=delimiter, encoding=encoding, header=header, notes=notes)
+    counts = _missing_token_counts(path, frame, delimiter, encoding, header, tokens)
+    return frame, SourceInfo(spec.label, str(path), fmt, 0, 0, delimiter=delimiter, encoding=encoding, header=header, notes=notes,
+                             na_values=list(tokens), missing_tokens=counts)
+
+
+def na_tokens(spec: SourceSpec) -> tuple[str, ...]:
+    """The text read as missing for a source: its ``na_values`` (plus the empty field), else the defaults."""
+    if not spec.na_values:
+        return DEFAULT_NA_VALUES
+    return ("", *[t for t in spec.na_values if t != ""])
+
+
+def _missing_token_counts(path: Path, frame: pd.DataFrame, delimiter: str, encoding: str, header: bool,
+                          tokens: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per column with missing cells, how many of each token were read as missing (the raw text re-read)."""
+    with_missing = [i for i, c in enumerate(frame.columns) if frame[c].isna().any()]
+    if not with_missing:
+        return {}
+    raw = pd.read_csv(path, sep=delimiter, encoding=encoding, header=0 if header else None, usecols=with_missing,
+                      dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True, low_memory=False)
+    out: dict[str, dict[str, int]] = {}
+    for position, index in enumerate(sorted(with_missing)):
+        counts = raw.iloc[:, position].value_counts()
+        found = {token: int(counts[token]) for token in tokens if token in counts.index}
+        if found:
+            out[str(frame.columns[index])] = found
+    return out
 
 
 def _has_header(text: str, delimiter: str) -> bool:
@@ -374,7 +417,8 @@ def require_columns(frame: Any, columns: Iterable[str] | str | None, option: str
     if missing:
         hints = []
         for name in missing:
-            close = difflib.get_close_matches(name, present, n=1)
+            same = [c for c in present if c.strip().casefold() == name.strip().casefold()]  # spaces or case differ
+            close = same or difflib.get_close_matches(name, present, n=1)
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         shown = ", ".join(present[:30]) + (" ..." if len(present) > 30 else "")
         raise DataError(f"{option}: column {', '.join(hints)} is not in {source}; its columns are: {shown}")

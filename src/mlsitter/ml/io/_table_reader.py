@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlsitter.errors import DataError
-from mlsitter.ml.io._ingest import load_table
+from mlsitter.ml.io._ingest import DEFAULT_NA_VALUES, load_table
 from mlsitter.ml.io._ingest import require_columns as ingest_require_columns
 
 # Tokens that mean "missing" in the public datasets this is used on (Adult writes "?").
@@ -20,7 +20,7 @@ def read_table(path: str | Path, sep: str = "", sample_rows: int = 0, seed: int 
     """Read ``path`` (``sep`` empty: detect it); ``sample_rows`` > 0 keeps a seeded random sample of rows."""
     if not str(path):
         raise DataError("no data path given; expected a CSV, Parquet, JSON or Excel file, or a SQL URL")
-    options = {"na_values": list(MISSING_TOKENS)}
+    options = {"na_values": [*DEFAULT_NA_VALUES, *MISSING_TOKENS]}
     if sep:
         options["delimiter"] = sep
     frame = load_table(str(path), **options)
@@ -34,20 +34,12 @@ def read_table(path: str | Path, sep: str = "", sample_rows: int = 0, seed: int 
     return frame
 
 
-_DATE_LIKE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$"
+def parse_date_columns(frame: pd.DataFrame, date_format: str | None = None) -> pd.DataFrame:
+    """Turn text columns whose values all parse as dates (ISO, year-month, ...; or ``date_format``) into datetimes."""
+    from mlsitter.ml.io._dates import parse_date_text
 
-
-def parse_date_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Turn text columns whose values all look like ISO dates (YYYY-MM-DD[ HH:MM[:SS]]) into datetimes."""
-    for column in frame.columns:
-        series = frame[column]
-        if series.dtype == object:
-            values = series.dropna().astype(str)
-            if len(values) and values.head(200).str.match(_DATE_LIKE).all():
-                parsed = pd.to_datetime(series, errors="coerce")
-                if parsed.notna().sum() >= 0.99 * series.notna().sum():
-                    frame[column] = parsed
-    return frame
+    result: pd.DataFrame = parse_date_text(frame, date_format)
+    return result
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
