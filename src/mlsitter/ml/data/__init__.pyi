@@ -2,6 +2,7 @@ from ._correlation import (
     Associations as Associations,
     category_codes as category_codes,
     cramers_v as cramers_v,
+    pair_support as pair_support,
     correlation_ratio as correlation_ratio,
     vif_from_correlation as vif_from_correlation,
     compute_associations as compute_associations,

@@ -1,4 +1,4 @@
-"""Associations between columns: Pearson and Spearman (numeric pairs), Cramér's V (categorical pairs),
+"""Associations between columns: Pearson and Spearman (numeric pairs), bias-corrected Cramér's V (categorical pairs),
 the correlation ratio eta (categorical-numeric pairs), and VIF for multicollinearity.
 
 Pairwise statistics use at most ``max_rows`` rows (a seeded sample) so they stay fast on 1M+ rows.
@@ -32,6 +32,8 @@ class Associations:
     high_pairs: list[dict[str, Any]] = field(default_factory=list)
     high_vif: list[str] = field(default_factory=list)
     rows_used: int = 0
+    cramers_support: list[list[int]] = field(default_factory=list)
+    min_support: int = 0
 
 
 def category_codes(series: pl.Series) -> tuple[np.ndarray, int]:
@@ -46,7 +48,8 @@ def category_codes(series: pl.Series) -> tuple[np.ndarray, int]:
 
 
 def cramers_v(a: np.ndarray, ka: int, b: np.ndarray, kb: int) -> float:
-    """Cramér's V of two coded categorical columns (rows with a null in either are dropped)."""
+    """Bias-corrected Cramér's V (Bergsma 2013) of two coded categorical columns, on the rows where both are
+    present: the plain V of a few rows is inflated (7 rows of two 3-level columns easily reach 1.0)."""
     mask = (a >= 0) & (b >= 0)
     n = int(mask.sum())
     if n == 0 or ka < 2 or kb < 2:
@@ -56,9 +59,19 @@ def cramers_v(a: np.ndarray, ka: int, b: np.ndarray, kb: int) -> float:
     r, c = table.shape
     if r < 2 or c < 2:
         return 0.0
+    if n < 2:
+        return float("nan")
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / n
     chi2 = float(((table - expected) ** 2 / expected).sum())
-    return float(np.sqrt(chi2 / (n * (min(r, c) - 1))))
+    phi2 = max(0.0, chi2 / n - (r - 1) * (c - 1) / (n - 1))
+    r_corr, c_corr = r - (r - 1) ** 2 / (n - 1), c - (c - 1) ** 2 / (n - 1)
+    denominator = min(r_corr - 1, c_corr - 1)
+    return float(np.sqrt(phi2 / denominator)) if denominator > 0 else float("nan")
+
+
+def pair_support(a: np.ndarray, b: np.ndarray) -> int:
+    """Rows where both coded columns are present: the support of their association."""
+    return int(((a >= 0) & (b >= 0)).sum())
 
 
 def correlation_ratio(codes: np.ndarray, k: int, values: np.ndarray) -> float:
@@ -107,14 +120,19 @@ def compute_associations(
     high_corr: float = 0.9,
     high_assoc: float = 0.8,
     high_vif: float = 10.0,
+    min_support: int = 50,
     seed: int = 0,
 ) -> Associations:
-    """All pairwise associations among profiled columns; ``kinds`` comes from the profile."""
+    """All pairwise associations among profiled columns; ``kinds`` comes from the profile.
+
+    A pair is flagged as strongly associated only when at least ``min_support`` rows have both values
+    (a sparse column's few filled rows prove nothing); every flagged pair carries its support."""
     df = sample_rows(as_polars(frame), max_rows, seed)
     numeric = [c for c, k in kinds.items() if k == "numeric" and c in df.columns]
     categorical = [c for c, k in kinds.items() if k in ("categorical", "boolean") and c in df.columns]
 
     pearson = spearman = np.zeros((0, 0))
+    numeric_support = np.zeros((0, 0), dtype=np.int64)
     vif: dict[str, float] = {}
     if numeric:
         num = df.select([pl.col(c).cast(pl.Float64).fill_nan(None) for c in numeric])
@@ -122,6 +140,8 @@ def compute_associations(
         pearson = frame_num.corr(method="pearson", min_periods=3).to_numpy()
         ranks = pd.DataFrame(num.select([pl.col(c).rank("average") for c in numeric]).to_numpy(), columns=numeric)
         spearman = ranks.corr(method="pearson", min_periods=3).to_numpy()
+        present = frame_num.notna().to_numpy().astype(np.float64)
+        numeric_support = np.rint(present.T @ present).astype(np.int64)  # rows where both are present (BLAS)
         usable = [i for i, c in enumerate(numeric) if np.isfinite(pearson[i, i])]
         if len(usable) >= 2:
             complete = frame_num.iloc[:, usable].dropna()
@@ -137,10 +157,13 @@ def compute_associations(
             coded[c] = (codes, k)
     cats = list(coded)
     v_matrix = np.full((len(cats), len(cats)), np.nan)
+    support = np.zeros((len(cats), len(cats)), dtype=np.int64)
     for i, a in enumerate(cats):
         v_matrix[i, i] = 1.0
+        support[i, i] = int((coded[a][0] >= 0).sum())
         for j in range(i + 1, len(cats)):
             v_matrix[i, j] = v_matrix[j, i] = cramers_v(*coded[a], *coded[cats[j]])
+            support[i, j] = support[j, i] = pair_support(coded[a][0], coded[cats[j]][0])
 
     ratios: list[dict[str, Any]] = []
     numeric_values = {c: df[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in numeric}
@@ -148,28 +171,33 @@ def compute_associations(
         for b in numeric:
             eta = correlation_ratio(*coded[a], numeric_values[b])
             if np.isfinite(eta):
-                ratios.append({"categorical": a, "numeric": b, "eta": eta})
+                n_both = int(((coded[a][0] >= 0) & np.isfinite(numeric_values[b])).sum())
+                ratios.append({"categorical": a, "numeric": b, "eta": eta, "support": n_both})
 
     high: list[dict[str, Any]] = []
     for matrix, method in ((pearson, "pearson"), (spearman, "spearman")):
         for i in range(len(numeric)):
             for j in range(i + 1, len(numeric)):
                 value = matrix[i, j]
-                if np.isfinite(value) and abs(value) >= high_corr:
-                    high.append({"a": numeric[i], "b": numeric[j], "method": method, "value": float(value)})
+                if np.isfinite(value) and abs(value) >= high_corr and numeric_support[i, j] >= min_support:
+                    high.append({"a": numeric[i], "b": numeric[j], "method": method, "value": float(value),
+                                 "support": int(numeric_support[i, j])})
     for i in range(len(cats)):
         for j in range(i + 1, len(cats)):
-            if np.isfinite(v_matrix[i, j]) and v_matrix[i, j] >= high_assoc:
-                high.append({"a": cats[i], "b": cats[j], "method": "cramers_v", "value": float(v_matrix[i, j])})
+            if np.isfinite(v_matrix[i, j]) and v_matrix[i, j] >= high_assoc and support[i, j] >= min_support:
+                high.append({"a": cats[i], "b": cats[j], "method": "cramers_v", "value": float(v_matrix[i, j]),
+                             "support": int(support[i, j])})
     for r in ratios:
-        if r["eta"] >= high_corr:
-            high.append({"a": r["categorical"], "b": r["numeric"], "method": "correlation_ratio", "value": r["eta"]})
+        if r["eta"] >= high_corr and r["support"] >= min_support:
+            high.append({"a": r["categorical"], "b": r["numeric"], "method": "correlation_ratio", "value": r["eta"],
+                         "support": r["support"]})
 
     return Associations(
         numeric=numeric, pearson=_matrix(pearson), spearman=_matrix(spearman), categorical=cats,
         cramers_v=_matrix(v_matrix), correlation_ratio=sorted(ratios, key=lambda r: -r["eta"]), vif=vif,
         high_pairs=sorted(high, key=lambda h: -abs(h["value"])),
         high_vif=[c for c, v in vif.items() if v >= high_vif], rows_used=df.height,
+        cramers_support=support.tolist(), min_support=min_support,
     )
 
 

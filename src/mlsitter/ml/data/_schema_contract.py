@@ -118,13 +118,22 @@ def load_contract(path: str | Path) -> pa.DataFrameSchema:
     source = Path(path)
     if not source.is_file():
         raise SpecError(f"contract {str(source)!r} does not exist; give an existing pandera YAML/JSON file or a new path to create one")
-    text = source.read_text(encoding="utf-8")
+    raw = source.read_bytes()
+    expected = "expected a pandera schema as YAML or JSON text (the file data-validation writes on a first run)"
+    if b"\x00" in raw:
+        raise SpecError(f"contract {str(source)!r} is a binary file (NUL byte at offset {raw.index(0)}); {expected}")
     try:
-        if source.suffix.lower() == ".json":
-            return pa.DataFrameSchema.from_json(text)
-        return pa.DataFrameSchema.from_yaml(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"contract {str(source)!r} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); {expected}") from exc
+    try:
+        schema = pa.DataFrameSchema.from_json(text) if source.suffix.lower() == ".json" else pa.DataFrameSchema.from_yaml(text)
     except Exception as exc:
         raise SpecError(f"contract {str(source)!r} is not a valid pandera schema file: {exc}") from exc
+    if not schema.columns:
+        raise SpecError(f"contract {str(source)!r} declares no columns, so it would accept any data; {expected}, "
+                        "with a 'columns:' mapping of each column to its dtype and checks")
+    return schema
 
 
 def contract_hash(schema: pa.DataFrameSchema) -> str:
@@ -165,6 +174,8 @@ def diff_contract(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> SchemaDiff
 
 def _norm(dtype: str) -> str:
     lowered = dtype.lower()
+    if lowered.startswith("datetime64[") and "," not in lowered:  # pandera records naive datetimes as [ns]
+        return "datetime64[ns]"
     return {"object": _STRING_DTYPE, "string": _STRING_DTYPE, "str": _STRING_DTYPE}.get(lowered, lowered)
 
 

@@ -50,6 +50,8 @@ class TargetAnalysis:
     leak_suspects: list[str] = field(default_factory=list)
     full_model_score: float | None = None
     rows_used: int = 0
+    suspects: list[dict[str, Any]] = field(default_factory=list)
+    leak_threshold: float | None = None
 
 
 def target_task(series: pl.Series, kind: str) -> str:
@@ -130,6 +132,7 @@ def analyze_target(
     suspect_drop: float = 0.10,
     max_candidates: int = 3,
     leakage_rows: int = 20_000,
+    top_suspects: int = 5,
     seed: int = 0,
 ) -> TargetAnalysis:
     """Balance, per-feature association and leak suspects for ``target``.
@@ -137,7 +140,10 @@ def analyze_target(
     A feature is a likely leak when, on its own, it scores >= ``near_perfect`` (ROC AUC, for
     classification) or >= ``near_perfect_r2`` (R^2, for regression), or when it scores >= ``suspect_score`` alone *and* removing
     it from a gradient-boosting model on all features costs >= ``suspect_drop`` of that score (it
-    carries signal no other feature has, as a value recorded after the outcome would).
+    carries signal no other feature has, as a value recorded after the outcome would), or when a numeric
+    target is a linear combination of a few numeric features (cross-validated R² >= 0.999: a ``total``
+    that adds ``fare``, ``tip`` and ``tolls``). ``suspects`` lists the ``top_suspects`` strongest features
+    with their score and the threshold, flagged or not, so a near miss is visible.
     """
     df = as_polars(frame)
     if target not in df.columns:
@@ -206,6 +212,8 @@ def analyze_target(
     for p in powers:
         if p.single_feature_score >= perfect:
             p.leak = f"alone it reaches {result.score_name} {p.single_feature_score:.3f} (>= {perfect}): near-perfect"
+    if task == "regression":  # an exact relation explains a feature better than the drop-column model below
+        _flag_reconstruction(powers, sample_rows(df, leakage_rows, seed), target, kinds)
     candidates = [p for p in powers if not p.leak and p.single_feature_score >= suspect_score][:max_candidates]
     if candidates and len(features) >= 2:
         small = sample_rows(df, leakage_rows, seed)
@@ -221,7 +229,30 @@ def analyze_target(
                 )
     result.features = powers
     result.leak_suspects = [p.feature for p in powers if p.leak]
+    result.leak_threshold = perfect
+    result.suspects = [{"feature": p.feature, "score": round(p.single_feature_score, 4), "threshold": perfect,
+                        "flagged": bool(p.leak), "reason": p.leak or f"alone {result.score_name} {p.single_feature_score:.3f}, "
+                                                                    f"below {perfect}"}
+                       for p in sorted(powers, key=lambda p: (not p.leak, -p.single_feature_score))[:top_suspects]]
     return result
+
+
+def _flag_reconstruction(powers: list[FeaturePower], df: pl.DataFrame, target: str, kinds: Mapping[str, str]) -> None:
+    """Flag the numeric features a linear fit combines into the target (an additive or near-deterministic relation)."""
+    from mlsitter.ml.data._leakage import reconstructed_target
+
+    numeric = [p.feature for p in powers if kinds.get(p.feature) == "numeric"]
+    if not numeric:
+        return
+    frame = as_pandas(df.select([pl.col(c).cast(pl.Float64) for c in [*numeric, target]]).drop_nulls())
+    if len(frame) < 30:
+        return
+    findings = reconstructed_target(frame[numeric], frame[target].to_numpy(), max_columns=4)
+    by_name = {p.feature: p for p in powers}
+    for finding in findings:
+        power = by_name[finding.column]
+        if not power.leak:
+            power.leak = f"{finding.detail}: it is computed with the target, or the target from it"
 
 
 def _model_score(df: pl.DataFrame, features: list[str], target: str, task: str, seed: int) -> float:
