@@ -353,6 +353,9 @@ def status(run_id: str, as_json: bool) -> None:
             answer = "pending" if b.approved is None else ("approved" if b.approved else "rejected")
             table.add_row(b.key, b.question, answer + (f" ({b.option})" if b.option else ""), _answered_by(b), b.feedback)
         console.print(table)
+        for b in view.breakpoints:
+            if b.approved is None:
+                _print_evidence(console, b)
     done = sum(1 for s in view.steps if s.status == "completed")
     retried = sum(1 for s in view.steps if s.attempts > 1)
     console.print(f"steps: {done}/{len(view.steps)} completed, {retried} retried · events: {view.events} · "
@@ -381,6 +384,25 @@ def _answered_by(b: Any) -> str:
 def _last_interruption(store: Any, run_id: str) -> str:
     events = store.events(run_id, types=("run.interrupted",))
     return str(events[-1].data.get("reason", "")) if events else "the run was interrupted"
+
+
+def _print_evidence(console: Any, pending: Any) -> None:
+    """What a pending question carries: its tables (lists of records in its context) and its artifacts."""
+    from rich.table import Table
+
+    context = pending.context if isinstance(pending.context, dict) else {}
+    for key, value in context.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            table = Table(title=f"{key} (question {pending.key})")
+            columns = list(dict.fromkeys(k for row in value for k in row))
+            for col in columns:
+                table.add_column(str(col))
+            for row in value:
+                table.add_row(*(_fmt(row.get(col, "")) for col in columns))
+            console.print(table)
+    for artifact in pending.artifacts:
+        if isinstance(artifact, dict):
+            console.print(f"evidence: {artifact.get('name')}  {artifact.get('path') or ''}")
 
 
 def _fmt(value: Any) -> str:

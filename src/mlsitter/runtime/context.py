@@ -208,8 +208,10 @@ class Context:
 
     # -- gates --------------------------------------------------------------------------------------
     def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail",
-             checkpoint: str | None = None) -> GateResult:
-        """Record a gate on a measured ``value``; ``on_fail`` decides what a failure does."""
+             checkpoint: str | None = None,
+             context: dict[str, Any] | None = None, artifacts: Sequence[Any] = ()) -> GateResult:
+        """Record a gate on a measured ``value``; ``on_fail`` decides what a failure does. ``context`` and
+        ``artifacts`` (the evidence: a report, its deductions) go with the override question when one is asked."""
         if op not in _OPS:
             raise SpecError(f"gate {name!r}: unknown operator {op!r}; expected one of {', '.join(_OPS)}")
         if on_fail not in ON_FAIL:
@@ -235,8 +237,8 @@ class Context:
             raise GateFailedError(f"gate {name!r} failed: {rule}")
         answer = self.breakpoint(
             f"Gate {name!r} failed ({rule}). Override it and continue?",
-            context={"gate": name, "value": result.value, "operator": op, "threshold": result.threshold},
-            tags=("gate-override",), checkpoint=checkpoint,
+            context={**(context or {}), "gate": name, "value": result.value, "operator": op, "threshold": result.threshold},
+            artifacts=artifacts, tags=("gate-override",), checkpoint=checkpoint,
         )
         if not answer.approved:
             raise GateFailedError(f"gate {name!r} failed: {rule}; override refused by {answer.by}"
