@@ -70,11 +70,14 @@ def plan_sources(data: list[str], options: dict[str, Any]) -> list[Any]:
 
 @task(name="data-validation.read_one_source")
 def read_one_source(spec: Any, on_error: str) -> SourceRead:
-    """Read one source; with on_error='skip' a DataError becomes a recorded failure instead of an exception."""
+    """Read one source (text dates become datetimes, in the source's date_format or inferred); with
+    on_error='skip' a DataError becomes a recorded failure instead of an exception."""
     from mlsitter.ml.io._ingest import read_source
+    from mlsitter.ml.io._table_reader import parse_date_columns
 
     try:
         frame, info = read_source(spec)
+        frame = parse_date_columns(frame, spec.date_format)
     except DataError as exc:
         if on_error == "skip":
             return SourceRead(spec.label, error=str(exc))
@@ -93,11 +96,13 @@ def combine_sources(frames: list[Any], names: list[str]) -> Any:
 
 
 @task(name="data-validation.check_validation_inputs")
-def check_validation_inputs(frame: Any, keys: list[str], required: list[str], rules: list[str], timestamp: str | None) -> int:
-    """Every column named in an input exists and every rule parses; returns the row count."""
+def check_validation_inputs(frame: Any, keys: list[str], required: list[str], rules: list[str], timestamp: str | None,
+                            date_format: str | None = None) -> int:
+    """Every column named in an input exists, every rule parses and the timestamp reads as dates; returns the row count."""
+    from mlsitter.ml.io._frames import as_polars
     from mlsitter.ml.io._ingest import require_columns
     from mlsitter.ml.data._quality import parse_rule
-    from mlsitter.ml.io._timeseries import parse_timestamp_spec
+    from mlsitter.ml.io._timeseries import parse_timestamp_spec, timestamp_series
 
     require_columns(frame, keys, "keys")
     require_columns(frame, required, "required")
@@ -106,6 +111,7 @@ def check_validation_inputs(frame: Any, keys: list[str], required: list[str], ru
     if timestamp:
         column, offset, _ = parse_timestamp_spec(timestamp)
         require_columns(frame, [c for c in (column, offset) if c], "timestamp")
+        timestamp_series(as_polars(frame[[c for c in (column, offset) if c]]), timestamp, date_format)
     return int(len(frame))
 
 
@@ -143,7 +149,7 @@ def apply_contract_update(frame: Any, path: str, diff: Any, keys: list[str]) -> 
 
 @task(name="data-validation.measure_quality")
 def measure_quality(frame: Any, contract_path: str, rules: list[str], keys: list[str], required: list[str],
-                    timestamp: str | None, max_age: str | None, as_of: str) -> Any:
+                    timestamp: str | None, max_age: str | None, as_of: str, date_format: str | None = None) -> Any:
     """Enforce the contract and measure every dimension that applies."""
     from mlsitter.ml.data import _quality as quality
     from mlsitter.ml.data._schema_contract import enforce_contract, load_contract
@@ -154,7 +160,7 @@ def measure_quality(frame: Any, contract_path: str, rules: list[str], keys: list
         quality.validity(violations),
         quality.consistency(frame, rules),
         quality.uniqueness(frame, keys),
-        quality.timeliness(frame, timestamp, as_of=as_of, max_age=max_age) if timestamp else None,
+        quality.timeliness(frame, timestamp, as_of=as_of, max_age=max_age, date_format=date_format) if timestamp else None,
     ]
     return quality.assess(dims)
 
@@ -231,7 +237,10 @@ def data_validation(
     header: Annotated[bool | None, Doc("whether the first row is a header (default: detected)")] = None,
     encoding: Annotated[str | None, Doc("text encoding of the files (default: detected)")] = None,
     columns: Annotated[list[str] | None, Doc("column names for files without a header row")] = None,
-    na_values: Annotated[list[str] | None, Doc("extra tokens read as missing values")] = None,
+    na_values: Annotated[list[str] | None, Doc("text read as missing (default: the empty field, 'NaN' and 'nan'; "
+                                               "a list replaces them, the empty field stays missing)")] = None,
+    date_format: Annotated[str | None, Doc("strftime format of text dates, e.g. '%d.%m.%Y' (default: inferred; "
+                                           "ISO dates and '%Y-%m' are read either way)")] = None,
     query: Annotated[str | None, Doc("SQL query that reads each database source")] = None,
     table: Annotated[str | None, Doc("table to read from each database source")] = None,
 ) -> ValidationResult:
@@ -244,18 +253,19 @@ separated by ';'). ``keys``:
     measures timeliness. Gates: overall >= ``min_quality`` and each dimension >= ``min_dimension``.
     """
     options = {"format": format, "delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
-               "query": query, "table": table}
+               "date_format": date_format, "query": query, "table": table}
     good, failed = read_sources(ctx, list(data), {k: v for k, v in options.items() if v is not None and v != []},
                                 on_source_error)
     frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good])
     keys, required, rules = list(keys or []), list(required or []), split_rules(rules)
-    rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp)
+    rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp,
+                       date_format=date_format)
     dataset = name or good[0].name
     where = ctx.task(resolve_registry, dataset=dataset, datasets_dir=datasets_dir, contract=contract)
     state, decision = reconcile_contract(ctx, frame=frame, path=where["contract"], dataset=dataset, keys=keys)
 
     assessment = ctx.task(measure_quality, frame=frame, contract_path=state.path, rules=rules, keys=keys, required=required,
-                          timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat())
+                          timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat(), date_format=date_format)
     workdir = str(ctx.workdir / "validation")
     sources = [r.info for r in good]
     split, version = quarantine_and_version(ctx, frame=frame, assessment=assessment, workdir=workdir, good=good,

@@ -32,6 +32,7 @@ class EdaAnalysis:
     options: ReportOptions
     rows_total: int
     problems: list[str] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
 
 
 def analyze_dataset(
@@ -42,12 +43,15 @@ def analyze_dataset(
     options: ReportOptions = ReportOptions(),
     seed: int = 0,
     pair_rows: int = 100_000,
+    date_format: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> EdaAnalysis:
     """Profile, correlate, find outliers, analyse the target and score quality, honouring ``options``.
 
     Pairwise associations use a seeded sample of ``pair_rows`` rows (correlations from 100,000 rows
     have a standard error near 0.003). Columns in ``options.exclude`` that are not in the frame are reported in ``problems`` (they come
-    from reviewer feedback); excluding the target is refused with a DataError.
+    from reviewer feedback); excluding the target is refused with a DataError. Text dates are read in
+    ``date_format`` (None: inferred); ``source`` is what reading found (tokens read as missing), shown as is.
     """
     df = as_polars(frame)
     rows_total = df.height
@@ -63,7 +67,7 @@ def analyze_dataset(
 
         require_columns(df, [target], "target")
     df = sample_rows(df, options.sample, seed)
-    profile = profile_frame(df, timestamp=timestamp, exclude=exclude)
+    profile = profile_frame(df, timestamp=timestamp, exclude=exclude, date_format=date_format)
     profile.sampled_from = rows_total if df.height < rows_total else None
     kinds = profile.kinds
     kept = df.drop(exclude) if exclude else df
@@ -73,7 +77,7 @@ def analyze_dataset(
     outliers = detect_outliers(kept, profile.names("numeric"), seed=seed, quartiles=quartiles)
     target_result = analyze_target(kept, target, kinds, seed=seed) if target else None
     quality = score_quality(profile, associations, outliers, target_result)
-    return EdaAnalysis(profile, associations, outliers, target_result, quality, options, rows_total, problems)
+    return EdaAnalysis(profile, associations, outliers, target_result, quality, options, rows_total, problems, dict(source or {}))
 
 
 def eda_frame(frame: Any, options: ReportOptions, seed: int = 0) -> Any:

@@ -38,22 +38,42 @@ class EdaResult:
     report: str
     report_json: str
     feedback: list[str] = field(default_factory=list)
+    leak_candidates: list[dict[str, Any]] = field(default_factory=list)
+    missing_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-@task(name="eda.load_eda_table")
-def load_eda_table(data: str, options: dict[str, Any]) -> Any:
-    """Read the one table EDA analyses, as a polars frame (every later step works on polars; stored as Parquet)."""
+@stable_name("eda.EdaSource")
+@dataclass
+class EdaSource:
+    """The table EDA analyses (polars; stored as Parquet) and how it was read (tokens read as missing, ...)."""
+
+    frame: Any
+    info: dict[str, Any]
+
+
+@task(name="eda.read_eda_source")
+def read_eda_source(data: str, options: dict[str, Any]) -> EdaSource:
+    """Read the one table EDA analyses, as a polars frame (every later step works on polars), with what reading found."""
+    from dataclasses import asdict
+
+    from mlsitter.errors import SpecError
     from mlsitter.ml.io._frames import as_polars
-    from mlsitter.ml.io._ingest import load_table
+    from mlsitter.ml.io._ingest import parse_sources, read_source
 
-    return as_polars(load_table(data, **options))
+    specs = parse_sources(data, **options)
+    if len(specs) != 1:
+        raise SpecError(f"data: expected one source, got {len(specs)} ({', '.join(s.label for s in specs)}); "
+                        "use data-validation to combine several sources")
+    frame, info = read_source(specs[0])
+    return EdaSource(as_polars(frame), asdict(info))
 
 
 @task(name="eda.check_eda_inputs")
-def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timestamp: str | None) -> dict[str, Any]:
-    """Every column named in an input must exist; returns the table's shape."""
+def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timestamp: str | None,
+                     date_format: str | None = None) -> dict[str, Any]:
+    """Every column named in an input must exist and the timestamp must read as dates; returns the table's shape."""
     from mlsitter.ml.io._ingest import require_columns
-    from mlsitter.ml.io._timeseries import parse_timestamp_spec
+    from mlsitter.ml.io._timeseries import parse_timestamp_spec, timestamp_series
 
     if target:
         require_columns(frame, [target], "target")
@@ -61,18 +81,20 @@ def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timesta
     if timestamp:
         column, offset, _ = parse_timestamp_spec(timestamp)
         require_columns(frame, [c for c in (column, offset) if c], "timestamp")
+        timestamp_series(frame, timestamp, date_format)
     return {"rows": int(len(frame)), "columns": int(frame.shape[1])}
 
 
 @task(name="eda.analyze_eda")
 def analyze_eda(frame: Any, target: str | None, timestamp: str | None, exclude: list[str], sample: int | None,
-                feedbacks: list[str], seed: int) -> Any:
+                feedbacks: list[str], seed: int, date_format: str | None = None, source: dict[str, Any] | None = None) -> Any:
     """Run the whole EDA computation under the inputs plus every rejection's directives."""
     from mlsitter.processes.planning.eda.analysis import analyze_dataset
     from mlsitter.processes.planning.eda.feedback import ReportOptions, options_from_feedbacks
 
     options = options_from_feedbacks(ReportOptions(exclude=tuple(exclude), sample=sample), feedbacks)
-    return analyze_dataset(frame, target=target, timestamp=timestamp, options=options, seed=seed)
+    return analyze_dataset(frame, target=target, timestamp=timestamp, options=options, seed=seed, date_format=date_format,
+                           source=source)
 
 
 @task(name="eda.render_eda_report")
@@ -104,7 +126,10 @@ def eda(
     header: Annotated[bool | None, Doc("whether the first row is a header (default: detected)")] = None,
     encoding: Annotated[str | None, Doc("text encoding of the file (default: detected)")] = None,
     columns: Annotated[list[str] | None, Doc("column names for a file without a header row")] = None,
-    na_values: Annotated[list[str] | None, Doc("extra tokens read as missing values")] = None,
+    na_values: Annotated[list[str] | None, Doc("text read as missing (default: the empty field, 'NaN' and 'nan'; "
+                                               "a list replaces them, the empty field stays missing)")] = None,
+    date_format: Annotated[str | None, Doc("strftime format of text dates, e.g. '%d.%m.%Y' (default: inferred; "
+                                           "ISO dates and '%Y-%m' are read either way)")] = None,
     query: Annotated[str | None, Doc("SQL query that reads the table from a database source")] = None,
     table: Annotated[str | None, Doc("table to read from a database source")] = None,
 ) -> EdaResult:
@@ -113,10 +138,14 @@ def eda(
     ``timestamp`` ('col' or 'date_col + hour_col hours') adds a gap analysis; ``target`` adds
     balance, feature power and leak suspicion. The quality score is gated at ``min_quality``.
     """
+    from mlsitter.processes.planning.eda.quality_score import deductions_table
+
     read_options = {"delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
-                    "query": query, "table": table}
-    frame = ctx.task(load_eda_table, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
-    ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp)
+                    "date_format": date_format, "query": query, "table": table}
+    source = ctx.task(read_eda_source, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
+    frame = source.frame
+    ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp,
+             date_format=date_format)
     seed = ctx.seed()
     workdir = str(ctx.workdir / "eda")
     analysis = None
@@ -127,14 +156,15 @@ def eda(
         attempts = attempt.number
         feedbacks = [f for f in attempt.feedbacks if f]
         analysis = ctx.task(analyze_eda, frame=frame, target=target, timestamp=timestamp, exclude=list(exclude or []),
-                            sample=sample, feedbacks=feedbacks, seed=seed)
-        if attempt.number == 1:
-            ctx.gate("data-quality", analysis.quality.score, ">=", min_quality, on_fail=on_gate_fail)
+                            sample=sample, feedbacks=feedbacks, seed=seed, date_format=date_format, source=source.info)
         files = ctx.task(render_eda_report, analysis=analysis, frame=frame, out_dir=workdir, source=str(data),
                          min_quality=min_quality, attempt=attempt.number, seed=seed)
         html = ctx.artifact(f"eda-report-{attempt.number}.html", files["html"], media_type="text/html")
         ctx.artifact(f"eda-report-{attempt.number}.json", files["json"], media_type="application/json")
         ctx.artifact(f"eda-report-{attempt.number}.md", files["markdown"], media_type="text/markdown")
+        if attempt.number == 1:  # after the report: an override is asked with the report and its deductions in hand
+            ctx.gate("data-quality", analysis.quality.score, ">=", min_quality, on_fail=on_gate_fail,
+                     context={"deductions": deductions_table(analysis.quality), "report": files["html"]}, artifacts=[html])
         attempt.review(
             f"Approve the EDA report (quality score {analysis.quality.score})? Reject with 'exclude: a, b' or 'sample: N' to change it.",
             context={"quality_score": analysis.quality.score, "leak_suspects": analysis.target.leak_suspects if analysis.target else [],
@@ -152,4 +182,6 @@ def eda(
         missing_time_points=profile.time_gaps.missing if profile.time_gaps else None,
         recommendations=analysis.quality.recommendations, excluded=list(analysis.options.exclude),
         sample=analysis.options.sample, attempts=attempts, report=files["html"], report_json=files["json"], feedback=feedbacks,
+        leak_candidates=list(analysis.target.suspects) if analysis.target else [],
+        missing_tokens=dict(source.info.get("missing_tokens") or {}),
     )

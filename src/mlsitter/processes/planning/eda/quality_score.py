@@ -44,7 +44,8 @@ def score_quality(
     """Deductions (caps in brackets): missing cells 0.5/pct [20]; mostly-empty columns 3 each [15];
     duplicate rows 2/pct [10]; constant columns 2 each [10]; high-correlation pairs 1 each [10];
     VIF >= 10 1 each [5]; columns with > 5% IQR outliers 1 each [5]; leak suspects 10 each [20];
-    minority class < 5% 5; missing time points 1/pct [10]."""
+    minority class < 5% 5; missing time points 1/pct [10] (regular series only:
+    irregular event timestamps have no grid to miss points of)."""
     deductions: list[Deduction] = []
 
     def add(rule: str, points: float, cap: float, detail: str, recommendation: str) -> None:
@@ -87,7 +88,7 @@ def score_quality(
             add("class imbalance", 5, 5, f"minority class {target.minority_pct:.2f}% of rows",
                 "use stratified splits, class weights, and PR-AUC alongside ROC AUC")
     gaps = profile.time_gaps
-    if gaps is not None and gaps.expected:
+    if gaps is not None and gaps.regular and gaps.expected:
         gap_pct = 100.0 * gaps.missing / gaps.expected
         add("missing time points", gap_pct, 10, f"{gaps.missing:,} of {gaps.expected:,} expected points missing on {gaps.column}",
             "decide whether missing periods are zeros or unknown; resample or mark them")

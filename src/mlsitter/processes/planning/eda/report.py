@@ -39,6 +39,7 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
         applied.append(f"profiled a seeded sample of {p.rows:,} of {p.sampled_from:,} rows")
     for item in applied:
         rep.note(item)
+    _missing_tokens_section(rep, analysis.source)
     for note in opts.notes:
         rep.note(f"reviewer note: {note}")
     for problem in analysis.problems:
@@ -78,13 +79,10 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
     dates = [c for c in p.columns if c.kind == "datetime"]
     if dates or p.time_gaps:
         rep.heading("Time")
-        rows = [{"column": c.name, "first": c.first, "last": c.last, "step s": c.gaps.step_seconds if c.gaps else None,
-                 "expected": c.gaps.expected if c.gaps else None, "missing points": c.gaps.missing if c.gaps else None,
-                 "duplicates": c.gaps.duplicates if c.gaps else None} for c in dates]
+        rows = [{"column": c.name, "first": c.first, "last": c.last, **_gap_cells(c.gaps)} for c in dates]
         if p.time_gaps:
             g = p.time_gaps
-            rows.append({"column": g.column, "first": g.start, "last": g.end, "step s": g.step_seconds, "expected": g.expected,
-                         "missing points": g.missing, "duplicates": g.duplicates})
+            rows.append({"column": g.column, "first": g.start, "last": g.end, **_gap_cells(g)})
             if g.largest_gaps:
                 rep.table(rows)
                 rows = []
@@ -112,9 +110,11 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
              "correlation ratio (eta) for categorical-numeric pairs; VIF from the numeric correlation matrix.")
     for i, (caption, fig) in enumerate(eda_plots.correlation_figures(a)):
         rep.figure(eda_plots.to_png(fig), caption, name=f"correlation-{i + 1}.png")
+    rep.text(f"Cramér's V is bias-corrected (Bergsma 2013); a pair is flagged only when at least {a.min_support:,} rows have both "
+             "values, and its support (those rows) is shown.")
     if a.high_pairs:
-        rep.table([{"a": h["a"], "b": h["b"], "method": h["method"], "value": round(h["value"], 3)} for h in a.high_pairs],
-                  caption="Strongly associated pairs")
+        rep.table([{"a": h["a"], "b": h["b"], "method": h["method"], "value": round(h["value"], 3), "support": h.get("support")}
+                   for h in a.high_pairs], caption="Strongly associated pairs")
     else:
         rep.text("No strongly associated pairs.")
     if a.vif:
@@ -145,6 +145,10 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
         for f in t.features:
             if f.leak:
                 rep.note(f"possible leak: {f.feature}: {f.leak}", "fail")
+        if t.suspects:
+            rep.table([{"feature": x["feature"], f"alone ({t.score_name})": x["score"], "threshold": x["threshold"],
+                        "flagged": "yes" if x["flagged"] else "no", "why": x["reason"]} for x in t.suspects],
+                      caption="Leak suspects: the strongest features, flagged or not (a near miss is worth a look)")
         rep.table([{"feature": f.feature, f"alone ({t.score_name})": round(f.single_feature_score, 4),
                     "association": round(f.association, 4), "method": f.association_method,
                     "drop-column loss": None if f.drop_column_loss is None else round(f.drop_column_loss, 4),
@@ -155,6 +159,28 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
 
     rep.json_block("analysis", dataclasses.asdict(analysis))
     return rep
+
+
+def _gap_cells(gaps: Any) -> dict[str, Any]:
+    """The Time table's cells for one series: its step, whether it is regular, expected and missing points."""
+    if gaps is None:
+        return {"step": None, "regular": None, "expected": None, "missing points": None, "duplicates": None}
+    return {"step": gaps.step or f"{gaps.step_seconds:g} s", "regular": "yes" if gaps.regular else f"no ({gaps.step_share:.0%} of gaps = step)",
+            "expected": gaps.expected if gaps.regular else None, "missing points": gaps.missing if gaps.regular else None,
+            "duplicates": gaps.duplicates}
+
+
+def _missing_tokens_section(rep: Report, source: dict[str, Any]) -> None:
+    """Which text was read as missing, and how much of each per column (so a real category such as 'None' is seen)."""
+    tokens = source.get("na_values")
+    if not tokens:
+        return
+    rep.note("text read as missing: " + ", ".join(repr(t) for t in tokens) + " (input na_values changes it)")
+    counts = source.get("missing_tokens") or {}
+    if counts:
+        seen = list(dict.fromkeys(token for found in counts.values() for token in found))
+        rep.table([{"column": column, **{f"{token!r}": found.get(token, 0) for token in seen}} for column, found in counts.items()],
+                  caption="Missing values by the text that marked them")
 
 
 def write_eda_report(analysis: EdaAnalysis, frame: Any, out_dir: str | Path, *, stem: str = "eda-report", **kwargs: Any) -> ReportFiles:
