@@ -48,9 +48,8 @@ def intervals(seed: int) -> Iterator[tuple[str, float, float, float]]:
         yield f"regression {name}", e.value, e.low, e.high
     ece = expected_calibration_error(y, score, n_resamples=200, seed=seed).ece
     yield "calibration ECE", ece.value, ece.low, ece.high
-    # one-year groups (a max/min over 55 noisy rates, the most biased bootstrap) on the smaller samples only
-    one_year = [(age.astype(str), "age as 55 one-year groups")] if n <= 400 else []
-    for sensitive, label in [(age, "age binned"), *one_year]:
+    decades = np.array([f"{a // 10 * 10}s" for a in age], dtype=object)  # a categorical attribute, 6 groups
+    for sensitive, label in ((age, "age binned"), (decades, "age decades as categories")):
         fair = fairness_by_group(y, pred, sensitive, "age", n_resamples=200, seed=seed)
         for key in ("dp_difference", "dp_ratio", "eo_difference", "eo_ratio"):
             e = getattr(fair, key)
@@ -109,3 +108,18 @@ def test_continuous_sensitive_attribute_is_binned_with_stated_edges() -> None:
     # a coded categorical attribute with few values is left as it is
     assert sensitive_groups(np.array([1, 2, 2, 1]), "sex").binning == ""
     assert list(sensitive_groups(np.array([1, 2, 2, 1]), "sex").labels) == ["1", "2", "2", "1"]
+
+
+def test_mitigation_groups_a_continuous_attribute_by_the_same_bins() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from mlsitter.ml.evaluation._fairness import mitigate_with_threshold_optimizer
+
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"age": rng.integers(18, 73, 1200), "x": rng.normal(size=1200)})
+    y = (X["x"] + 0.03 * (X["age"] - 45) + rng.normal(0, 1, 1200) > 0).to_numpy(int)
+    model = LogisticRegression().fit(X, y)
+    res = mitigate_with_threshold_optimizer(model, X, y, ["age"], seed=0)
+    assert len(res.model.edges["age"]) == 4 and len(res.groups) <= 5  # quintiles, not one-year groups
+    assert set(res.model.group_of(X)) <= set(res.groups)
+    assert set(np.unique(res.model.predict(X))) <= {0, 1}

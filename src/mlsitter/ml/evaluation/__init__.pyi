@@ -11,6 +11,7 @@ from ._fairness import (
     MAX_GROUPS as MAX_GROUPS,
     SensitiveGroups as SensitiveGroups,
     sensitive_groups as sensitive_groups,
+    binned_labels as binned_labels,
     fairness_by_group as fairness_by_group,
     fairness_figure as fairness_figure,
     OTHER_GROUPS as OTHER_GROUPS,

@@ -31,6 +31,7 @@ class FairnessResult:
     eo_ratio: Estimate
     excluded_groups: list[str] = field(default_factory=list)
     binning: str = ""  # how a continuous attribute was binned (edges), empty for a categorical one
+    eo_excluded_groups: list[str] = field(default_factory=list)  # too few positives or negatives for TPR / FPR
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,13 +79,19 @@ def sensitive_groups(values: pd.Series | np.ndarray, attribute: str, *, max_grou
     edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
     if np.all(np.equal(np.mod(finite, 1), 0)):  # integer-valued (age in years): whole-number edges
         edges = np.unique(np.round(edges))
+    text = ", ".join(_edge_text(e) for e in edges)
+    return SensitiveGroups(binned_labels(x, list(edges)), [float(e) for e in edges],
+                           f"{attribute} binned into {len(edges) + 1} groups at quantile edges {text}")
+
+
+def binned_labels(values: Any, edges: list[float]) -> np.ndarray:
+    """Bin labels ('< 30', '30 to < 41', '>= 41') of numeric ``values`` at ``edges``; NaN is '(missing)'."""
+    x = np.asarray(values, dtype=np.float64)
     names = ([f"< {_edge_text(edges[0])}"] + [f"{_edge_text(a)} to < {_edge_text(b)}" for a, b in zip(edges[:-1], edges[1:])]
              + [f">= {_edge_text(edges[-1])}"])
     labels = np.array(names, dtype=object)[np.searchsorted(edges, np.nan_to_num(x), side="right")]
     labels[~np.isfinite(x)] = "(missing)"
-    text = ", ".join(_edge_text(e) for e in edges)
-    return SensitiveGroups(labels, [float(e) for e in edges],
-                           f"{attribute} binned into {len(names)} groups at quantile edges {text}")
+    return labels
 
 
 def fairness_by_group(
@@ -94,7 +101,10 @@ def fairness_by_group(
     """MetricFrame by group plus DP/EO difference and ratio (Fairlearn definitions) with bootstrap CIs.
 
     Groups with fewer than ``min_group_size`` rows are shown in the table but left out of the gaps,
-    because a rate on a handful of rows says nothing (they are listed in ``excluded_groups``).
+    because a rate on a handful of rows says nothing (they are listed in ``excluded_groups``). The size counts
+    the events each metric divides by: selection rates need ``min_group_size`` rows, but a true-positive rate
+    needs that many positives and a false-positive rate that many negatives, so equalized odds is measured
+    only over groups with both (the others are listed in ``eo_excluded_groups``; NaN below two such groups).
     """
     from fairlearn.metrics import (
         MetricFrame, count, demographic_parity_difference, demographic_parity_ratio,
@@ -124,12 +134,18 @@ def fairness_by_group(
         )
     mask = np.isin(groups, kept)
     yk, pk, gk = yt[mask], yp[mask], groups[mask]
+    eo_kept = event_groups(yk, gk, kept, min_group_size)
+    eo_mask = np.isin(gk, eo_kept)
+    measurable = len(eo_kept) >= 2
     point = {
         "dp_difference": demographic_parity_difference(yk, pk, sensitive_features=gk),
         "dp_ratio": demographic_parity_ratio(yk, pk, sensitive_features=gk),
-        "eo_difference": equalized_odds_difference(yk, pk, sensitive_features=gk),
-        "eo_ratio": equalized_odds_ratio(yk, pk, sensitive_features=gk),
+        "eo_difference": equalized_odds_difference(yk[eo_mask], pk[eo_mask], sensitive_features=gk[eo_mask])
+        if measurable else float("nan"),
+        "eo_ratio": equalized_odds_ratio(yk[eo_mask], pk[eo_mask], sensitive_features=gk[eo_mask])
+        if measurable else float("nan"),
     }
+    eo_cols = np.isin(np.array(kept, dtype=object), eo_kept)
     onehot = (gk[:, None] == np.array(kept, dtype=object)[None, :]).astype(np.float64)
     sel, tp, fp = onehot * pk[:, None], onehot * (yk * pk)[:, None], onehot * ((1 - yk) * pk)[:, None]
     pos = onehot * yk[:, None]
@@ -138,8 +154,8 @@ def fairness_by_group(
         n_g, n_pos = w @ onehot, w @ pos
         with np.errstate(all="ignore"):
             rate = safe_divide(w @ sel, n_g)
-            tpr = safe_divide(w @ tp, n_pos)
-            fpr = safe_divide(w @ fp, n_g - n_pos)
+            tpr = np.where(eo_cols, safe_divide(w @ tp, n_pos), np.nan)
+            fpr = np.where(eo_cols, safe_divide(w @ fp, n_g - n_pos), np.nan)
             dp_diff = np.nanmax(rate, 1) - np.nanmin(rate, 1)
             dp_ratio = safe_divide(np.nanmin(rate, 1), np.nanmax(rate, 1))
             eo_diff = np.maximum(np.nanmax(tpr, 1) - np.nanmin(tpr, 1), np.nanmax(fpr, 1) - np.nanmin(fpr, 1))
@@ -154,7 +170,21 @@ def fairness_by_group(
     for r in records:
         r["group"] = str(r["group"])
         r["count"] = int(r["count"])
-    return FairnessResult(attribute, records, excluded_groups=[str(g) for g in excluded], binning=grouping.binning, **ests)
+    return FairnessResult(attribute, records, excluded_groups=[str(g) for g in excluded], binning=grouping.binning,
+                          eo_excluded_groups=[str(g) for g in kept if g not in eo_kept], **ests)
+
+
+def event_groups(y: np.ndarray, groups: np.ndarray, kept: list[Any], min_events: int) -> list[Any]:
+    """The groups of ``kept`` with at least ``min_events`` positives and as many negatives: those whose
+    true- and false-positive rates rest on enough events to compare."""
+    y = np.asarray(y).astype(int)
+    out = []
+    for g in kept:
+        rows = groups == g
+        positives = int(y[rows].sum())
+        if positives >= min_events and int(rows.sum()) - positives >= min_events:
+            out.append(g)
+    return out
 
 
 def fairness_figure(results: list[FairnessResult]) -> Any:
@@ -177,9 +207,12 @@ def fairness_figure(results: list[FairnessResult]) -> Any:
 OTHER_GROUPS = "(other small groups)"
 
 
-def combined_groups(frame: pd.DataFrame, attributes: list[str]) -> pd.Series:
-    """One group label per row from several sensitive columns (intersectional groups, e.g. 'Female | Black')."""
-    parts = [frame[a].astype("string").fillna("(missing)") for a in attributes]
+def combined_groups(frame: pd.DataFrame, attributes: list[str], edges: dict[str, list[float]] | None = None) -> pd.Series:
+    """One group label per row from several sensitive columns (intersectional groups, e.g. 'Female | Black');
+    a continuous attribute with ``edges`` is binned at them first."""
+    edges = edges or {}
+    parts = [pd.Series(binned_labels(frame[a], edges[a]), index=frame.index, dtype="string") if edges.get(a)
+             else frame[a].astype("string").fillna("(missing)") for a in attributes]
     out = parts[0]
     for p in parts[1:]:
         out = out + " | " + p
@@ -208,7 +241,8 @@ class MitigatedModel:
     """A fitted ThresholdOptimizer that predicts from a frame holding the sensitive columns itself."""
 
     def __init__(self, optimizer: Any, sensitive: list[str], positive_label: Any, negative_label: Any, seed: int = 0,
-                 groups: list[str] | None = None, fallback_group: str = "") -> None:
+                 groups: list[str] | None = None, fallback_group: str = "",
+                 edges: dict[str, list[float]] | None = None) -> None:
         self.optimizer = optimizer
         self.sensitive = list(sensitive)
         self.positive_label = positive_label
@@ -216,10 +250,11 @@ class MitigatedModel:
         self.seed = seed
         self.groups = list(groups or [])
         self.fallback_group = fallback_group
+        self.edges = dict(edges or {})  # bin edges of continuous sensitive attributes, fixed on the fitting half
         self.classes_ = np.array([negative_label, positive_label], dtype=object)
 
     def group_of(self, X: pd.DataFrame) -> pd.Series:
-        g = combined_groups(X, self.sensitive)
+        g = combined_groups(X, self.sensitive, getattr(self, "edges", None))  # models pickled before binning have none
         return g.where(g.isin(self.groups), self.fallback_group)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -262,11 +297,13 @@ def mitigate_with_threshold_optimizer(
     perm = np.random.default_rng(seed).permutation(len(yt))
     fit_idx, hold_idx = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
     Xf = X.iloc[fit_idx]
-    kept, fallback = fit_groups(combined_groups(Xf, attributes), yt[fit_idx], min_group_size)
+    edges = {a: grouping.edges for a in attributes if (grouping := sensitive_groups(Xf[a], a)).edges}
+    kept, fallback = fit_groups(combined_groups(Xf, attributes, edges), yt[fit_idx], min_group_size)
     negative = [c for c in getattr(model, "classes_", [0, 1]) if c != positive_label]
     optimizer = ThresholdOptimizer(estimator=model, constraints=constraint, objective="accuracy_score",
                                    prefit=True, predict_method="predict_proba")
-    wrapped = MitigatedModel(optimizer, attributes, positive_label, negative[0] if negative else 0, seed, kept, fallback)
+    wrapped = MitigatedModel(optimizer, attributes, positive_label, negative[0] if negative else 0, seed, kept, fallback,
+                             edges)
     optimizer.fit(Xf, yt[fit_idx], sensitive_features=wrapped.group_of(Xf).to_numpy())
     return MitigationResult(constraint, list(attributes), len(fit_idx), len(hold_idx), hold_idx.tolist(), wrapped,
                             kept + ([fallback] if fallback == OTHER_GROUPS else []))
