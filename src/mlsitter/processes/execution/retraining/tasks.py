@@ -134,23 +134,13 @@ def _drift_trigger(drift: str) -> Trigger:
 @task(name="retraining.split_window")
 def split_window(data: str, target: str, holdout: float, seed: int, out_dir: str) -> dict[str, str]:
     """The new window cut into train and a fresh holdout (seeded, stratified), its dataset version and fixtures."""
-    from sklearn.model_selection import train_test_split
-
     from mlsitter.ml.io._table_reader import read_table
     from mlsitter.ml.tracking import content_hash_of_frame
+    from mlsitter.processes.common.holdout import write_holdout_split
 
     frame = read_table(data)
     frame = frame[frame[target].notna()].reset_index(drop=True)
-    counts = frame[target].value_counts()
-    stratify = frame[target] if len(counts) <= 20 and counts.min() >= 2 else None
-    train, test = train_test_split(frame, test_size=holdout, random_state=seed, stratify=stratify)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"train": str(out / "window-train.csv"), "holdout": str(out / "window-holdout.csv"),
-             "fixtures": str(out / "window-fixtures.csv")}
-    train.to_csv(paths["train"], index=False)
-    test.to_csv(paths["holdout"], index=False)
-    test.drop(columns=[target]).head(50).to_csv(paths["fixtures"], index=False)
+    paths = write_holdout_split(frame, target, holdout, seed, out_dir, prefix="window-")
     return {**paths, "dataset_version": f"sha256:{content_hash_of_frame(frame)}", "rows": str(len(frame))}
 
 

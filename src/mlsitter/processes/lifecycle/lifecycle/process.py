@@ -5,7 +5,7 @@ child's gates and approvals stay in its own journal and come together in one lif
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +27,8 @@ class LifecycleResult:
     dataset_version: str
     report: str
     retrained: bool = False
-    notes: list[str] = field(default_factory=list)
+    train: str = ""  # the rows the children fitted on
+    holdout: str = ""  # the rows no child fitted on (evaluation, explain, deploy's fixtures)
 
 
 @process("lifecycle", phase="lifecycle",
@@ -73,4 +74,5 @@ def lifecycle(
     ctx.artifact("lifecycle-report.json", Path(files["json"]))
     rows = [{"process": c.process, "run_id": c.run_id, "status": c.status, "report": c.report} for c in children]
     return LifecycleResult(rows, skipped, model, state.get("router", ""), state.get("dataset_version", ""), report.path,
-                           any(c.process == "retraining" for c in children))
+                           any(c.process == "retraining" for c in children), state.get("train", ""),
+                           state.get("holdout", ""))

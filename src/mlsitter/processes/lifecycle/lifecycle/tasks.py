@@ -60,36 +60,17 @@ def read_steps(path: str) -> list[Step]:
     return steps
 
 
-def _read_table(path: str) -> Any:
-    import pandas as pd
-
-    suffix = Path(path).suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix in (".json", ".jsonl"):
-        return pd.read_json(path, lines=suffix == ".jsonl")
-    return pd.read_csv(path, sep=None, engine="python") if suffix == ".tsv" else pd.read_csv(path)
-
-
 @task(name="lifecycle.split_holdout")
 def split_holdout(data: str, target: str, holdout: float, seed: int, out_dir: str) -> dict[str, str]:
     """Hold out a seeded, stratified share of the validated rows that no child trains on; write train,
     holdout and fixture (holdout without the target) tables."""
-    from sklearn.model_selection import train_test_split
+    from mlsitter.ml.io._table_reader import read_table
+    from mlsitter.processes.common.holdout import write_holdout_split
 
-    frame = _read_table(data)
+    frame = read_table(data)
     if target not in frame.columns:
         raise InputError(f"target {target!r} is not a column of {data}; columns: {', '.join(map(str, frame.columns))}")
-    counts = frame[target].value_counts()
-    stratify = frame[target] if len(counts) <= 20 and counts.min() >= 2 else None
-    train, test = train_test_split(frame, test_size=holdout, random_state=seed, stratify=stratify)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"train": str(out / "train.csv"), "holdout": str(out / "holdout.csv"), "fixtures": str(out / "fixtures.csv")}
-    train.to_csv(paths["train"], index=False)
-    test.to_csv(paths["holdout"], index=False)
-    test.drop(columns=[target]).head(50).to_csv(paths["fixtures"], index=False)
-    return paths
+    return write_holdout_split(frame, target, holdout, seed, out_dir)
 
 
 def child_inputs(process: str, state: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
