@@ -54,7 +54,7 @@ def detect_anomalies(name: str, times: Sequence[float], values: Sequence[float],
     if len(series) < 5:
         return []
     x = series.to_numpy()
-    half = max(1, window // 2)
+    half = max(1, min(window // 2, len(x) - 1))
     padded = np.concatenate([2 * x[0] - x[half:0:-1], x, 2 * x[-1] - x[-2:-half - 2:-1]])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
     expected = np.median(np.delete(windows, half, axis=1), axis=1)

@@ -173,7 +173,7 @@ class SimulatedDeployment:
                 return [requests, latency, feedback]
 
         registry = CollectorRegistry()
-        registry.register(_Collector())  # type: ignore[arg-type]
+        registry.register(_Collector())
         return generate_latest(registry).decode()
 
     def quality(self, since: float, until: float) -> tuple[float, float]:
