@@ -116,6 +116,7 @@ def _print_question(q: ApprovalEvidence) -> None:
 def verify(bundle: str, key_file: str | None, against_store: bool, as_json: bool) -> None:
     """Check a compliance bundle offline: signature, every member's hash, the journals' keyed chains, heads,
     and that its JSON and HTML are what the journals say. Exit 0 when it holds, 4 when not."""
+    from mlsitter.cli.trust import echo_outcome
     from mlsitter.runtime.bundle import check_store, verify_bundle
     from mlsitter.runtime.keys import key_from_file
 
@@ -128,13 +129,9 @@ def verify(bundle: str, key_file: str | None, against_store: bool, as_json: bool
         report.ok = not report.problems
     if as_json:
         _dump(asdict(report))
-    elif report.ok:
-        where = " and the store still holds its journals" if against_store else ""
-        click.echo(f"{bundle}: OK — run {report.run_id} and {len(report.runs) - 1} child run(s), signed under the "
-                   f"journal key ({report.key_source}); every member, chain and head intact{where}")
     else:
-        click.echo(f"{bundle}: FAILED")
-        for problem in report.problems:
-            click.echo(f"  - {problem}")
+        where = " and the store still holds its journals" if against_store else ""
+        echo_outcome(bundle, report.problems, f"run {report.run_id} and {len(report.runs) - 1} child run(s), signed "
+                     f"under the journal key ({report.key_source}); every member, chain and head intact{where}")
     sys.exit(EXIT_OK if report.ok else EXIT_VERIFY)
 

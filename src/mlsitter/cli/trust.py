@@ -56,15 +56,20 @@ def verify(run_id: str | None, all_runs: bool, digest_file: str | None, as_json:
         _dump([asdict(r) for r in reports.values()])
     else:
         for rep in reports.values():
-            if rep.ok:
-                pinned = " and matches the digest" if rep.run_id in against else ""
-                click.echo(f"{rep.run_id}: OK — {rep.events} events chained under the journal key, "
-                           f"{rep.artifacts} artifacts and {rep.files} recorded files intact{pinned}")
-            else:
-                click.echo(f"{rep.run_id}: FAILED")
-                for p in rep.problems:
-                    click.echo(f"  - {p}")
+            pinned = " and matches the digest" if rep.run_id in against else ""
+            echo_outcome(rep.run_id, rep.problems, f"{rep.events} events chained under the journal key, "
+                         f"{rep.artifacts} artifacts and {rep.files} recorded files intact{pinned}")
     sys.exit(EXIT_OK if ok else EXIT_VERIFY)
+
+
+def echo_outcome(name: str, problems: list[str], summary: str) -> None:
+    """``NAME: OK — summary`` when nothing is wrong, else ``NAME: FAILED`` and one line per problem."""
+    if not problems:
+        click.echo(f"{name}: OK — {summary}")
+        return
+    click.echo(f"{name}: FAILED")
+    for problem in problems:
+        click.echo(f"  - {problem}")
 
 
 @click.command()
