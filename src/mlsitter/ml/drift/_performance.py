@@ -31,13 +31,14 @@ class Performance:
 
 
 def as_labels(values: Sequence[Any]) -> np.ndarray:
-    """Labels and predictions compared as trimmed text, so 1, 1.0, '1' and True=='true' agree."""
-    out = []
-    for v in values:
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        out.append(str(v).strip().lower())
-    return np.array(out, dtype=object)
+    """Labels and predictions compared as trimmed lower-case text, so 1, 1.0, '1' and True == 'true' agree;
+    missing values become ''."""
+    import pandas as pd
+
+    series = pd.Series(list(values), dtype=object)
+    whole = series.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+    text = whole.astype(str).str.strip().str.lower()
+    return np.asarray(text.where(series.notna(), ""), dtype=object)
 
 
 def labelled_accuracy(predictions: Sequence[Any], labels: Sequence[Any], alpha: float = 0.05) -> tuple[int, float | None,
@@ -46,14 +47,14 @@ def labelled_accuracy(predictions: Sequence[Any], labels: Sequence[Any], alpha: 
     """(labelled rows, accuracy, Wilson interval low, high) over the rows that have both a prediction and a label."""
     from statsmodels.stats.proportion import proportion_confint
 
-    pairs = [(p, y) for p, y in zip(predictions, labels) if p is not None and y is not None
-             and not (isinstance(y, float) and math.isnan(y)) and not (isinstance(p, float) and math.isnan(p))]
-    if not pairs:
+    pred, truth = as_labels(predictions), as_labels(labels)
+    known = (pred != "") & (truth != "")
+    n = int(known.sum())
+    if not n:
         return 0, None, None, None
-    pred, truth = as_labels([p for p, _ in pairs]), as_labels([y for _, y in pairs])
-    correct = int((pred == truth).sum())
-    low, high = proportion_confint(correct, len(pairs), alpha=alpha, method="wilson")
-    return len(pairs), correct / len(pairs), float(low), float(high)
+    correct = int((pred[known] == truth[known]).sum())
+    low, high = proportion_confint(correct, n, alpha=alpha, method="wilson")
+    return n, correct / n, float(low), float(high)
 
 
 def calibrate(scores: Sequence[float], labels: Sequence[Any], positive: str) -> dict[str, list[float]]:

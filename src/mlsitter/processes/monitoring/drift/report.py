@@ -9,7 +9,7 @@ from typing import Any
 from mlsitter.report import Report
 from mlsitter.runtime import task
 
-MAX_PLOTTED = 24
+MAX_PLOTTED = 12
 
 
 def _pyplot() -> Any:
@@ -66,29 +66,33 @@ def drift_over_windows(results: list[Any]) -> Any:
     ax.set_xticks(range(len(results)), [r.drift.label for r in results], rotation=60, ha="right", fontsize=7)
     fig.colorbar(image, ax=ax, label="effect / threshold (capped at 3)")
     ax.set_title("x: drift (significant after correction and effect at or above its threshold)", fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.18, right=0.98, bottom=0.25, top=0.9)
     return fig
 
 
 def distributions(drift: Any) -> Any:
-    """Reference and current share per bin (numeric) or category, for the features of one window."""
+    """Reference and current share per bin (numeric: the reference's quantile bins) or category, for the drifted
+    features first and then the largest effects (few labels: text is what makes a figure slow to draw)."""
     plt = _pyplot()
     features = sorted(drift.features, key=lambda f: (not f.drifted, -f.effect_value))[:MAX_PLOTTED]
     cols = min(4, len(features))
     rows = (len(features) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2 * rows), squeeze=False)
     for ax, f in zip(axes.flat, features):
-        xs = range(len(f.bins))
+        xs = list(range(len(f.bins)))
         ax.bar([x - 0.2 for x in xs], f.reference_share, width=0.4, label="reference", color="#9fb3c8")
         ax.bar([x + 0.2 for x in xs], f.current_share, width=0.4, label="current",
                color="#e12d39" if f.drifted else "#486581")
-        ax.set_title(f"{f.name}{' (drift)' if f.drifted else ''}", fontsize=9)
-        ax.set_xticks(list(xs), [b[:10] for b in f.bins], rotation=70, fontsize=6)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(f"{f.name}: {f.effect} {f.effect_value:.2f}{' drift' if f.drifted else ''}", fontsize=8)
+        if f.kind == "categorical" and len(xs) <= 8:
+            ax.set_xticks(xs, [b[:6] for b in f.bins], fontsize=6)
+        else:
+            ax.set_xticks([])
+        ax.set_yticks([])
     for ax in list(axes.flat)[len(features):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
+    axes.flat[0].legend(fontsize=6, loc="upper right")
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.92, bottom=0.08, hspace=0.5, wspace=0.1)
     return fig
 
 
@@ -111,7 +115,7 @@ def performance_figure(results: list[Any], reference: float | None) -> Any:
     ax.set_xticks(xs, [r.drift.label for r in results], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.3, top=0.95)
     return fig
 
 
@@ -147,7 +151,8 @@ def write_drift_report(out_dir: str, results: list[Any], profile: Any, alerts: l
     if worst is not None:
         rep.section(f"Decisions in window {worst.drift.label}")
         rep.table(decision_rows(worst.drift), caption="every feature, corrected together")
-        rep.figure(distributions(worst.drift), caption=f"reference against window {worst.drift.label}",
+        rep.figure(distributions(worst.drift), caption=f"reference against window {worst.drift.label} (shares per "
+                                                      "reference decile or category; drifted features first)",
                    name="distributions.png")
     rep.json_block("windows", [{"label": r.drift.label, "decisions": decision_rows(r.drift)} for r in results])
     files = rep.write(Path(out_dir), "drift-report")

@@ -228,7 +228,7 @@ def profile_reference(reference: str, out: str, features: list[str], categorical
         if score and score in frame.columns:
             from mlsitter.ml.drift import as_labels
 
-            classes = sorted({v for v in as_labels(labels) if v not in ("none", "nan")})
+            classes = sorted({v for v in as_labels(labels) if v != ""})
             if len(classes) != 2:
                 raise DataError(f"reference: target {target!r} has {len(classes)} classes {classes[:5]}; estimating "
                                 "accuracy from scores needs a binary target")
