@@ -107,3 +107,25 @@ def test_a_slow_daily_cycle_is_normal_and_a_break_in_it_is_not():
     values[200] += 25
     found = detect_anomalies("requests", T0 + 600 * t, values)
     assert [a.at for a in found] == [T0 + 600 * 200]
+
+
+def test_a_tick_after_a_restart_or_a_rerun_tick_continues_from_the_file(tmp_path):
+    from mlsitter.ml.monitoring import MetricsTable, close_table, observe
+
+    sim = SimulatedDeployment({"start": T0, "rate": 10, "faults": [{"from": 120, "error_ratio": 0.5}]},
+                              tmp_path / "state.json")
+    objectives = [Objective("availability", 0.999)]
+
+    def tick(path, minute):
+        at = T0 + 60 * minute
+        return observe(path, at, [sim.scrape(t, at) for t in sim.targets(at)], objectives, 0.3)
+
+    straight = [tick(tmp_path / "a.duckdb", m) for m in range(6)]
+    for m in range(4):
+        tick(tmp_path / "b.duckdb", m)
+    close_table(tmp_path / "b.duckdb")  # as if the runner died here: a new process opens the file
+    again = [tick(tmp_path / "b.duckdb", 3), tick(tmp_path / "b.duckdb", 4), tick(tmp_path / "b.duckdb", 5)]
+    assert [t.states for t in again] == [t.states for t in straight[3:]]
+    assert [t.events for t in again] == [t.events for t in straight[3:]]
+    with MetricsTable(tmp_path / "b.duckdb") as table:
+        assert len(table.frame("scrapes")) == 6 and len(table.frame("sli")) == 6  # the re-run tick replaced its rows

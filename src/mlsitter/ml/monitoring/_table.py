@@ -60,7 +60,7 @@ class MetricsTable:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             database = duckdb.connect(key, config={"threads": 1})  # tiny queries: more threads only add overhead
             database.execute("".join(f"CREATE TABLE IF NOT EXISTS {t} ({c});" for t, c in TABLES.items()))
-            _OPEN[key] = (database, TableState())
+            _OPEN[key] = (database, TableState(last_at=float("inf")))  # read the file on the first tick
         database, self._state = _OPEN[key]
         self.db = database.cursor()
 
