@@ -7,10 +7,10 @@ from mlsitter import Context, process
 
 @process("audit-validation")
 def audit_validation(ctx: Context, dp_ratio: float = 0.91) -> dict:
-    """A child run: a fairness gate and a model card approved for the explainability checkpoint."""
+    """A child run: a fairness gate, and a model card whose approval serves two checkpoints."""
     ctx.gate("fairness-sex-dp-ratio", dp_ratio, ">=", 0.8, on_fail="warn", checkpoint="fairness")
     card = ctx.artifact("model-card.json", {"model": "m-1", "intended_use": "ranking loan reviews"})
-    ctx.breakpoint("Model card complete?", artifacts=[card], checkpoint="explainability")
+    ctx.breakpoint("Model card complete?", artifacts=[card], checkpoint=("explainability", "independent-validation"))
     return {"dp_ratio": dp_ratio}
 
 

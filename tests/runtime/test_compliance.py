@@ -77,6 +77,8 @@ def test_the_record_groups_checkpoints_by_phase_with_who_approved_what_on_which_
     card = record.checkpoint("explainability").approvals[0]
     assert card.signatures[0].user == "alice" and card.signatures[0].by_starter  # separation of duties not kept
     assert card.artifacts[0]["name"] == "model-card.json" and len(card.artifacts[0]["sha256"]) == 64
+    assert record.checkpoint("independent-validation").approvals == [card]  # one question, two checkpoints
+    assert record.checkpoint("independent-validation").outcome == "passed"
     assert record.checkpoint("privacy").outcome == "no evidence"
     assert [g.name for g in record.untagged_gates] == ["rows-loaded"]
 

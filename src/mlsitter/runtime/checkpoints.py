@@ -5,7 +5,9 @@ Kept apart from :mod:`mlsitter.runtime.compliance` so that the context checks a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mlsitter.errors import SpecError
 
@@ -60,8 +62,22 @@ TAG_CHECKPOINTS: dict[str, str] = {
 }
 
 
-def check_checkpoint(name: str | None, where: str) -> str | None:
-    """``name`` if it is a known checkpoint (or None); otherwise a :class:`SpecError` listing the known ones."""
-    if name is None or name in CHECKPOINTS:
-        return name
-    raise SpecError(f"{where}: unknown compliance checkpoint {name!r}; expected one of {', '.join(CHECKPOINTS)}")
+#: What ``checkpoint=`` takes: one checkpoint's name, several (a question may serve scope and privacy), or none.
+Checkpoints = str | Sequence[str] | None
+
+
+def check_checkpoint(value: Checkpoints, where: str) -> str | list[str] | None:
+    """``value`` as journaled (a name, a list of names, or None) if every name is a known checkpoint;
+    otherwise a :class:`SpecError` naming the unknown one and listing the known ones."""
+    names = checkpoint_names(value)
+    for name in names:
+        if name not in CHECKPOINTS:
+            raise SpecError(f"{where}: unknown compliance checkpoint {name!r}; expected one of {', '.join(CHECKPOINTS)}")
+    return value if value is None or isinstance(value, str) else names
+
+
+def checkpoint_names(value: Any) -> list[str]:
+    """The checkpoint names a journaled (or given) ``checkpoint`` value holds."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]

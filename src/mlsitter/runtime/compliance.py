@@ -11,7 +11,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlsitter.runtime.checkpoints import CHECKPOINTS, PHASES, TAG_CHECKPOINTS
+from mlsitter.runtime.checkpoints import CHECKPOINTS, PHASES, TAG_CHECKPOINTS, checkpoint_names
 from mlsitter.runtime.integrity import Projection
 from mlsitter.runtime.store import Event, Store
 
@@ -138,8 +138,8 @@ def journals(store: Store, run_id: str) -> dict[str, list[Event]]:
 def build_record(runs: dict[str, list[Event]], root: str) -> ComplianceRecord:
     """The compliance record of ``root`` from journals alone (``runs``: run id -> its events)."""
     summaries: list[RunSummary] = []
-    gates: list[tuple[str | None, GateEvidence]] = []
-    questions: list[tuple[str | None, ApprovalEvidence]] = []
+    gates: list[tuple[list[str], GateEvidence]] = []
+    questions: list[tuple[list[str], ApprovalEvidence]] = []
     artifacts: list[dict[str, Any]] = []
     for run_id, events in runs.items():
         summary, run_gates, run_questions, run_artifacts = _read_run(run_id, events)
@@ -151,24 +151,24 @@ def build_record(runs: dict[str, list[Event]], root: str) -> ComplianceRecord:
     for phase, title in PHASES:
         checkpoints = []
         for cp in (c for c in CHECKPOINTS.values() if c.phase == phase):
-            cp_gates = [g for name, g in gates if name == cp.name]
-            cp_questions = [q for name, q in questions if name == cp.name]
+            cp_gates = [g for names, g in gates if cp.name in names]
+            cp_questions = [q for names, q in questions if cp.name in names]
             checkpoints.append(CheckpointRecord(cp.name, cp.title, cp.asks, _outcome(cp_gates, cp_questions),
                                                 cp_gates, cp_questions))
         phases.append(PhaseRecord(phase, title, checkpoints))
     top = summaries[0]
     return ComplianceRecord(root, top.process, top.status, summaries, phases,
-                            [g for name, g in gates if name is None], [q for name, q in questions if name is None],
+                            [g for names, g in gates if not names], [q for names, q in questions if not names],
                             artifacts)
 
 
 def _read_run(run_id: str, events: list[Event]) -> tuple[
-        RunSummary, list[tuple[str | None, GateEvidence]], list[tuple[str | None, ApprovalEvidence]], list[dict[str, Any]]]:
+        RunSummary, list[tuple[list[str], GateEvidence]], list[tuple[list[str], ApprovalEvidence]], list[dict[str, Any]]]:
     projection = Projection()
     created: dict[str, Any] = {}
     bound: dict[str, Any] = {}
-    gates: dict[str, tuple[str | None, GateEvidence]] = {}
-    questions: dict[str, tuple[str | None, ApprovalEvidence]] = {}
+    gates: dict[str, tuple[list[str], GateEvidence]] = {}
+    questions: dict[str, tuple[list[str], ApprovalEvidence]] = {}
     artifacts: list[dict[str, Any]] = []
     process = ""
     for ev in events:
@@ -183,19 +183,19 @@ def _read_run(run_id: str, events: list[Event]) -> tuple[
                                 d.get("threshold"), "passed" if d.get("passed") else
                                 ("warned" if d.get("on_fail") == "warn" else "failed"), d.get("on_fail", "fail"),
                                 _iso(ev.at))
-            gates[gate.key] = (d.get("checkpoint"), gate)
+            gates[gate.key] = (checkpoint_names(d.get("checkpoint")), gate)
         elif ev.type == "gate.overridden" and d.get("key") in gates:
             gate = gates[d["key"]][1]
             gate.outcome, gate.overridden_by = "overridden", d.get("by")
         elif ev.type == "breakpoint.requested":
             tags = list(d.get("tags") or [])
-            name = d.get("checkpoint") or next((cp for t, cp in TAG_CHECKPOINTS.items() if t in tags), None)
+            names = checkpoint_names(d.get("checkpoint")) or [cp for t, cp in TAG_CHECKPOINTS.items() if t in tags][:1]
             numbers = [{"name": g.name, "value": g.value, "operator": g.operator, "threshold": g.threshold,
                         "outcome": g.outcome} for _, g in gates.values()]
             question = ApprovalEvidence(run_id, process, str(d["key"]), d.get("question", ""), tags, "pending",
                                         _iso(ev.at), numbers=numbers,
                                         artifacts=[a for a in d.get("artifacts") or [] if isinstance(a, dict)])
-            questions[question.key] = (name, question)
+            questions[question.key] = (names, question)
         elif ev.type in ("breakpoint.approval", "breakpoint.answered") and d.get("key") in questions:
             _sign(questions[d["key"]][1], ev, (bound.get("starter") or {}).get("user"))
         elif ev.type == "artifact.recorded":

@@ -26,7 +26,7 @@ from mlsitter.errors import DataError, GateFailedError, MlsitterError, RefineExh
 from mlsitter.runtime.agent import ExternalEffectError, agent_command, run_agent
 from mlsitter.runtime.artifacts import ArtifactRef, RecordedFile, media_type_for, record_file
 from mlsitter.runtime.codec import Codec
-from mlsitter.runtime.checkpoints import check_checkpoint
+from mlsitter.runtime.checkpoints import Checkpoints, check_checkpoint
 from mlsitter.runtime.replay import ReplayIndex
 from mlsitter.runtime.signals import Suspend
 from mlsitter.runtime.steps import StepScheduler
@@ -102,7 +102,7 @@ class Attempt:
 
     def review(
         self, question: str, *, context: Any = None, artifacts: Sequence[Any] = (), tags: Sequence[str] = (),
-        checkpoint: str | None = None,
+        checkpoint: Checkpoints = None,
     ) -> Answer:
         info = {"refine": self.loop, "attempt": self.number, "max_attempts": self.max_attempts}
         if context is not None:
@@ -208,7 +208,7 @@ class Context:
 
     # -- gates --------------------------------------------------------------------------------------
     def gate(self, name: str, value: Any, op: str, threshold: Any, *, on_fail: str = "fail",
-             checkpoint: str | None = None,
+             checkpoint: Checkpoints = None,
              context: dict[str, Any] | None = None, artifacts: Sequence[Any] = ()) -> GateResult:
         """Record a gate on a measured ``value``; ``on_fail`` decides what a failure does. ``context`` and
         ``artifacts`` (the evidence: a report, its deductions) go with the override question when one is asked."""
@@ -216,7 +216,7 @@ class Context:
             raise SpecError(f"gate {name!r}: unknown operator {op!r}; expected one of {', '.join(_OPS)}")
         if on_fail not in ON_FAIL:
             raise SpecError(f"gate {name!r}: on_fail must be one of {', '.join(ON_FAIL)}, got {on_fail!r}")
-        check_checkpoint(checkpoint, f"gate {name!r}")
+        journaled = check_checkpoint(checkpoint, f"gate {name!r}")
         key = self._next_key()
         rec = self._open(key, "gate", name)
         if rec and "gate.evaluated" in rec:
@@ -228,7 +228,7 @@ class Context:
             result = GateResult(name, measured, op, limit, passed, on_fail)
             self._append("gate.evaluated", {"key": key, "op": "gate", "name": name, "value": measured,
                                             "operator": op, "threshold": limit, "passed": passed, "on_fail": on_fail,
-                                            **({"checkpoint": checkpoint} if checkpoint else {})})
+                                            **({"checkpoint": journaled} if journaled else {})})
         self.gates.append(result)
         if result.passed or on_fail == "warn":
             return result
@@ -262,10 +262,10 @@ class Context:
         artifacts: Sequence[Any] = (),
         options: Sequence[str] | None = None,
         tags: Sequence[str] = (),
-        checkpoint: str | None = None,
+        checkpoint: Checkpoints = None,
     ) -> Answer:
         """Ask a person; with no answer journaled the run suspends until one arrives. ``checkpoint`` names the
-        compliance checkpoint the answer serves (:mod:`mlsitter.runtime.compliance`)."""
+        compliance checkpoint(s) the answer serves (:mod:`mlsitter.runtime.compliance`)."""
         key = self._next_key()
         rec = self._open(key, "breakpoint", question)
         if rec and "breakpoint.answered" in rec:

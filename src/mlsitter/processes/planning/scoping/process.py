@@ -248,7 +248,7 @@ def scoping(
             context={"metric": charter.metric.name, "threshold": charter.metric.threshold,
                      "availability": availability.score, "feasibility": checked["feasibility"].score,
                      "excluded": charter.excluded_columns, "risks": len(charter.risks)},
-            artifacts=[html], checkpoint="scope",
+            artifacts=[html], checkpoint=("scope", "privacy"),  # the charter lists the personal data excluded
         )
     feas = checked["feasibility"]
     return ScopingResult(
