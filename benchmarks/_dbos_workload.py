@@ -1,7 +1,8 @@
 """DBOS Transact side of ``runtime_overhead.py``; runs inside ``benchmarks/.venv-dbos``.
 
 One ``@DBOS.workflow()`` calls one trivial ``@DBOS.step()`` N times, on DBOS's SQLite system
-database with DBOS's default settings. Two phases, each a fresh process, each printing one JSON line:
+database with DBOS's default settings, or on a PostgreSQL system database (``--db postgresql://...``).
+Two phases, each a fresh process, each printing one JSON line:
 
 ``--phase run``      launch, warm up on a small workflow, then time a workflow of N steps. The
                      workflow then ends the process with ``os._exit`` right after its last step, so it
@@ -82,11 +83,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--phase", choices=("run", "recover"), required=True)
     parser.add_argument("--n", type=int, required=True)
-    parser.add_argument("--db", required=True, help="path of the SQLite system database file")
+    parser.add_argument("--db", required=True,
+                        help="path of the SQLite system database file, or a postgresql:// URL")
     args = parser.parse_args()
 
-    config: DBOSConfig = {"name": "mlsitter-bench", "system_database_url": f"sqlite:///{args.db}",
-                          "log_level": "WARNING"}
+    url = args.db if args.db.startswith("postgresql://") else f"sqlite:///{args.db}"
+    config: DBOSConfig = {"name": "mlsitter-bench", "system_database_url": url, "log_level": "WARNING"}
     if args.phase == "recover":
         config["executor_id"] = "bench-recover"
     DBOS(config=config)

@@ -19,6 +19,12 @@ For each N, on this machine, in this one script:
 Optionally (``--full-n``) one extra mlsitter row at ``MLSITTER_DURABILITY=full`` (fsync per commit,
 survives power loss too), which is the like-for-like durability of DBOS's SQLite defaults.
 
+PostgreSQL (``--postgres-n``, issue 20): one throwaway PostgreSQL server (``initdb``/``pg_ctl`` on a free
+127.0.0.1 port, default settings: fsync and ``synchronous_commit`` on) serves, each in a fresh database,
+(a) mlsitter with ``MLSITTER_DB`` pointing at it, (b) DBOS Transact with its system database on it, and
+(c) the floor of one commit per step: a psycopg loop doing one transaction with two inserts per step.
+Targets: DBOS per-step / mlsitter per-step >= 3x, mlsitter per-step <= 2x the floor's per-step time.
+
 Targets (issue 2): DBOS per-step / mlsitter per-step >= 20x; resume of 10,000 steps < 1 s;
 mlsitter total at 20k within 2.3x of 10k. This is a benchmark, not a test: it always exits 0 once
 every measurement ran, and prints which targets were met.
@@ -82,15 +88,20 @@ def measure_floor(n: int, repeat: int = 3) -> float:
     return best
 
 
-def measure_mlsitter(n: int, *, durability: str = "default", resume: bool = True) -> dict:
+def measure_mlsitter(n: int, *, durability: str = "default", resume: bool = True, db: str | None = None) -> dict:
     import mlsitter
     from mlsitter.runtime.definitions import load_target
 
     calls = sys.modules[load_target(TARGET).__module__].CALLS  # the module mlsitter loaded
     home = tempfile.mkdtemp(prefix="mlsitter-bench-")
-    saved = {k: os.environ.get(k) for k in ("MLSITTER_HOME", "MLSITTER_DURABILITY", "MLSITTER_EXECUTOR")}
+    saved = {k: os.environ.get(k) for k in ("MLSITTER_HOME", "MLSITTER_DURABILITY", "MLSITTER_EXECUTOR",
+                                            "MLSITTER_DB")}
     os.environ["MLSITTER_HOME"] = home
     os.environ.pop("MLSITTER_EXECUTOR", None)
+    if db:
+        os.environ["MLSITTER_DB"] = db
+    else:
+        os.environ.pop("MLSITTER_DB", None)
     if durability == "full":
         os.environ["MLSITTER_DURABILITY"] = "full"
     else:
@@ -154,7 +165,7 @@ def dbos_python() -> Path:
     return python
 
 
-def _helper(python: Path, phase: str, n: int, db: Path) -> dict:
+def _helper(python: Path, phase: str, n: int, db: Path | str) -> dict:
     proc = subprocess.run([str(python), str(DBOS_HELPER), "--phase", phase, "--n", str(n), "--db", str(db)],
                           capture_output=True, text=True, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -163,10 +174,11 @@ def _helper(python: Path, phase: str, n: int, db: Path) -> dict:
     return json.loads(lines[-1])
 
 
-def measure_dbos(python: Path, n: int) -> dict:
+def measure_dbos(python: Path, n: int, url: str | None = None) -> dict:
+    """DBOS on its SQLite system database in a temporary folder, or on the PostgreSQL database ``url``."""
     tmp = Path(tempfile.mkdtemp(prefix="dbos-bench-"))
     try:
-        db = tmp / "dbos_system.sqlite"
+        db = url or tmp / "dbos_system.sqlite"
         run = _helper(python, "run", n, db)
         rec = _helper(python, "recover", n, db)
         assert run["result"] == expected(n) and rec["result"] == expected(n), (run, rec)
@@ -176,6 +188,49 @@ def measure_dbos(python: Path, n: int) -> dict:
                 "recover_call_to_end_s": rec["recover_call_to_end_s"], "version": rec["dbos_version"]}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- PostgreSQL (issue 20) ----------------------------------------------------------------------------
+def measure_pg_floor(url: str, n: int, repeat: int = 3) -> dict:
+    """The floor of a durable step on PostgreSQL: one transaction (one commit) with two inserts per step."""
+    import psycopg
+
+    best = float("inf")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE floor_steps(id BIGINT, seq BIGINT, data TEXT, PRIMARY KEY(id, seq))")
+        conn.execute("CREATE TABLE floor_marks(id BIGINT, seq BIGINT, at DOUBLE PRECISION, PRIMARY KEY(id, seq))")
+        for rep in range(repeat + 1):  # the first round warms the statements up
+            t0 = time.perf_counter()
+            for i in range(n):
+                with conn.transaction():
+                    conn.execute("INSERT INTO floor_steps VALUES(%s, %s, %s)", (rep, i, f'{{"i": {i}}}'))
+                    conn.execute("INSERT INTO floor_marks VALUES(%s, %s, %s)", (rep, i, time.time()))
+            if rep:
+                best = min(best, time.perf_counter() - t0)
+    return {"n": n, "total_s": best, "per_step_us": best / n * 1e6}
+
+
+def measure_postgres(n: int, repeat: int, dbos: Path | None, parent: str | None = None) -> dict:
+    """mlsitter, DBOS and the one-commit floor on one throwaway PostgreSQL server (default durability), whose
+    data lives in a temporary folder under ``parent``."""
+    from mlsitter.runtime.pgserver import ThrowawayPostgres
+
+    with ThrowawayPostgres(parent=parent) as server:
+        settings = {}
+        import psycopg
+
+        with psycopg.connect(server.url) as conn:
+            for name in ("fsync", "synchronous_commit", "wal_sync_method", "server_version"):
+                settings[name] = conn.execute(f"SHOW {name}").fetchone()[0]
+        floor = measure_pg_floor(server.create_database("floor"), n, repeat)
+        ours = combine([measure_mlsitter(n, db=server.create_database(f"mlsitter_{i}"))
+                        for i in range(max(1, repeat))])
+        ours["per_step_us"] = per_step_us(ours["total_s"], measure_floor(n), n)
+        theirs = None
+        if dbos is not None:
+            theirs = combine([measure_dbos(dbos, n, server.create_database(f"dbos_{i}")) for i in range(max(1, repeat))])
+            theirs["per_step_us"] = per_step_us(theirs["total_s"], theirs["floor_s"], n)
+    return {"n": n, "settings": settings, "floor": floor, "mlsitter": ours, "dbos": theirs}
 
 
 def _load() -> str:
@@ -200,8 +255,15 @@ def main() -> int:
                         help="mlsitter measurements per N (fresh home each); the lowest time is reported")
     parser.add_argument("--dbos-repeat", type=int, default=1,
                         help="DBOS measurements per N (a 20,000-step DBOS run takes about a minute)")
+    parser.add_argument("--postgres-n", type=int, default=1000,
+                        help="N for the PostgreSQL rows (mlsitter, DBOS, one-commit floor; 0: leave them out)")
+    parser.add_argument("--postgres-only", action="store_true", help="measure only the PostgreSQL rows")
+    parser.add_argument("--postgres-dir", help="where the throwaway server keeps its data (default: the temporary "
+                                               "folder; /dev/shm: memory, where a flush costs nothing)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args()
+    if args.postgres_only:
+        args.n, args.full_n = [], 0
 
     import mlsitter
 
@@ -233,8 +295,19 @@ def main() -> int:
         rows.append({"system": "mlsitter (WAL, sync=FULL)", **full})
         print(f"  N={n}: mlsitter durability=full {full['total_s']:.3f} s", flush=True)
     version = ""
-    if not args.skip_dbos:
-        python = dbos_python()
+    python = None if args.skip_dbos else dbos_python()
+    pg = None
+    if args.postgres_n:
+        pg = measure_postgres(args.postgres_n, max(1, args.repeat), python, args.postgres_dir)
+        n = pg["n"]
+        rows.append({"system": "psycopg 1 txn/step (PG floor)", "n": n, "total_s": pg["floor"]["total_s"],
+                     "per_step_us": pg["floor"]["per_step_us"]})
+        rows.append({"system": "mlsitter (PostgreSQL)", **pg["mlsitter"]})
+        if pg["dbos"]:
+            rows.append({"system": f"DBOS {pg['dbos']['version']} (PostgreSQL)", **pg["dbos"]})
+        print(f"  PostgreSQL {pg['settings']}, data in {args.postgres_dir or tempfile.gettempdir()}: N={n}: floor {pg['floor']['total_s']:.3f} s, "
+              f"mlsitter {pg['mlsitter']['total_s']:.3f} s (runs: {pg['mlsitter']['all_total_s']})", flush=True)
+    if python is not None:
         for n in args.n:
             theirs[n] = combine([measure_dbos(python, n) for _ in range(max(1, args.dbos_repeat))])
             theirs[n]["per_step_us"] = per_step_us(theirs[n]["total_s"], theirs[n]["floor_s"], n)
@@ -261,6 +334,13 @@ def main() -> int:
         if n in theirs:
             ratio = theirs[n]["per_step_us"] / ours[n]["per_step_us"]
             verdicts.append((f"DBOS / mlsitter per-step overhead, N={n}", f"{ratio:.1f}x", ">= 20x", ratio >= 20))
+    if pg is not None:
+        mine, floor_us = pg["mlsitter"]["per_step_us"], pg["floor"]["per_step_us"]
+        if pg["dbos"]:
+            ratio = pg["dbos"]["per_step_us"] / mine
+            verdicts.append((f"PG: DBOS / mlsitter per-step, N={pg['n']}", f"{ratio:.1f}x", ">= 3x", ratio >= 3))
+        verdicts.append((f"PG: mlsitter per-step / one-commit floor", f"{mine / floor_us:.2f}x", "<= 2x",
+                         mine / floor_us <= 2))
     if 10000 in ours:
         r = ours[10000]["resume_s"]
         verdicts.append(("mlsitter resume of a 10,000-step journal", f"{r:.3f} s", "< 1 s", r < 1.0))
@@ -279,7 +359,7 @@ def main() -> int:
           f"{max(1, args.dbos_repeat)} DBOS measurement(s) per N is shown)")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "verdicts": verdicts, "python": platform.python_version(),
-                                         "cpus": os.cpu_count(), "dbos": version}, indent=2))
+                                         "cpus": os.cpu_count(), "dbos": version, "postgres": pg}, indent=2))
     return 0
 
 
