@@ -191,3 +191,13 @@ def test_a_running_run_has_no_bundle_yet(tmp_path, monkeypatch):
         thread.join(20)
     assert Store().get_run(run_id).status == "completed"
     assert verify_bundle(export_bundle(Store(), run_id, tmp_path / "bundle.zip").path).ok
+
+
+def test_the_bundled_approvals_file_asks_two_approvers_for_production_without_the_starter():
+    from mlsitter.runtime.approvals import load_rules
+
+    rules = load_rules(Path(__file__).parents[2] / "examples" / "mlsitter-approvals.yaml")
+    production = rules.rules["production"]
+    assert (production.approvers, production.starter_may_approve, production.valid_for) == (2, False, 86400.0)
+    assert rules.rules["fairness"].roles == ("risk-officer",) and set(rules.rules) >= {"schema-change", "data-change"}
+
