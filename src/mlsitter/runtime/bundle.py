@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsitter.errors import InputError, JournalCorruptError, RunStateError
-from mlsitter.runtime.canonical import GENESIS_HASH, EventHasher, canonical_json, journal_json
+from mlsitter.runtime.canonical import GENESIS_HASH, EventHasher, canonical_json
 from mlsitter.runtime.compliance import build_record, journals
 from mlsitter.runtime.compliance_html import render_html
 from mlsitter.runtime.identity import os_identity
@@ -72,9 +72,8 @@ def export_bundle(store: Store, run_id: str, dest: str | Path) -> BundleInfo:
     if any(e["events"] != len(runs[e["run_id"]]) for e in digest["runs"]):
         raise RunStateError(f"run {root} changed while its bundle was made; make it again")
     members: dict[str, bytes] = {}
-    hasher = store.hasher
     for rid, events in runs.items():
-        members[f"journal/{rid}.jsonl"] = _journal_lines(hasher, events)
+        members[f"journal/{rid}.jsonl"] = _journal_lines(store, rid, len(events))
     record = build_record(runs, root)
     members["compliance.json"] = _json(asdict(record))
     members["compliance.html"] = render_html(record).encode("utf-8")
@@ -90,16 +89,20 @@ def export_bundle(store: Store, run_id: str, dest: str | Path) -> BundleInfo:
     return BundleInfo(str(path), root, list(runs), hashes)
 
 
-def _journal_lines(hasher: EventHasher, events: list[Event]) -> bytes:
-    """One JSON line per event with its payload text exactly as chained, so the keyed hash can be checked."""
-    lines = []
-    for ev in events:
-        text = journal_json(ev.data)
-        if hasher(ev.prev_hash, ev.run_id, ev.seq, ev.type, ev.at, text) != ev.hash:
-            raise JournalCorruptError(f"event #{ev.seq} ({ev.type}) of run {ev.run_id} does not match its keyed hash; "
+def _journal_lines(store: Store, run_id: str, count: int) -> bytes:
+    """One JSON line per event with its payload text exactly as stored and chained, so the keyed hash can be
+    checked from the bundle alone."""
+    rows = store.conn.execute("SELECT seq, type, at, data, prev_hash, hash FROM events WHERE run_id=? ORDER BY seq",
+                              (run_id,)).fetchall()
+    if len(rows) != count:
+        raise RunStateError(f"run {run_id} changed while its bundle was made; make it again")
+    hasher, lines = store.hasher, []
+    for seq, type_, at, text, prev_hash, digest in rows:
+        if hasher(prev_hash, run_id, seq, type_, at, text) != digest:
+            raise JournalCorruptError(f"event #{seq} ({type_}) of run {run_id} does not match its keyed hash; "
                                       "run `mlsitter verify` to see why")
-        lines.append(json.dumps({"seq": ev.seq, "type": ev.type, "at": ev.at, "data": text, "prev_hash": ev.prev_hash,
-                                 "hash": ev.hash}, ensure_ascii=False))
+        lines.append(json.dumps({"seq": seq, "type": type_, "at": at, "data": text, "prev_hash": prev_hash,
+                                 "hash": digest}, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
