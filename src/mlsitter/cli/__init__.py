@@ -361,8 +361,14 @@ def status(run_id: str, as_json: bool) -> None:
     console.print(f"steps: {done}/{len(view.steps)} completed, {retried} retried · events: {view.events} · "
                   f"artifacts: {len(view.artifacts)} · children: {len(view.children)}")
     for c in view.children:
-        child = store.get_run(c["child_run_id"])
-        console.print(f"  child {child.run_id} ({child.process}): {child.status}")
+        child = build_view(store, c["child_run_id"])
+        outcomes = [g.outcome for g in child.gates]
+        answers = ", ".join(f"{'pending' if b.approved is None else 'approved' if b.approved else 'rejected'}"
+                            + (f" by {b.by}" if b.by else "") for b in child.breakpoints)
+        console.print(f"  child {child.run.run_id} ({child.run.process}): {child.run.status} · gates "
+                      f"{outcomes.count('pass')}/{len(outcomes)} passed" + (f", {outcomes.count('fail')} failed"
+                                                                           if "fail" in outcomes else "")
+                      + (f" · questions: {answers}" if answers else ""))
     sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
 
 
