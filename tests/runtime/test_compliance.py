@@ -83,7 +83,8 @@ def test_the_record_groups_checkpoints_by_phase_with_who_approved_what_on_which_
     assert [g.name for g in record.untagged_gates] == ["rows-loaded"]
 
 
-def test_the_bundle_verifies_offline_and_pins_the_store(released, tmp_path):
+def test_the_bundle_verifies_offline_and_pins_the_store(journal_db, released, tmp_path):
+    """On SQLite and on PostgreSQL (``journal_db``): the bundle reads the journal only through the Store."""
     info = export_bundle(Store(), released, tmp_path / "out" / "bundle.zip")
     assert set(info.members) == {f"journal/{r}.jsonl" for r in info.runs} | {
         "compliance.json", "compliance.html", "verify.json", "digest.json"}
