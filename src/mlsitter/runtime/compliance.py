@@ -73,6 +73,8 @@ class ApprovalEvidence:
 
 @dataclass
 class CheckpointRecord:
+    """One checkpoint of the record: its worst outcome and the gates and questions that serve it."""
+
     name: str
     title: str
     asks: str
@@ -83,6 +85,8 @@ class CheckpointRecord:
 
 @dataclass
 class PhaseRecord:
+    """A CRISP-DM phase with its checkpoints, in catalogue order."""
+
     name: str
     title: str
     checkpoints: list[CheckpointRecord]
@@ -164,6 +168,7 @@ def build_record(runs: dict[str, list[Event]], root: str) -> ComplianceRecord:
 
 def _read_run(run_id: str, events: list[Event]) -> tuple[
         RunSummary, list[tuple[list[str], GateEvidence]], list[tuple[list[str], ApprovalEvidence]], list[dict[str, Any]]]:
+    """One journal read once: the run's summary, its gates and questions (with the checkpoints they serve), its files."""
     projection = Projection()
     created: dict[str, Any] = {}
     bound: dict[str, Any] = {}
