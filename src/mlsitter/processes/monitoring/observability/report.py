@@ -22,50 +22,43 @@ def _minutes(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds / 60:.1f} min"
 
 
-def sli_figure(frame: Any, objectives: dict[str, float]) -> Any:
-    """Each SLI's per-interval ratio against its objective."""
+def series_figure(frame: Any, burns: Any, objectives: dict[str, float]) -> bytes:
+    """One PNG: per SLI, its per-tick ratio against the objective (left) and each rule's long-window burn
+    rate with the rule's factor dotted (right, log scale). One figure, rendered once, keeps the report quick."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(objectives), 1, figsize=(8, 2.2 * len(objectives)), sharex=True, squeeze=False)
+    rows = len(objectives)
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 2.1 * rows), sharex=True, squeeze=False)
     start = frame["at"].min() if len(frame) else 0.0
-    for ax, (sli, objective) in zip(axes[:, 0], objectives.items()):
+    for (left, right), (sli, objective) in zip(axes, objectives.items()):
         column = f"{sli}_sli"
         if column in frame:
-            ax.plot((frame["at"] - start) / 3600, frame[column], lw=1, label=f"{sli} per tick")
-        ax.axhline(objective, color="tab:red", ls="--", lw=1, label=f"objective {objective:g}")
-        ax.set_ylabel(sli)
-        ax.legend(loc="lower left", fontsize=7)
-    axes[-1, 0].set_xlabel("hours since the first tick")
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.12, hspace=0.15)
-    return fig
-
-
-def burn_figure(burns: Any) -> Any:
-    """The long-window burn rate of every rule per SLI (log scale) with the rule's factor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    slis = sorted(burns["sli"].unique()) if len(burns) else []
-    fig, axes = plt.subplots(max(1, len(slis)), 1, figsize=(8, 2.2 * max(1, len(slis))), sharex=True, squeeze=False)
-    start = burns["at"].min() if len(burns) else 0.0
-    for ax, sli in zip(axes[:, 0], slis):
-        for rule, group in burns[burns["sli"] == sli].groupby("rule"):
-            line = ax.plot((group["at"] - start) / 3600, group["long_burn"].clip(lower=1e-3), lw=1, label=rule)
-            ax.axhline(float(str(rule).split("x")[0]), color=line[0].get_color(), ls=":", lw=0.8)
-        ax.set_yscale("log")
-        ax.set_yticks([0.01, 0.1, 1, 6, 14.4, 100, 1000], ["0.01", "0.1", "1", "6", "14.4", "100", "1000"])
-        ax.minorticks_off()  # fixed ticks: log locators are slow to compute
-        ax.set_ylim(1e-3, 2000)
-        ax.set_ylabel(f"{sli} burn")
-        ax.legend(loc="upper left", fontsize=7)
-    axes[-1, 0].set_xlabel("hours since the first tick")
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.12, hspace=0.15)
-    return fig
+            left.plot((frame["at"] - start) / 3600, frame[column], lw=1)
+        left.axhline(objective, color="tab:red", ls="--", lw=1)
+        left.set_ylabel(f"{sli}\n(objective {objective:g})", fontsize=8)
+        mine = burns[burns["sli"] == sli] if len(burns) else burns
+        for rule, group in (mine.groupby("rule") if len(mine) else []):
+            line = right.plot((group["at"] - start) / 3600, group["long_burn"].clip(lower=1e-3), lw=1, label=rule)
+            right.axhline(float(str(rule).split("x")[0]), color=line[0].get_color(), ls=":", lw=0.8)
+        right.set_yscale("log")
+        right.set_yticks([0.01, 1, 6, 14.4, 100, 1000], ["0.01", "1", "6", "14.4", "100", "1000"])
+        right.minorticks_off()  # fixed ticks: log locators are slow to compute
+        right.set_ylim(1e-3, 2000)
+    axes[0, 1].legend(loc="upper left", fontsize=7)
+    axes[0, 0].set_title("SLI per tick", fontsize=9)
+    axes[0, 1].set_title("long-window burn rate per rule", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("hours since the first tick")
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.12, hspace=0.15, wspace=0.15)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 @task(name="observability.write_report")
@@ -89,12 +82,10 @@ def write_observability_report(out_dir: str, table: str, source: str, objectives
                                "latency": f"requests answered within {latency_threshold_ms:g} ms / all",
                                "quality": "right / labelled predictions (prediction log)"}[k]}
                for k, v in objectives.items()], caption="SLOs")
-    rep.section("SLIs")
-    rep.figure(sli_figure(frame, objectives), caption="per-tick SLI against its objective", name="sli.png")
-    rep.section("Burn rates")
-    if len(burns):
-        rep.figure(burn_figure(burns), caption="long-window burn rate of each rule (dotted: its factor)",
-                   name="burn.png")
+    rep.section("SLIs and burn rates")
+    rep.figure(series_figure(frame, burns, objectives), name="slis.png",
+               caption="left: each SLI per tick against its objective (dashed); right: the long-window burn rate of "
+                       "each rule against its factor (dotted)")
     rep.section("Alerts")
     rep.table([{**a, "started_at": _when(a["started_at"]), "ended_at": _when(a["ended_at"])} for a in alerts]
               or [{"alerts": "none fired"}])
