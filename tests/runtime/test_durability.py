@@ -91,7 +91,7 @@ def test_sigkill_mid_run_then_resume_runs_no_completed_step_again(tmp_path, jour
     assert len(interrupted) == 1 and f"pid {proc.pid}" in interrupted[0].data["reason"]
 
 
-def test_second_concurrent_resume_is_refused(tmp_path, journal_db):
+def test_second_concurrent_resume_is_refused(tmp_path):
     counter = tmp_path / "counter"
     handle = mlsitter.run(f"{CASES}:wait-then-steps", counter=str(counter), n=3, delay=3.0)  # outlasts a loaded start
     mlsitter.approve(handle.run_id)

@@ -41,9 +41,8 @@ def test_two_runners_on_two_homes_sharing_one_database_cannot_both_own_a_run(tmp
     first = mlsitter_cli("run", f"{CASES}:held", "-i", f"release={release}", home=home_a, db=fresh_postgres)
     try:
         other = Store(home_b)  # another home: nothing shared but the database (and the journal key)
-        wait_until(lambda: bool(other.list_runs()) and other.list_runs()[0].lock_pid == first.pid)
+        wait_until(lambda: [(r.status, r.lock_pid) for r in other.list_runs()] == [("running", first.pid)])
         run = other.list_runs()[0]
-        assert run.status == "running"
         with pytest.raises(RunLockedError, match=f"already being executed by process {first.pid}"):
             other.acquire(run.run_id)
         second = mlsitter_cli("resume", run.run_id, home=home_b, db=fresh_postgres)
@@ -128,15 +127,19 @@ def bad_databases(postgres_server: ThrowawayPostgres, tmp_path) -> dict[str, tup
     }
 
 
-def test_each_bad_database_gets_one_clear_line_without_a_traceback(tmp_path, bad_databases):
-    procs = {name: mlsitter_cli("runs", home=tmp_path, db=url) for name, (url, _) in bad_databases.items()}
-    for name, proc in procs.items():
-        _, err = proc.communicate(timeout=60)
-        url, words = bad_databases[name]
-        assert proc.returncode == 4, (name, err)
-        assert words in err and err.startswith("error:") and "Traceback" not in err, (name, err)
-        assert len(err.strip().splitlines()) == 1, (name, err)
-        assert "not-the-password" not in err
+def test_each_bad_database_gets_one_clear_line_without_a_traceback(tmp_path, bad_databases, monkeypatch):
+    for name, (url, words) in bad_databases.items():
+        monkeypatch.setenv(DB_ENV, url)
+        with pytest.raises(JournalCorruptError) as refused:
+            Store(tmp_path)
+        message = str(refused.value)
+        assert words in message and "\n" not in message and "not-the-password" not in message, (name, message)
+    # and on the command line: that line, the store errors' exit code, no traceback
+    url, words = bad_databases["wrong password"]
+    proc = mlsitter_cli("runs", home=tmp_path, db=url)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4 and err.startswith("error:") and words in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "not-the-password" not in err
 
 
 def test_a_postgresql_journal_newer_than_this_code_is_refused(fresh_postgres):
