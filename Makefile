@@ -31,9 +31,8 @@ demo: $(VENV)/.installed-all
 	MLSITTER_HOME=$(DEMO_HOME) $(BIN)/python scripts/demo.py
 	@echo "(with MLSITTER_HOME=$(DEMO_HOME); verify the journals: MLSITTER_HOME=$(DEMO_HOME) $(BIN)/mlsitter verify --all)"
 
-## make test: install dev extras (and Chromium and PostgreSQL 15 for the browser and PostgreSQL journal tests where
-## possible), check the layers and the
-## runtime's types, run the suite.
+## make test: install dev extras (and Chromium and PostgreSQL 15 for the browser and PostgreSQL journal tests,
+## where possible), check the layers and the runtime's types, run the suite.
 test: $(VENV)/.installed-dev
 	-@if [ -f scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
 	-@if [ -f scripts/install-postgres.sh ]; then sh scripts/install-postgres.sh; fi
