@@ -130,6 +130,8 @@ def test_malformed_recorded_metrics_and_failed_scrapes_are_reported_gaps(tmp_pat
     assert failed.status == "failed" and "line 1: needs 'text'" in failed.error
     none = mlsitter.run("observability")
     assert none.status == "failed" and "exactly one source" in none.error
+    unknown = mlsitter.run("observability", deployment="nosuch")
+    assert unknown.status == "failed" and "no deployment named 'nosuch'" in unknown.error
 
 
 # -- a real model server ------------------------------------------------------------------------------
@@ -180,11 +182,11 @@ def test_a_real_server_s_metrics_are_read_and_a_dead_endpoint_is_a_gap(model_ser
 
     url, log_dir = model_server
     rows, labels = serving_models.records(40, seed=1)
-    load = LoadGenerator(url, rows, labels=labels, concurrency=2, rate=20, max_requests=40, max_seconds=20).start()
+    load = LoadGenerator(url, rows, labels=labels, concurrency=2, rate=25, max_requests=40, max_seconds=20).start()
     dead = f"http://127.0.0.1:{_free_port()}/metrics"
     deadline = time.monotonic() + 30
     run = mlsitter.run("observability", approve="auto", metrics_urls=f"{url}/metrics,{dead}", log_dir=str(log_dir),
-                       interval=0.5, duration=2.0)
+                       interval=0.4, duration=1.6)
     while load.summary().requests < 40 and time.monotonic() < deadline:  # let the bounded load finish
         time.sleep(0.05)
     summary = load.stop()
