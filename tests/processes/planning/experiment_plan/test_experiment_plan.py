@@ -67,6 +67,8 @@ def test_infeasible_plan_proposes_a_longer_duration_or_a_larger_mde():
     common = dict(mde=0.005, baseline=p, daily_traffic=500, max_days=14)
     run = mlsitter.run("experiment-plan", **common)
     assert run.status == "waiting" and run.waiting["options"] == ["larger-mde", "longer-duration"]
+    assert [a["name"] for a in run.waiting["artifacts"]] == ["sample-size-proposal.html"]  # the question's evidence
+    assert "longer-duration" in Path(run.waiting["artifacts"][0]["path"]).read_text(encoding="utf-8")
     needed = run.waiting["context"]["days_needed"]
     assert needed > 14
     mlsitter.approve(run.run_id, option="longer-duration")

@@ -146,6 +146,14 @@ def adopt_proposal(settings: Any, plan: Any, option: str) -> Any:
     return revised
 
 
+@task(name="experiment-plan.write_proposal")
+def write_proposal(plan: Any, settings: Any, out_dir: str) -> str:
+    """The report the infeasible-plan question carries: both options and the MDE by duration."""
+    from mlsitter.processes.planning.experiment_plan.report import write_proposal_report
+
+    return str(write_proposal_report(plan, settings, out_dir).html)
+
+
 @task(name="experiment-plan.write_plan")
 def write_plan(plan: Any, settings: Any, experiment: str, unit: str, control: str, treatment: str,
                created_at: str, source: dict[str, Any], segments: list[str], adjusted_by: str,
@@ -252,12 +260,14 @@ def size_the_sample(ctx: Context, settings: Any) -> tuple[Any, Any, str, list[An
     gates = [ctx.gate("sample-size-feasible", plan.days_needed, "<=", settings.max_days, on_fail="warn")]
     if plan.feasible:
         return settings, plan, "", gates
+    proposal = ctx.task(write_proposal, plan=plan, settings=settings, out_dir=str(ctx.workdir / "proposal"))
     answer = ctx.breakpoint(
         f"The sample ({plan.total:,} units) needs {plan.days_needed} days at {plan.units_per_day:g} units/day, "
         f"more than max_days={settings.max_days}. Approve to plan for MDE {plan.mde_at_max_days:.4g} (reachable "
         f"in {settings.max_days} days), or choose option 'longer-duration' to run {plan.days_needed} days.",
         context={"days_needed": plan.days_needed, "max_days": settings.max_days, "mde": settings.mde,
                  "mde_at_max_days": plan.mde_at_max_days},
+        artifacts=[ctx.artifact("sample-size-proposal.html", proposal, media_type="text/html")],
         options=["larger-mde", "longer-duration"])
     if not answer.approved:
         ctx.gate("sample-size-feasible (proposal refused)", plan.days_needed, "<=", settings.max_days, on_fail="fail")

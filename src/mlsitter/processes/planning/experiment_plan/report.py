@@ -83,3 +83,17 @@ def write_experiment_plan_report(plan: PowerPlan, prereg: dict[str, Any], gates:
     report.gates(gates)
     report.json_block("preregistration", prereg)
     return report.write(out_dir, stem="experiment_plan")
+
+
+def write_proposal_report(plan: PowerPlan, settings: Any, out_dir: str | Path) -> ReportFiles:
+    """The evidence of the infeasible-plan question: both ways out side by side and the MDE-by-duration curve."""
+    report = Report(f"Sample size does not fit {settings.max_days} days: {settings.metric}",
+                    f"{plan.total:,} units needed at {plan.units_per_day:,.0f} units/day")
+    report.section("The two ways out").table([
+        {"option": "longer-duration", "mde": settings.mde, "days": plan.days_needed, "units": plan.total},
+        {"option": "larger-mde (a plain approval)", "mde": plan.mde_at_max_days, "days": settings.max_days,
+         "units": int(settings.max_days * plan.units_per_day)},
+    ])
+    report.figure(mde_by_duration_figure(plan, settings.max_days), caption="MDE reachable by experiment length",
+                  name="mde-by-duration.png")
+    return report.write(out_dir, "sample-size-proposal")

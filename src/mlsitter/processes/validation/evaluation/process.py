@@ -46,6 +46,7 @@ class EvaluationResult:
     summary: str
     recalibrated_model: str = ""
     warnings: list[str] = field(default_factory=list)
+    predictions: str = ""
 
 
 def parse_targets(text: str) -> list[tuple[str, str, float]]:
@@ -137,7 +138,11 @@ def evaluation(
     max_eo_difference: Annotated[float, Interval(0, 1), Doc("fairness gate: each attribute's equalized-odds "
                                                             "difference may not exceed this")] = 0.1,
     min_group_size: Annotated[int, Interval(1, None), Doc("groups with fewer rows are left out of the fairness "
-                                                          "measures")] = 30,
+                                                          "measures; equalized odds counts positives and "
+                                                          "negatives, not rows")] = 30,
+    max_fairness_ci_width: Annotated[float, Interval(0, 1, closed="right"),
+                                     Doc("a fairness gap beyond its threshold fails its gate only when its 95% CI "
+                                         "is at most this wide; a wider one warns on the width instead")] = 0.3,
     mitigation: Annotated[Literal["auto", "demographic_parity", "equalized_odds"],
                           Doc("constraint of the ThresholdOptimizer mitigation (auto: the one whose gate "
                               "failed)")] = "auto",
@@ -165,6 +170,8 @@ def evaluation(
     scored = ctx.task(scoring.score_dataset, model=model, data=data, target=target, positive_label=positive_label,
                       sample_rows=sample_rows, seed=seed, out_dir=out)
     has_score = scored.task == "binary" and info.task == "binary"
+    predictions = ctx.artifact("predictions.csv", Path(ctx.task(steps.export_predictions, scored=scored,
+                                                                attributes=attributes, out_dir=out)))
     metrics = ctx.task(scoring.compute_metrics, scored=scored, n_resamples=n_resamples, seed=seed)
     gates = gate_metric_targets(ctx, metrics, scored.task, metric_targets, from_charter)
 
@@ -178,7 +185,8 @@ def evaluation(
     gates += gate_robustness(ctx, robustness, max_robustness_drop)
     fair = review_fairness(ctx, model=model, scored=scored, attributes=attributes, min_group_size=min_group_size,
                            n_resamples=n_resamples, seed=seed, out=out, min_dp_ratio=min_dp_ratio,
-                           max_eo_difference=max_eo_difference, mitigation=mitigation)
+                           max_eo_difference=max_eo_difference, mitigation=mitigation,
+                           max_ci_width=max_fairness_ci_width, evidence=[predictions])
     gates += fair.gates
     business, business_gates = measure_business_value(ctx, scored=scored, costs=costs, has_score=has_score, out=out)
     gates += business_gates
@@ -188,11 +196,11 @@ def evaluation(
                      recalibration=recal, slices=slices, robustness=robustness, fairness=fair.fairness,
                      mitigation=fair.mitigated, mitigation_choice=fair.decision, business=business, gates=rows,
                      n_resamples=n_resamples)
-    refs = record_report(ctx, files, fair.mitigated)
+    refs = record_report(ctx, files, fair.mitigated) + [predictions]
     answer = ask_readiness(ctx, info=info, rows=rows, decision=fair.decision, metrics=metrics, refs=refs)
     return evaluation_result(scored=scored, metrics=metrics, fair=fair, calibration=calibration, recal=recal, slices=slices,
                              robustness=robustness, business=business, rows=rows, answer=answer, files=files,
-                             warnings=warnings)
+                             warnings=warnings, predictions=str(predictions.path))
 
 
 # -- the chapters of the story: each makes its ctx calls in the order the body always made them ----------------
@@ -230,16 +238,23 @@ def robustness_drop(result: Any) -> float:
 
 
 def gate_robustness(ctx: Context, robustness: list[Any], max_drop: float) -> list[GateResult]:
-    """One ``warn`` gate per perturbation on the score it costs."""
-    return [ctx.gate(f"robustness-{r.perturbation}", round(robustness_drop(r), 6), "<=", max_drop, on_fail="warn")
-            for r in robustness]
+    """One ``warn`` gate per perturbation on the score it costs; a perturbation that tested nothing gets no
+    gate (it did not pass), only a line saying it was not run."""
+    gates = []
+    for r in robustness:
+        if getattr(r, "status", "ran") == "not run":
+            ctx.log("warning", f"robustness {r.perturbation}: {r.note}")
+            continue
+        gates.append(ctx.gate(f"robustness-{r.perturbation}", round(robustness_drop(r), 6), "<=", max_drop, on_fail="warn"))
+    return gates
 
 
 def review_fairness(ctx: Context, *, model: str, scored: Any, attributes: list[str], min_group_size: int,
                     n_resamples: int, seed: int, out: str, min_dp_ratio: float, max_eo_difference: float,
-                    mitigation: str) -> FairnessReview:
+                    mitigation: str, max_ci_width: float = 1.0, evidence: list[Any] | None = None) -> FairnessReview:
     """Fairness of a binary classifier by sensitive attribute, gated; failed gates ask whether to mitigate
-    (ThresholdOptimizer), accept the model as it is, or reject it."""
+    (ThresholdOptimizer), accept the model as it is, or reject it, with the per-group table, the figure and the
+    per-row predictions attached. A gap too uncertain to judge (CI wider than ``max_ci_width``) fails no gate."""
     review = FairnessReview()
     if not attributes:
         return review
@@ -248,23 +263,29 @@ def review_fairness(ctx: Context, *, model: str, scored: Any, attributes: list[s
         return review
     review.fairness = ctx.task(scoring.compute_fairness, scored=scored, attributes=attributes,
                                min_group_size=min_group_size, n_resamples=n_resamples, seed=seed, out_dir=out)
-    failed_dp, failed_eo = [], []
+    failed_dp: list[str] = []
+    failed_eo: list[str] = []
     for r in review.fairness["results"]:
-        g1 = ctx.gate(f"fairness-{r.attribute}-dp-ratio", round(r.dp_ratio.value, 6), ">=", min_dp_ratio, on_fail="warn")
-        g2 = ctx.gate(f"fairness-{r.attribute}-eo-difference", round(r.eo_difference.value, 6), "<=", max_eo_difference, on_fail="warn")
-        review.gates += [g1, g2]
-        failed_dp += [] if g1.passed else [r.attribute]
-        failed_eo += [] if g2.passed else [r.attribute]
+        for gap, op, limit, failed in (("dp-ratio", ">=", min_dp_ratio, failed_dp),
+                                       ("eo-difference", "<=", max_eo_difference, failed_eo)):
+            gate = judge_gap(ctx, f"fairness-{r.attribute}-{gap}", getattr(r, gap.replace("-", "_")), op, limit,
+                             max_ci_width)
+            if gate is not None:
+                review.gates.append(gate)
+                failed += [] if gate.passed or gate.name.endswith("-ci-width") else [r.attribute]
     review.decision = "passed"
     if not (failed_dp or failed_eo):
         return review
     failing = list(dict.fromkeys(failed_dp + failed_eo))
     constraint = mitigation_constraint(mitigation, failed_dp)
+    table = ctx.task(steps.write_fairness_table, results=review.fairness["results"], out_dir=out)
+    refs = [ctx.artifact("fairness-by-group.csv", Path(table)), ctx.artifact("fairness.png", Path(review.fairness["figure"])),
+            *(evidence or [])]
     answer = ctx.breakpoint(
         f"Fairness gates failed for {', '.join(failing)} (DP ratio >= {min_dp_ratio}, EO difference <= "
         f"{max_eo_difference}). Mitigate with ThresholdOptimizer ({constraint}), accept the model as it is, or reject it?",
         context={"failed": failing, "gaps": fairness_gaps(review.fairness["results"]), "constraint": constraint},
-        options=FAIRNESS_OPTIONS, tags=("fairness",),
+        artifacts=refs, options=FAIRNESS_OPTIONS, tags=("fairness",),
     )
     choice = fairness_choice(answer)
     if choice == "reject":
@@ -279,12 +300,28 @@ def review_fairness(ctx: Context, *, model: str, scored: Any, attributes: list[s
                                 constraint=constraint, min_group_size=min_group_size,
                                 n_resamples=min(n_resamples, 500), seed=seed, out_dir=out)
     for r in review.mitigated["comparison"][1]["fairness"]:
-        review.gates.append(ctx.gate(f"fairness-{r.attribute}-dp-ratio-mitigated", round(r.dp_ratio.value, 6), ">=",
-                                     min_dp_ratio, on_fail="warn"))
-        review.gates.append(ctx.gate(f"fairness-{r.attribute}-eo-difference-mitigated", round(r.eo_difference.value, 6),
-                                     "<=", max_eo_difference, on_fail="warn"))
+        for gap, op, limit in (("dp-ratio", ">=", min_dp_ratio), ("eo-difference", "<=", max_eo_difference)):
+            gate = judge_gap(ctx, f"fairness-{r.attribute}-{gap}-mitigated", getattr(r, gap.replace("-", "_")), op,
+                             limit, max_ci_width)
+            review.gates += [gate] if gate is not None else []
         review.mitigated_rows.append(r.summary())
     return review
+
+
+def judge_gap(ctx: Context, name: str, gap: Any, op: str, limit: float, max_ci_width: float) -> GateResult | None:
+    """The gate of one fairness gap. A gap beyond ``limit`` fails only when its 95% CI is at most ``max_ci_width``
+    wide; a wider CI gives a warning gate on the width instead (too little evidence to fail the model). A gap
+    within ``limit`` passes; one that could not be measured (NaN) gets no gate, only a warning."""
+    if gap.value != gap.value:
+        ctx.log("warning", f"{name}: not measured (too few groups with enough rows or events)")
+        return None
+    width = gap.high - gap.low
+    breached = gap.value < limit if op == ">=" else gap.value > limit
+    if breached and width == width and width > max_ci_width:
+        ctx.log("warning", f"{name}: {gap.value:.3f} not judged, its 95% CI [{gap.low:.3f}, {gap.high:.3f}] is wider "
+                           f"than {max_ci_width}")
+        return ctx.gate(f"{name}-ci-width", round(width, 6), "<=", max_ci_width, on_fail="warn")
+    return ctx.gate(name, round(gap.value, 6), op, limit, on_fail="warn")
 
 
 def fairness_gaps(results: list[Any]) -> dict[str, Any]:
@@ -333,7 +370,7 @@ def ask_readiness(ctx: Context, *, info: Any, rows: list[dict[str, Any]], decisi
 def evaluation_result(*, scored: Any, metrics: Any, fair: FairnessReview, calibration: dict[str, Any] | None,
                       recal: dict[str, Any] | None, slices: dict[str, Any], robustness: list[Any],
                       business: dict[str, Any] | None, rows: list[dict[str, Any]], answer: Any, files: dict[str, str],
-                      warnings: list[str]) -> EvaluationResult:
+                      warnings: list[str], predictions: str = "") -> EvaluationResult:
     """The result: what was measured, the fairness decision and the readiness answer."""
     return EvaluationResult(
         task=scored.task, n_rows=scored.n_rows, metrics=metrics.as_dict(),
@@ -342,12 +379,12 @@ def evaluation_result(*, scored: Any, metrics: Any, fair: FairnessReview, calibr
         ece=calibration["result"].ece.value if calibration else None,
         worst_slices=[{"feature": s.feature, "slice": s.slice, "size": s.size, "error": s.error, "ci_low": s.ci_low,
                        "ci_high": s.ci_high} for s in slices["slices"][:10]],
-        robustness=[{"perturbation": r.perturbation, "clean": r.clean, "perturbed": r.perturbed, "drop": r.drop,
-                     "error": r.error} for r in robustness],
+        robustness=[{"perturbation": r.perturbation, "status": r.status, "columns": r.columns, "clean": r.clean,
+                     "perturbed": r.perturbed, "drop": r.drop, "error": r.error or r.note} for r in robustness],
         business={"best_threshold": business["result"].best_threshold, "value_at_best": business["result"].value_at_best,
                   "baseline": business["result"].baseline_value, "uplift": business["result"].uplift_per_decision}
         if business else None,
         gates=rows, ready=bool(is_ready(answer)), readiness_by=answer.by, readiness_feedback=answer.feedback or "",
         report=files["html"], summary=files["summary"],
-        recalibrated_model=recal["model_path"] if recal else "", warnings=warnings,
+        recalibrated_model=recal["model_path"] if recal else "", warnings=warnings, predictions=predictions,
     )

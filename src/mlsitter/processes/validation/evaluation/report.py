@@ -21,6 +21,7 @@ def fairness_rows(results: list[Any]) -> list[dict[str, Any]]:
             "EO difference": r.eo_difference.value, "EO diff CI": f"[{r.eo_difference.low:.3f}, {r.eo_difference.high:.3f}]",
             "EO ratio": r.eo_ratio.value, "EO ratio CI": f"[{r.eo_ratio.low:.3f}, {r.eo_ratio.high:.3f}]",
             "excluded small groups": ", ".join(r.excluded_groups),
+            "left out of EO (< min_group_size positives or negatives)": ", ".join(getattr(r, "eo_excluded_groups", [])),
         })
     return rows
 
@@ -61,8 +62,12 @@ def write_evaluation_report(
     for name, path in slices["figures"].items():
         rep.figure(Path(path).read_bytes(), caption=name, name=f"{name}.png")
     rep.section("Robustness to perturbations")
-    rep.table([{"perturbation": r.perturbation, "severity": r.severity, "columns": r.columns, "metric": r.metric,
-                "clean": r.clean, "perturbed": r.perturbed, "drop": r.drop, "error": r.error} for r in robustness])
+    rep.table([{"perturbation": r.perturbation, "status": r.status, "severity": r.severity, "columns": r.columns,
+                "metric": r.metric, "clean": r.clean, "perturbed": r.perturbed, "drop": r.drop,
+                "error or note": r.error or r.note} for r in robustness])
+    for r in robustness:
+        if r.status == "not run":
+            rep.note(f"{r.perturbation} was not run: it tested nothing ({r.note}), so it is not a pass.", "warn")
     if fairness:
         rep.section("Fairness (Fairlearn)")
         rep.table(fairness_rows(fairness["results"]), caption="Gaps with 95% bootstrap CIs")

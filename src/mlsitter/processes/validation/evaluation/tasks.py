@@ -160,3 +160,46 @@ def charter_settings(charter: str) -> dict[str, Any]:
     metric = loaded.metric
     return {"sensitive": [str(a) for a in loaded.sensitive_attributes], "positive_class": loaded.positive_class or "",
             "metric": metric.name, "threshold": metric.threshold, "op": ">=" if metric.greater_is_better else "<="}
+
+
+@task(name="evaluation.export_predictions")
+def export_predictions(scored: ScoredData, attributes: list[str], out_dir: str) -> str:
+    """Per-row predictions as CSV (row, label, score, prediction, sensitive columns), so anyone can recompute
+    the metrics and the fairness gaps with their own tools (fairlearn, sklearn) without mlsitter's modules."""
+    import pandas as pd
+
+    f = read_scored(scored)
+    out = pd.DataFrame({"row": np.arange(len(f))})
+    if scored.task == "binary":
+        out["label"] = f[LABEL].to_numpy() if LABEL in f else f[Y_TRUE].to_numpy()
+        out["y_true"] = f[Y_TRUE].to_numpy(bool).astype(int)
+        if Y_SCORE in f:
+            out["score"] = f[Y_SCORE].to_numpy(float)
+        pred = f[Y_PRED].to_numpy(bool)
+        out["y_pred"] = pred.astype(int)
+        out["prediction"] = np.where(pred, scored.positive_label, scored.negative_label)
+    else:
+        out["label"] = f[Y_TRUE].to_numpy()
+        out["prediction"] = f[Y_PRED].to_numpy()
+    for a in attributes:
+        if a in f.columns:
+            out[a] = f[a].to_numpy()
+    path = Path(out_dir) / "predictions.csv"
+    out.to_csv(path, index=False)
+    return str(path)
+
+
+@task(name="evaluation.write_fairness_table")
+def write_fairness_table(results: list[Any], out_dir: str) -> str:
+    """The per-group table the fairness question is about (Fairlearn's MetricFrame rows, plus whether each
+    group entered the demographic-parity and equalized-odds gaps), as CSV."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        for g in r.groups:
+            rows.append({"attribute": r.attribute, **g, "in_dp_gap": g["group"] not in r.excluded_groups,
+                         "in_eo_gap": g["group"] not in r.excluded_groups + r.eo_excluded_groups})
+    path = Path(out_dir) / "fairness-by-group.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
