@@ -129,3 +129,15 @@ def test_a_tick_after_a_restart_or_a_rerun_tick_continues_from_the_file(tmp_path
     assert [t.events for t in again] == [t.events for t in straight[3:]]
     with MetricsTable(tmp_path / "b.duckdb") as table:
         assert len(table.frame("scrapes")) == 6 and len(table.frame("sli")) == 6  # the re-run tick replaced its rows
+
+
+def test_a_server_s_count_before_the_first_scrape_is_a_baseline_not_an_increase(tmp_path):
+    from mlsitter.ml.monitoring import interval_frame, observe
+
+    sim = SimulatedDeployment({"start": T0, "rate": 10}, tmp_path / "state.json")  # serving since T0
+    for minute in (100, 101, 102):  # the monitor starts 100 minutes later
+        at = T0 + 60 * minute
+        observe(tmp_path / "m.duckdb", at, [sim.scrape(t, at) for t in sim.targets(at)],
+                [Objective("availability", 0.999)], 0.3)
+    frame = interval_frame(tmp_path / "m.duckdb")
+    assert math.isnan(frame["requests"][0]) and list(frame["requests"][1:]) == [600.0, 600.0]

@@ -43,11 +43,12 @@ def interval_frame(table_path: str | Path) -> Any:
         scrapes = scrapes.sort_values(["target", "at"])
         for column in ("ok", "error", "latency_count"):
             diff = scrapes.groupby("target")[column].diff()
-            scrapes[column + "_new"] = diff.where(diff >= 0, scrapes[column])  # a reset: the value is the increase
+            # a target's first scrape is its baseline (NaN); after a reset the value itself is the increase
+            scrapes[column + "_new"] = diff.where(diff.isna() | (diff >= 0), scrapes[column])
         per_tick = scrapes.dropna(subset=["ok_new"]).groupby("at")[["ok_new", "error_new"]].sum()
         buckets = buckets.sort_values(["target", "le", "at"])
         diff = buckets.groupby(["target", "le"])["value"].diff()
-        buckets["new"] = diff.where(diff >= 0, buckets["value"])
+        buckets["new"] = diff.where(diff.isna() | (diff >= 0), buckets["value"])
         new_buckets = buckets.dropna(subset=["new"]).groupby(["at", "le"])["new"].sum()
         p99 = {at: 1000 * histogram_quantile(0.99, dict(zip(part.index.get_level_values(1), part.to_numpy())))
                for at, part in new_buckets.groupby(level=0)}
