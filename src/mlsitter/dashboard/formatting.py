@@ -51,6 +51,13 @@ def span(start: float | None, end: float | None) -> str:
     return seconds((end or time.time()) - start)
 
 
+def run_duration(run: Any) -> str:
+    """A run's duration: to its end; for a run waiting on a person or a timer, to the moment it started waiting
+    (its row's last status change), so the figure does not grow while nothing runs."""
+    end = run.ended_at or (run.updated_at if run.status in ("waiting", "ready") else None)
+    return span(run.created_at, end)
+
+
 def num(value: Any) -> str:
     """Numbers compact (4 significant digits for floats); anything else as text."""
     if isinstance(value, float):
@@ -77,4 +84,4 @@ def size(n: int | None) -> str:
     return f"{n:.1f} GB"
 
 
-FILTERS = {"ts": ts, "iso_ts": iso_ts, "iso": iso, "seconds": seconds, "span": span, "num": num, "pretty": pretty, "size": size}
+FILTERS = {"ts": ts, "iso_ts": iso_ts, "iso": iso, "seconds": seconds, "span": span, "run_duration": run_duration, "num": num, "pretty": pretty, "size": size}

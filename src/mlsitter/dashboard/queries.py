@@ -64,6 +64,48 @@ def runs_page(store: Store, *, status: str | None, process: str | None, search: 
     return RunsPage(items, total, page, per_page, store.processes())
 
 
+@dataclass
+class GateCounts:
+    """A run's gates by outcome, as its gates table shows them: a ``warn`` gate that missed its threshold and a
+    gate a person overrode are not failures (the runs row counts every missed threshold as failed)."""
+
+    passed: int = 0
+    failed: int = 0
+    warned: int = 0
+    overridden: int = 0
+
+    def add(self, outcome: str) -> None:
+        name = {"pass": "passed", "fail": "failed", "warn": "warned"}.get(outcome, "overridden")
+        setattr(self, name, getattr(self, name) + 1)
+
+
+def count_gates(gates: list[GateView]) -> GateCounts:
+    """The outcomes of ``gates`` counted (pass, fail, warn, overridden)."""
+    counts = GateCounts()
+    for g in gates:
+        counts.add(g.outcome)
+    return counts
+
+
+def gate_counts(store: Store, run_ids: list[str]) -> dict[str, GateCounts]:
+    """Gate outcomes of each run, read from the journals in one query (the runs list's ✓/⚠/✗ column)."""
+    if not run_ids:
+        return {}
+    marks = ",".join("?" * len(run_ids))
+    rows = store.conn.execute(
+        f"SELECT run_id, type, data FROM events WHERE run_id IN ({marks}) AND type IN ('gate.evaluated', "
+        "'gate.overridden') ORDER BY run_id, seq", list(run_ids)).fetchall()
+    gates: dict[str, dict[str, GateView]] = {r: {} for r in run_ids}
+    for run_id, type_, data in rows:
+        d = json.loads(data)
+        if type_ == "gate.evaluated":
+            gates[run_id][d["key"]] = GateView(d["key"], d.get("name", ""), d.get("value"), d.get("operator", ""),
+                                               d.get("threshold"), bool(d.get("passed")), d.get("on_fail", "fail"))
+        elif d.get("key") in gates[run_id]:
+            gates[run_id][d["key"]].overridden_by = d.get("by") or "?"
+    return {r: count_gates(list(g.values())) for r, g in gates.items()}
+
+
 # Every event type build_view reads except the step events, which run_view reads with SQL.
 _VIEW_EVENTS = ("gate.evaluated", "gate.overridden", "breakpoint.requested", "breakpoint.answered",
                 "breakpoint.approval", "refine.attempt",

@@ -57,6 +57,11 @@ class RunPage:
     def is_live(self) -> bool:
         return self.view.run.status not in FINAL
 
+    @property
+    def gate_counts(self) -> queries.GateCounts:
+        """The gates by outcome, as the gates table shows them (warned and overridden are not failed)."""
+        return queries.count_gates(self.view.gates)
+
 
 def _timeline(run: RunRecord, steps: list[StepView]) -> list[TimelineRow]:
     """Bars positioned on the run's time axis (percent of the span from its start to its last step)."""
