@@ -108,7 +108,8 @@ def observability(
     objectives = {"availability": availability_objective, "latency": latency_objective, "quality": quality_objective}
     plan = ctx.task(steps.plan_source, deployment=deployment, metrics_urls=metrics_urls, recording=recording,
                     scenario=scenario, log_dir=log_dir, interval=interval, duration=duration, workdir=workdir)
-    times: list[float | None] = list(plan.times) if plan.simulated else [None] * (int(duration // interval) + 1)
+    live_ticks = steps.intervals(duration, interval) + 1
+    times: list[float | None] = list(plan.times) if plan.simulated else [None] * live_ticks
     watch = Watch()
     since: float | None = None
     for number, at in enumerate(times):

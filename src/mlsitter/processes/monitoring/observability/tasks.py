@@ -32,6 +32,13 @@ class Plan:
         return self.kind in SIMULATED
 
 
+def intervals(duration: float, interval: float) -> int:
+    """Whole intervals in ``duration`` (``0.3 // 0.1`` is 2 in floating point; this says 3)."""
+    import math
+
+    return int(math.floor(duration / interval + 1e-9))
+
+
 def simulation_state(workdir: str) -> Path:
     return Path(workdir) / "simulated-deployment.json"
 
@@ -63,7 +70,7 @@ def plan_source(deployment: str, metrics_urls: str, recording: str, scenario: st
         if bad:
             raise SpecError(f"metrics_urls: {', '.join(bad)} is not an http(s) URL of a /metrics endpoint")
         return Plan(kind, ",".join(urls), log_dir)
-    steps = int(duration // interval)
+    steps = intervals(duration, interval)
     if kind == RECORDING:
         times = sorted({s.at for s in read_recording(source)})
         return Plan(kind, source, log_dir, [t for t in times if t <= times[0] + duration])
