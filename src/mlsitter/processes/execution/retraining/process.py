@@ -108,7 +108,8 @@ def retraining(
     ctx.task(steps.tag_lineage, model=challenger, parent=champ, trigger=why)
     comparison = ctx.task(steps.compare_on_holdout, champion=champ, challenger=challenger, holdout=window["holdout"],
                           target=target, metric=metric, positive=positive, n_resamples=n_resamples, seed=seed)
-    better = ctx.gate("challenger-better-p-value", round(comparison.p_value, 6), "<=", alpha, on_fail="warn")
+    better = ctx.gate("challenger-better-p-value", round(comparison.p_value, 6), "<=", alpha, on_fail="warn",
+                      checkpoint="model-quality")
     kept = dict(champion=champ, challenger=challenger, dataset_version=window["dataset_version"],
                 comparison=asdict(comparison), checks=checks)
     if not better.passed or comparison.difference <= 0:
@@ -121,7 +122,8 @@ def retraining(
         fairness = compare_fairness(ctx, champ, challenger, window["holdout"], target, list(sensitive), positive,
                                     min_group_size)
         kept["fairness"] = fairness
-        fair = [ctx.gate(f"fairness-{k}-not-worse", round(v, 6), ">=", -max_fairness_drop, on_fail="warn")
+        fair = [ctx.gate(f"fairness-{k}-not-worse", round(v, 6), ">=", -max_fairness_drop, on_fail="warn",
+                         checkpoint="fairness")
                 for k, v in fairness["change"].items() if v is not None]
         if not all(g.passed for g in fair):
             return finish(ctx, LESS_FAIR, f"{challenger} is less fair than {champ}: {fairness['change']} "

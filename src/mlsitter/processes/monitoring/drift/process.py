@@ -136,7 +136,7 @@ def drift(
                                 context={"alerts": alerts, "report": report.path,
                                          "windows": [{k: s[k] for k in ("window", "rows", "drifted", "accuracy",
                                                                         "estimated_accuracy")} for s in summaries]},
-                                artifacts=[report], tags=("drift", "retraining"))
+                                artifacts=[report], tags=("drift", "retraining"), checkpoint="monitoring")
         approved_by = answer.by
         drifted = sorted({n for s in summaries for n in s["drifted"]})
         effects = {n: max(s["features"][n]["effect_value"] for s in summaries if n in s["drifted"]) for n in drifted}

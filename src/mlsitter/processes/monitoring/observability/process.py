@@ -190,7 +190,8 @@ def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, ta
     context = {"alert": alert.__dict__, "firing": [s.__dict__ for s in tick.firing], "gaps": tick.gaps,
                "runbook": book, "time_to_detect_s": incident.time_to_detect}
     answer = ctx.breakpoint(f"{alert.severity.upper()}: the {alert.sli} SLO burns {alert.short_burn:g}x its budget "
-                            f"({alert.rule}). Open an incident?", context=context, tags=("incident", alert.severity))
+                            f"({alert.rule}). Open an incident?", context=context, tags=("incident", alert.severity),
+                            checkpoint="monitoring")
     if not answer.approved:
         incident.status = "dismissed"
         incident.note(tick.at, "dismissed", answer.by, answer.feedback)
@@ -204,7 +205,7 @@ def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, ta
     answer = ctx.breakpoint(f"Triage the {alert.sli} incident: what is the cause? (the runbook and the anomalies "
                             "so far are in the context)", context={**context, "anomalies": [a.__dict__ for a in
                                                                                           anomalies[-20:]]},
-                            tags=("incident", "triage"))
+                            tags=("incident", "triage"), checkpoint="monitoring")
     incident.note(tick.at, "triaged", answer.by, answer.feedback)
     mitigate(ctx, incident, tick, plan=plan, book=book, workdir=workdir)
 
@@ -215,7 +216,7 @@ def mitigate(ctx: Context, incident: Incident, tick: Any, *, plan: steps.Plan, b
     if plan.can_roll_back:
         answer = ctx.breakpoint(f"Mitigate: roll back the candidate of {plan.source} now?",
                                 context={"incident": incident.to_dict(), "runbook": book},
-                                tags=("production", "remediation"))
+                                tags=("production", "remediation"), checkpoint="monitoring")
         if not answer.approved:
             incident.note(tick.at, "rollback refused", answer.by, answer.feedback)
             return
@@ -227,7 +228,7 @@ def mitigate(ctx: Context, incident: Incident, tick: Any, *, plan: steps.Plan, b
     else:
         answer = ctx.breakpoint(f"Mitigate the {incident.sli} incident by hand (no deployment to roll back); "
                                 "approve once done", context={"incident": incident.to_dict(), "runbook": book},
-                                tags=("incident", "mitigation"))
+                                tags=("incident", "mitigation"), checkpoint="monitoring")
         incident.note(tick.at, "mitigated" if answer.approved else "mitigation refused", answer.by, answer.feedback)
         if not answer.approved:
             return
@@ -244,7 +245,8 @@ def try_to_resolve(ctx: Context, watch: Watch, tick: Any, *, table: str, objecti
     if still or not tick.restored.get(incident.sli, False):
         return
     answer = ctx.breakpoint(f"The {incident.sli} SLI meets its objective again. Resolve the incident?",
-                            context={"incident": incident.to_dict()}, tags=("incident", "resolve"))
+                            context={"incident": incident.to_dict()}, tags=("incident", "resolve"),
+                            checkpoint="monitoring")
     if not answer.approved:
         incident.note(tick.at, "resolve refused", answer.by, answer.feedback)
         return
@@ -256,7 +258,8 @@ def try_to_resolve(ctx: Context, watch: Watch, tick: Any, *, table: str, objecti
     document = ctx.artifact(f"postmortem-{len(watch.incidents)}.md", Path(files["markdown"]))
     incident.postmortem = document.path
     answer = ctx.breakpoint("Approve the postmortem and close the incident?", artifacts=[document],
-                            context={"incident": incident.to_dict()}, tags=("incident", "postmortem"))
+                            context={"incident": incident.to_dict()}, tags=("incident", "postmortem"),
+                            checkpoint="monitoring")
     incident.note(tick.at, "closed" if answer.approved else "postmortem to revise", answer.by, answer.feedback)
     incident.status = "closed" if answer.approved else "resolved"
     watch.incident = None
