@@ -352,10 +352,12 @@ def gate_quality(ctx: Context, assessment: Any, *, min_dimension: float, min_qua
     """Gate each quality dimension and the overall score; the names of those that failed, overall first."""
     gate_failures: list[str] = []
     for dim in assessment.dimensions:
-        gate = ctx.gate(f"quality-{dim.name}", dim.score, ">=", min_dimension, on_fail=on_fail)
+        gate = ctx.gate(f"quality-{dim.name}", dim.score, ">=", min_dimension, on_fail=on_fail,
+                        checkpoint="data-quality")
         if not gate.passed:
             gate_failures.append(dim.name)
-    overall = ctx.gate("quality-overall", assessment.overall, ">=", min_quality, on_fail=on_fail)
+    overall = ctx.gate("quality-overall", assessment.overall, ">=", min_quality, on_fail=on_fail,
+                       checkpoint="data-quality")
     if not overall.passed:
         gate_failures.insert(0, "overall")
     return gate_failures

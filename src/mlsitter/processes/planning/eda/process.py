@@ -164,12 +164,13 @@ def eda(
         ctx.artifact(f"eda-report-{attempt.number}.md", files["markdown"], media_type="text/markdown")
         if attempt.number == 1:  # after the report: an override is asked with the report and its deductions in hand
             ctx.gate("data-quality", analysis.quality.score, ">=", min_quality, on_fail=on_gate_fail,
-                     context={"deductions": deductions_table(analysis.quality), "report": files["html"]}, artifacts=[html])
+                     context={"deductions": deductions_table(analysis.quality), "report": files["html"]}, artifacts=[html],
+                     checkpoint="data-quality")
         attempt.review(
             f"Approve the EDA report (quality score {analysis.quality.score})? Reject with 'exclude: a, b' or 'sample: N' to change it.",
             context={"quality_score": analysis.quality.score, "leak_suspects": analysis.target.leak_suspects if analysis.target else [],
                      "excluded": list(analysis.options.exclude), "sample": analysis.options.sample},
-            artifacts=[html],
+            artifacts=[html], checkpoint="data-quality",
         )
     profile = analysis.profile
     return EdaResult(

@@ -217,7 +217,8 @@ def gate_metric_targets(ctx: Context, metrics: Any, task: str, metric_targets: l
     for name, op, threshold in targets:
         if name not in metrics.values:
             raise SpecError(f"metric target {name!r} is not a metric of this {task} model; available: {list(metrics.values)}")
-        gates.append(ctx.gate(f"metric-{name}", round(metrics.values[name].value, 6), op, threshold, on_fail="ask"))
+        gates.append(ctx.gate(f"metric-{name}", round(metrics.values[name].value, 6), op, threshold, on_fail="ask",
+                              checkpoint="independent-validation"))
     return gates
 
 
@@ -225,7 +226,8 @@ def measure_calibration(ctx: Context, *, model: str, scored: Any, n_resamples: i
                         recalibrate: str) -> tuple[dict[str, Any], dict[str, Any] | None, GateResult]:
     """(calibration, recalibration or None, the ECE gate) of a binary classifier with probabilities."""
     calibration = ctx.task(steps.compute_calibration, scored=scored, n_resamples=min(n_resamples, 1000), seed=seed, out_dir=out)
-    gate = ctx.gate("calibration-ece", round(calibration["result"].ece.value, 6), "<=", max_ece, on_fail="warn")
+    gate = ctx.gate("calibration-ece", round(calibration["result"].ece.value, 6), "<=", max_ece, on_fail="warn",
+                    checkpoint="independent-validation")
     recal = None
     if recalibrate != "none":
         recal = ctx.task(steps.recalibrate_model, model=model, scored=scored, method=recalibrate, seed=seed, out_dir=out)
@@ -245,7 +247,8 @@ def gate_robustness(ctx: Context, robustness: list[Any], max_drop: float) -> lis
         if getattr(r, "status", "ran") == "not run":
             ctx.log("warning", f"robustness {r.perturbation}: {r.note}")
             continue
-        gates.append(ctx.gate(f"robustness-{r.perturbation}", round(robustness_drop(r), 6), "<=", max_drop, on_fail="warn"))
+        gates.append(ctx.gate(f"robustness-{r.perturbation}", round(robustness_drop(r), 6), "<=", max_drop, on_fail="warn",
+                              checkpoint="independent-validation"))
     return gates
 
 
@@ -320,8 +323,8 @@ def judge_gap(ctx: Context, name: str, gap: Any, op: str, limit: float, max_ci_w
     if breached and width == width and width > max_ci_width:
         ctx.log("warning", f"{name}: {gap.value:.3f} not judged, its 95% CI [{gap.low:.3f}, {gap.high:.3f}] is wider "
                            f"than {max_ci_width}")
-        return ctx.gate(f"{name}-ci-width", round(width, 6), "<=", max_ci_width, on_fail="warn")
-    return ctx.gate(name, round(gap.value, 6), op, limit, on_fail="warn")
+        return ctx.gate(f"{name}-ci-width", round(width, 6), "<=", max_ci_width, on_fail="warn", checkpoint="fairness")
+    return ctx.gate(name, round(gap.value, 6), op, limit, on_fail="warn", checkpoint="fairness")
 
 
 def fairness_gaps(results: list[Any]) -> dict[str, Any]:
@@ -337,7 +340,8 @@ def measure_business_value(ctx: Context, *, scored: Any, costs: str, has_score: 
     if costs and has_score:
         business = ctx.task(steps.compute_business_value, scored=scored, costs=costs, out_dir=out)
         b = business["result"]
-        return business, [ctx.gate("business-uplift-per-decision", round(b.uplift_per_decision, 6), ">", 0.0, on_fail="warn")]
+        return business, [ctx.gate("business-uplift-per-decision", round(b.uplift_per_decision, 6), ">", 0.0, on_fail="warn",
+                                   checkpoint="independent-validation")]
     if costs:
         ctx.log("warning", "a cost matrix needs a binary classifier with probabilities; business value not computed")
     return None, []
