@@ -31,12 +31,14 @@ def test_identifiers_are_unique_text_counters_or_id_named_integers():
     assert find_identifiers(_table(10)) == []  # too few rows to call anything unique
 
 
-def test_training_setup_drops_identifiers_only_when_asked(tmp_path):
+def test_training_setup_drops_identifiers_when_nothing_decided_the_features(tmp_path):
     path = tmp_path / "credit.csv"
     _table().to_csv(path, index=False)
-    kept = prepare_data(data=str(path), target="default", drop=["grade"])
-    assert "ID" in kept.X_train.columns and identifier_warning(kept, ["grade"]) == ""
-    prep = prepare_data(data=str(path), target="default", drop=["grade"], drop_identifiers=True)
+    kept = prepare_data(data=str(path), target="default", drop=["grade"], exclude=["city"])  # a charter decided
+    assert "ID" in kept.X_train.columns and identifier_warning(kept, ["grade", "city"]) == ""
+    piped = prepare_data(data=str(path), target="default", inputs=["ID", "income"])  # a feature pipeline decided
+    assert list(piped.X_train.columns) == ["ID", "income"]
+    prep = prepare_data(data=str(path), target="default", drop=["grade"])
     assert not {"ID", "customer_id", "ticket", "grade"} & (set(prep.X_train.columns) | set(prep.X_test.columns))
     assert {"income", "visits", "city"} <= set(prep.X_train.columns)
     warning = identifier_warning(prep, ["grade"])

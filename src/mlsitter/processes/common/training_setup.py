@@ -9,11 +9,12 @@ from mlsitter.runtime import task
 
 
 @task(name="training.prepare_data")
-def prepare_data(drop_identifiers: bool = False, **kwargs: Any) -> Any:
+def prepare_data(**kwargs: Any) -> Any:
     """Read the data, check target/columns/metric, split train/test, fix the dataset version.
 
-    ``drop_identifiers`` (no charter decided the features): identifier columns are dropped and added to
-    ``dropped_columns``, unless they are all the features there are.
+    When nothing decided the features (no charter's ``exclude``, no feature pipeline's ``inputs``),
+    identifier columns are dropped and added to ``dropped_columns``, unless they are all the features.
+    The rule reads the arguments the step always had, so runs journaled before it resume unchanged.
     """
     from dataclasses import replace
 
@@ -21,20 +22,22 @@ def prepare_data(drop_identifiers: bool = False, **kwargs: Any) -> Any:
     from mlsitter.ml.modeling._training_data import load_and_prepare
 
     prep = load_and_prepare(**kwargs)
-    found = [f.column for f in find_identifiers(prep.X_train)] if drop_identifiers else []
+    undecided = not kwargs.get("exclude") and kwargs.get("inputs") is None
+    found = [f.column for f in find_identifiers(prep.X_train)] if undecided else []
     if not found or len(found) == prep.X_train.shape[1]:
         return prep
     return replace(prep, X_train=prep.X_train.drop(columns=found), X_test=prep.X_test.drop(columns=found),
                    dropped_columns=[*prep.dropped_columns, *found])
 
 
-def identifier_warning(prep: Any, drop: list[str] | None) -> str:
-    """The warning for identifier columns ``prepare_data`` dropped ('' when none were)."""
-    found = [c for c in prep.dropped_columns if c not in (drop or [])]
+def identifier_warning(prep: Any, decided: list[str] | None) -> str:
+    """The warning for identifier columns ``prepare_data`` dropped ('' when none were); ``decided``: the
+    columns the inputs or a charter dropped."""
+    found = [c for c in prep.dropped_columns if c not in (decided or [])]
     if not found:
         return ""
     return (f"dropped identifier column(s) {', '.join(found)}: a distinct value on every row names a row rather "
-            "than describing it (no charter was given to decide the features; give one from scoping to choose)")
+            "than describing it (no charter decided the features; give one from scoping to choose)")
 
 
 @task(name="training.optuna_storage")
@@ -57,5 +60,5 @@ def dropped_note(prep: Any) -> str:
     """The report line naming the columns left out of the features ('' when none were)."""
     if not prep.dropped_columns:
         return ""
-    return (f"Columns not used as features: {', '.join(prep.dropped_columns)} (the drop input, and identifier "
-            "columns: a distinct value on every row).")
+    return (f"Columns not used as features: {', '.join(prep.dropped_columns)} (the drop input, a charter's "
+            "exclusions, and identifier columns: a distinct value on every row).")

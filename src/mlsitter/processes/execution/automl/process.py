@@ -193,7 +193,7 @@ def automl(
     started = ctx.now()
     prep = ctx.task(prepare_data, data=data, target=target, drop=list(drop or []), test_size=test_size, seed=seed,
                     metric=metric, dataset_version=dataset_version, sample_rows=sample_rows,
-                    test_data=test_data, drop_identifiers=True)
+                    test_data=test_data)
     if identifier_warning(prep, drop):
         ctx.log("warning", identifier_warning(prep, drop))
     plan = ctx.task(plan_portfolio, families=list(families or PORTFOLIO), task=prep.task, metric=prep.metric,

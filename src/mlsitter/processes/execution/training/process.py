@@ -400,10 +400,10 @@ def training(
     prep = ctx.task(prepare_data, data=data, target=plan.target, drop=list(drop or []), test_size=test_size, seed=seed,
                     metric=plan.metric, dataset_version=dataset_version, sample_rows=sample_rows, test_data=test_data,
                     exclude=agreed["excluded"] if agreed else [], inputs=features.input_columns if features else None,
-                    inputs_of=f"the feature pipeline {pipeline!r}",
-                    drop_identifiers=not agreed and not features)
-    if identifier_warning(prep, drop):
-        ctx.log("warning", identifier_warning(prep, drop))
+                    inputs_of=f"the feature pipeline {pipeline!r}")
+    decided = [*(drop or []), *(agreed["excluded"] if agreed else [])]
+    if identifier_warning(prep, decided):
+        ctx.log("warning", identifier_warning(prep, decided))
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
     base = TrainingSettings(plan.family, search_space, trials, timeout_s, patience, folds, prep.metric)
