@@ -19,6 +19,10 @@ from typing import Any, Callable, TypeVar
 T = TypeVar("T")
 
 ATTRIBUTE = "__mlsitter_name__"
+# Field metadata of a field added to a journaled dataclass after runs recorded it:
+# ``field(default=..., metadata=ADDED_LATER)``. While it holds its default it is left out of a step's
+# argument hash, so runs recorded before it existed replay with the arguments they recorded.
+ADDED_LATER = {"mlsitter_added_later": True}
 _BY_NAME: dict[str, Any] = {}
 
 # Module paths recorded by journals written at or before 915b4ee -> the module that holds the code now.

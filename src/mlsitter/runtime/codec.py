@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from mlsitter.runtime.artifacts import ArtifactRef, ArtifactStore
-from mlsitter.naming import locate, name_of, named
+from mlsitter.naming import ADDED_LATER, locate, name_of, named
 from mlsitter.runtime.canonical import canonical_json
 
 TAG = "$t"
@@ -224,6 +224,19 @@ def _dataclass_type(tagged: dict[str, Any]) -> Any:
     return cls
 
 
+def _unset_later_field(f: dataclasses.Field[Any], value: Any) -> bool:
+    """A field added to a journaled type later (``metadata=ADDED_LATER``) that still holds its default: it is
+    left out of the hash, which then equals the one runs recorded before the field existed."""
+    if not all(f.metadata.get(k) == v for k, v in ADDED_LATER.items()):
+        return False
+    current = getattr(value, f.name)
+    if f.default is not dataclasses.MISSING:
+        return bool(current == f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(current == f.default_factory())
+    return False
+
+
 def fingerprint(value: Any) -> Any:
     """A cheap stand-in of an argument for the determinism hash, equal live and on replay.
 
@@ -244,7 +257,8 @@ def fingerprint(value: Any) -> Any:
         return {"ref": value.sha256}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"dc": type(value).__qualname__,
-                "v": {f.name: fingerprint(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+                "v": {f.name: fingerprint(getattr(value, f.name)) for f in dataclasses.fields(value)
+                      if not _unset_later_field(f, value)}}
     handler = next(iter(_REGISTRY.claiming(value)), None)
     if handler is not None and handler.fingerprint is not None:
         return fingerprint(handler.fingerprint(value))

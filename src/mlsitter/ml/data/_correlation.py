@@ -14,7 +14,7 @@ import pandas as pd
 import polars as pl
 
 from mlsitter.ml.io._frames import as_polars, sample_rows
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 @stable_name("ml.data.Associations")
@@ -32,8 +32,8 @@ class Associations:
     high_pairs: list[dict[str, Any]] = field(default_factory=list)
     high_vif: list[str] = field(default_factory=list)
     rows_used: int = 0
-    cramers_support: list[list[int]] = field(default_factory=list)
-    min_support: int = 0
+    cramers_support: list[list[int]] = field(default_factory=list, metadata=ADDED_LATER)
+    min_support: int = field(default=0, metadata=ADDED_LATER)
 
 
 def category_codes(series: pl.Series) -> tuple[np.ndarray, int]:

@@ -18,7 +18,7 @@ import polars as pl
 from mlsitter.errors import DataError
 from mlsitter.ml.data._correlation import category_codes, correlation_ratio, cramers_v
 from mlsitter.ml.io._frames import as_pandas, as_polars, sample_rows
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 @stable_name("ml.data.FeaturePower")
@@ -50,8 +50,8 @@ class TargetAnalysis:
     leak_suspects: list[str] = field(default_factory=list)
     full_model_score: float | None = None
     rows_used: int = 0
-    suspects: list[dict[str, Any]] = field(default_factory=list)
-    leak_threshold: float | None = None
+    suspects: list[dict[str, Any]] = field(default_factory=list, metadata=ADDED_LATER)
+    leak_threshold: float | None = field(default=None, metadata=ADDED_LATER)
 
 
 def target_task(series: pl.Series, kind: str) -> str:

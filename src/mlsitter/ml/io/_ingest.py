@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from mlsitter.errors import DataError, SpecError
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 _TEXT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".data": "csv", ".tab": "tsv"}
 _FORMAT_BY_SUFFIX = {
@@ -50,7 +50,7 @@ class SourceSpec:
     header: bool | None = None
     columns: tuple[str, ...] = ()
     na_values: tuple[str, ...] = ()
-    date_format: str | None = None
+    date_format: str | None = field(default=None, metadata=ADDED_LATER)
     query: str | None = None
     table: str | None = None
     sheet: str | int | None = None

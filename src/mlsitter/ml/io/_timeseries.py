@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from mlsitter.errors import SpecError
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 _UNITS = {"seconds": "s", "second": "s", "s": "s", "minutes": "m", "minute": "m", "m": "m",
           "hours": "h", "hour": "h", "h": "h", "days": "d", "day": "d", "d": "d"}
@@ -33,10 +33,10 @@ class TimeGaps:
     missing: int
     duplicates: int
     largest_gaps: list[dict[str, Any]] = field(default_factory=list)
-    regular: bool = True
-    step: str = ""
-    step_share: float = 1.0
-    median_gap_seconds: float | None = None
+    regular: bool = field(default=True, metadata=ADDED_LATER)
+    step: str = field(default="", metadata=ADDED_LATER)
+    step_share: float = field(default=1.0, metadata=ADDED_LATER)
+    median_gap_seconds: float | None = field(default=None, metadata=ADDED_LATER)
 
 
 def parse_timestamp_spec(spec: str) -> tuple[str, str | None, str | None]:

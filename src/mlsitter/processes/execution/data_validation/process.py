@@ -60,24 +60,31 @@ class ValidationResult:
 
 
 # -- tasks ---------------------------------------------------------------------------------------------
+@stable_name("data-validation.SourcePlan")
+@dataclass
+class SourcePlan:
+    """The sources to read. Runs started before text dates were typed recorded a bare list of specs here,
+    and keep their dates as text so that they finish with the data they began with."""
+
+    specs: list[Any]
+    typed_dates: bool = True
+
+
 @task(name="data-validation.plan_sources")
-def plan_sources(data: list[str], options: dict[str, Any]) -> list[Any]:
+def plan_sources(data: list[str], options: dict[str, Any]) -> SourcePlan:
     """Source specs from the ``data`` input plus reading options that apply to every source."""
     from mlsitter.ml.io._ingest import parse_sources
 
-    return parse_sources(data, **options)
+    return SourcePlan(parse_sources(data, **options))
 
 
 @task(name="data-validation.read_one_source")
 def read_one_source(spec: Any, on_error: str) -> SourceRead:
-    """Read one source (text dates become datetimes, in the source's date_format or inferred); with
-    on_error='skip' a DataError becomes a recorded failure instead of an exception."""
+    """Read one source; with on_error='skip' a DataError becomes a recorded failure instead of an exception."""
     from mlsitter.ml.io._ingest import read_source
-    from mlsitter.ml.io._table_reader import parse_date_columns
 
     try:
         frame, info = read_source(spec)
-        frame = parse_date_columns(frame, spec.date_format)
     except DataError as exc:
         if on_error == "skip":
             return SourceRead(spec.label, error=str(exc))
@@ -86,13 +93,15 @@ def read_one_source(spec: Any, on_error: str) -> SourceRead:
 
 
 @task(name="data-validation.combine_sources")
-def combine_sources(frames: list[Any], names: list[str]) -> Any:
-    """Stack the sources' rows (columns matched by name; a column missing in a source is null there)."""
+def combine_sources(frames: list[Any], names: list[str], typed_dates: bool = False, date_format: str | None = None) -> Any:
+    """Stack the sources' rows (columns matched by name; a column missing in a source is null there); with
+    ``typed_dates``, text columns whose values all read as dates (``date_format``, else inferred) become datetimes."""
     import pandas as pd
 
-    if len(frames) == 1:
-        return frames[0].reset_index(drop=True)
-    return pd.concat(frames, ignore_index=True, sort=False)
+    from mlsitter.ml.io._table_reader import parse_date_columns
+
+    combined = frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
+    return parse_date_columns(combined, date_format) if typed_dates else combined
 
 
 @task(name="data-validation.check_validation_inputs")
@@ -254,18 +263,20 @@ separated by ';'). ``keys``:
     """
     options = {"format": format, "delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                "date_format": date_format, "query": query, "table": table}
-    good, failed = read_sources(ctx, list(data), {k: v for k, v in options.items() if v is not None and v != []},
-                                on_source_error)
-    frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good])
+    good, failed, typed_dates = read_sources(ctx, list(data), {k: v for k, v in options.items() if v is not None and v != []},
+                                             on_source_error)
+    dates = {"date_format": date_format} if date_format else {}  # only when given: older runs replay the same arguments
+    frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good],
+                     **({"typed_dates": True, **dates} if typed_dates else {}))
     keys, required, rules = list(keys or []), list(required or []), split_rules(rules)
     rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp,
-                       date_format=date_format)
+                       **dates)
     dataset = name or good[0].name
     where = ctx.task(resolve_registry, dataset=dataset, datasets_dir=datasets_dir, contract=contract)
     state, decision = reconcile_contract(ctx, frame=frame, path=where["contract"], dataset=dataset, keys=keys)
 
     assessment = ctx.task(measure_quality, frame=frame, contract_path=state.path, rules=rules, keys=keys, required=required,
-                          timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat(), date_format=date_format)
+                          timestamp=timestamp, max_age=max_age, as_of=ctx.now().isoformat(), **dates)
     workdir = str(ctx.workdir / "validation")
     sources = [r.info for r in good]
     split, version = quarantine_and_version(ctx, frame=frame, assessment=assessment, workdir=workdir, good=good,
@@ -288,9 +299,11 @@ separated by ';'). ``keys``:
 
 # -- the chapters of the story -----------------------------------------------------------------------------
 def read_sources(ctx: Context, data: list[str], options: dict[str, Any],
-                 on_source_error: str) -> tuple[list[SourceRead], list[dict[str, str]]]:
-    """(sources read, sources skipped with their error), read in parallel; DataError when none could be read."""
-    specs = ctx.task(plan_sources, data=data, options=options)
+                 on_source_error: str) -> tuple[list[SourceRead], list[dict[str, str]], bool]:
+    """(sources read, sources skipped with their error, whether text dates are typed), read in parallel;
+    DataError when none could be read."""
+    plan = ctx.task(plan_sources, data=data, options=options)
+    specs, typed_dates = (plan.specs, plan.typed_dates) if isinstance(plan, SourcePlan) else (plan, False)
     reads = ctx.map(read_one_source, specs, on_error=on_source_error)
     failed = [{"name": r.name, "error": r.error} for r in reads if r.error]
     good = [r for r in reads if not r.error]
@@ -298,7 +311,7 @@ def read_sources(ctx: Context, data: list[str], options: dict[str, Any],
         ctx.log("warning", f"source {f['name']} skipped: {f['error']}")
     if not good:
         raise DataError("no source could be read: " + "; ".join(f"{f['name']}: {f['error']}" for f in failed))
-    return good, failed
+    return good, failed, typed_dates
 
 
 def split_rules(rules: list[str] | None) -> list[str]:

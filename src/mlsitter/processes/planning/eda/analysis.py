@@ -16,7 +16,7 @@ from mlsitter.ml.data._profiling import DatasetProfile, profile_frame
 from mlsitter.processes.planning.eda.quality_score import QualityScore, score_quality
 from mlsitter.processes.planning.eda.feedback import ReportOptions
 from mlsitter.ml.data._target_analysis import TargetAnalysis, analyze_target
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 @stable_name("eda.EdaAnalysis")
@@ -32,7 +32,7 @@ class EdaAnalysis:
     options: ReportOptions
     rows_total: int
     problems: list[str] = field(default_factory=list)
-    source: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict, metadata=ADDED_LATER)
 
 
 def analyze_dataset(

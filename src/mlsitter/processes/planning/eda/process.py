@@ -38,8 +38,6 @@ class EdaResult:
     report: str
     report_json: str
     feedback: list[str] = field(default_factory=list)
-    leak_candidates: list[dict[str, Any]] = field(default_factory=list)
-    missing_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @stable_name("eda.EdaSource")
@@ -51,9 +49,11 @@ class EdaSource:
     info: dict[str, Any]
 
 
-@task(name="eda.read_eda_source")
-def read_eda_source(data: str, options: dict[str, Any]) -> EdaSource:
-    """Read the one table EDA analyses, as a polars frame (every later step works on polars), with what reading found."""
+@task(name="eda.load_eda_table")
+def load_eda_table(data: str, options: dict[str, Any]) -> EdaSource:
+    """Read the one table EDA analyses, as a polars frame (every later step works on polars), with what reading found.
+
+    Runs started before this step returned an EdaSource recorded the bare frame; the story reads both."""
     from dataclasses import asdict
 
     from mlsitter.errors import SpecError
@@ -69,11 +69,10 @@ def read_eda_source(data: str, options: dict[str, Any]) -> EdaSource:
 
 
 @task(name="eda.check_eda_inputs")
-def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timestamp: str | None,
-                     date_format: str | None = None) -> dict[str, Any]:
-    """Every column named in an input must exist and the timestamp must read as dates; returns the table's shape."""
+def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timestamp: str | None) -> dict[str, Any]:
+    """Every column named in an input must exist; returns the table's shape."""
     from mlsitter.ml.io._ingest import require_columns
-    from mlsitter.ml.io._timeseries import parse_timestamp_spec, timestamp_series
+    from mlsitter.ml.io._timeseries import parse_timestamp_spec
 
     if target:
         require_columns(frame, [target], "target")
@@ -81,7 +80,6 @@ def check_eda_inputs(frame: Any, target: str | None, exclude: list[str], timesta
     if timestamp:
         column, offset, _ = parse_timestamp_spec(timestamp)
         require_columns(frame, [c for c in (column, offset) if c], "timestamp")
-        timestamp_series(frame, timestamp, date_format)
     return {"rows": int(len(frame)), "columns": int(frame.shape[1])}
 
 
@@ -142,10 +140,10 @@ def eda(
 
     read_options = {"delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                     "date_format": date_format, "query": query, "table": table}
-    source = ctx.task(read_eda_source, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
-    frame = source.frame
-    ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp,
-             date_format=date_format)
+    source = ctx.task(load_eda_table, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
+    # A run started before the report came ahead of the gate recorded a bare frame here: it keeps its order.
+    frame, info, gate_first = (source.frame, source.info, False) if isinstance(source, EdaSource) else (source, {}, True)
+    ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp)
     seed = ctx.seed()
     workdir = str(ctx.workdir / "eda")
     analysis = None
@@ -156,13 +154,16 @@ def eda(
         attempts = attempt.number
         feedbacks = [f for f in attempt.feedbacks if f]
         analysis = ctx.task(analyze_eda, frame=frame, target=target, timestamp=timestamp, exclude=list(exclude or []),
-                            sample=sample, feedbacks=feedbacks, seed=seed, date_format=date_format, source=source.info)
+                            sample=sample, feedbacks=feedbacks, seed=seed, **_given(date_format=date_format, source=info))
+        if attempt.number == 1 and gate_first:
+            ctx.gate("data-quality", analysis.quality.score, ">=", min_quality, on_fail=on_gate_fail,
+                     checkpoint="data-quality")
         files = ctx.task(render_eda_report, analysis=analysis, frame=frame, out_dir=workdir, source=str(data),
                          min_quality=min_quality, attempt=attempt.number, seed=seed)
         html = ctx.artifact(f"eda-report-{attempt.number}.html", files["html"], media_type="text/html")
         ctx.artifact(f"eda-report-{attempt.number}.json", files["json"], media_type="application/json")
         ctx.artifact(f"eda-report-{attempt.number}.md", files["markdown"], media_type="text/markdown")
-        if attempt.number == 1:  # after the report: an override is asked with the report and its deductions in hand
+        if attempt.number == 1 and not gate_first:  # an override is asked with the report and its deductions in hand
             ctx.gate("data-quality", analysis.quality.score, ">=", min_quality, on_fail=on_gate_fail,
                      context={"deductions": deductions_table(analysis.quality), "report": files["html"]}, artifacts=[html],
                      checkpoint="data-quality")
@@ -183,6 +184,9 @@ def eda(
         missing_time_points=profile.time_gaps.missing if profile.time_gaps else None,
         recommendations=analysis.quality.recommendations, excluded=list(analysis.options.exclude),
         sample=analysis.options.sample, attempts=attempts, report=files["html"], report_json=files["json"], feedback=feedbacks,
-        leak_candidates=list(analysis.target.suspects) if analysis.target else [],
-        missing_tokens=dict(source.info.get("missing_tokens") or {}),
     )
+
+
+def _given(**kwargs: Any) -> dict[str, Any]:
+    """The arguments that were given: a step's arguments stay those of runs started before they existed."""
+    return {k: v for k, v in kwargs.items() if v is not None and v != {}}
