@@ -193,7 +193,7 @@ class Store:
         conn = connect_postgres(url)
         self.dialect = postgres_dialect()
         try:
-            with self._transaction_on(conn):
+            with _transaction_on(conn):
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('mlsitter schema'))")  # one creator at a time
                 version = self._schema_version(conn)
                 if version is None:
@@ -212,16 +212,6 @@ class Store:
             conn.close()
             raise self._foreign(f"it records schema {version}, older than any PostgreSQL journal")
         return conn
-
-    @contextlib.contextmanager
-    def _transaction_on(self, conn: Connection) -> Iterator[None]:
-        conn.execute("BEGIN")
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _schema_version(self, conn: Connection) -> str | None:
         """The store's schema version; None for an empty database; refuses a database that holds tables of the
@@ -363,14 +353,8 @@ class Store:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self._lock, _transaction_on(self.conn):
+            yield
 
     def get_run(self, run_id: str) -> RunRecord:
         row = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -628,6 +612,18 @@ def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
         if key in fields and fields[key] is not None:
             fields[key] = canonical_json(fields[key])
     return fields
+
+
+@contextlib.contextmanager
+def _transaction_on(conn: Connection) -> Iterator[None]:
+    """One write transaction (SQLite takes its write lock at once; PostgreSQL locks rows as it writes)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _meta(conn: Connection, key: str) -> str | None:
