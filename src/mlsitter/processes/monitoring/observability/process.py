@@ -120,11 +120,11 @@ def observability(
         since = tick.at
         watch.record(ctx, tick)
         if watch.incident is None:
-            open_incident(ctx, watch, tick, plan=plan, table=table, objectives=objectives, interval=interval,
+            open_incident(ctx, watch, tick, plan=plan, table=table, objectives=objectives,
                           threshold=anomaly_threshold, workdir=workdir)
         else:
             try_to_resolve(ctx, watch, tick, table=table, objectives=objectives, workdir=workdir)
-    anomalies = ctx.task(steps.find_anomalies, table=table, interval=interval, threshold=anomaly_threshold)
+    anomalies = ctx.task(steps.find_anomalies, table=table, threshold=anomaly_threshold)
     files = ctx.task(write_observability_report, out_dir=workdir, table=table, source=f"{plan.kind}: {plan.source}",
                      objectives=objectives, latency_threshold_ms=latency_threshold_ms, alerts=watch.alerts(),
                      incidents=[i.to_dict() for i in watch.incidents], gaps=watch.gaps, anomalies=anomalies)
@@ -175,7 +175,7 @@ class Watch:
 
 
 def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, table: str,
-                  objectives: dict[str, float], interval: float, threshold: float, workdir: str) -> None:
+                  objectives: dict[str, float], threshold: float, workdir: str) -> None:
     """The worst firing alert (pages first) opens an incident: open, triage, mitigate."""
     firing = [s for s in tick.firing if (s.sli, s.rule) not in watch.dismissed]
     if not firing:
@@ -201,7 +201,7 @@ def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, ta
     incident.note(tick.at, "opened", answer.by, answer.feedback)
     watch.incident = incident
     watch.incidents.append(incident)
-    anomalies = ctx.task(steps.find_anomalies, table=table, interval=interval, threshold=threshold)
+    anomalies = ctx.task(steps.find_anomalies, table=table, threshold=threshold)
     answer = ctx.breakpoint(f"Triage the {alert.sli} incident: what is the cause? (the runbook and the anomalies "
                             "so far are in the context)", context={**context, "anomalies": [a.__dict__ for a in
                                                                                           anomalies[-20:]]},

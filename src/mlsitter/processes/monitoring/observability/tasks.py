@@ -138,7 +138,7 @@ def find_impact_start(table: str, sli: str, objective: float, at: float) -> floa
 
 
 @task(name="observability.anomalies")
-def find_anomalies(table: str, interval: float, threshold: float) -> list[Any]:
+def find_anomalies(table: str, threshold: float) -> list[Any]:
     """Anomalies of the request rate, error ratio, p99 latency and each SLI per tick (robust z against a
     rolling median)."""
     from mlsitter.ml.monitoring import detect_anomalies, interval_frame
