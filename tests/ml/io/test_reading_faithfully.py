@@ -89,3 +89,18 @@ def test_irregular_event_timestamps_are_not_scored_as_missing_points():
     with_outage = pl.DataFrame({"t": hourly.filter((hourly.dt.day() != 5))})  # a regular series with a day missing
     regular = timeliness(with_outage, "t")
     assert regular.failing == 24 and regular.score == pytest.approx(100 * (217 - 24) / 217)
+
+
+def test_fields_added_later_keep_the_argument_hash_of_runs_recorded_before_them():
+    import dataclasses
+
+    from mlsitter.ml.io._timeseries import TimeGaps
+    from mlsitter.runtime.codec import args_hash
+
+    added = [f.name for f in dataclasses.fields(TimeGaps) if f.metadata]
+    assert added == ["regular", "step", "step_share", "median_gap_seconds"]
+    before = dataclasses.make_dataclass("TimeGaps", [(f.name, f.type) for f in dataclasses.fields(TimeGaps) if not f.metadata])
+    values = dict(column="t", start="a", end="b", step_seconds=3600.0, expected=10, observed=9, missing=1, duplicates=0,
+                  largest_gaps=[])
+    assert args_hash({"gaps": TimeGaps(**values)}) == args_hash({"gaps": before(**values)})  # defaults: as recorded before
+    assert args_hash({"gaps": TimeGaps(**values, regular=False)}) != args_hash({"gaps": before(**values)})
