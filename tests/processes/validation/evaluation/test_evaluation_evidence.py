@@ -67,7 +67,14 @@ def test_fairness_question_carries_its_evidence_and_counts_events(case):
 def test_a_gap_with_a_wide_ci_fails_no_gate(case):
     # with min_group_size=5, C's 7 positives enter equalized odds: the gap's CI is far wider than 0.3
     h = mlsitter.run("evaluation", model=case["model"], data=case["data"], target="approved", sensitive=["group"],
-                     n_resamples=50, min_group_size=5, min_dp_ratio=0.0)
+                     n_resamples=50, min_group_size=5, min_dp_ratio=0.0, targets="roc_auc>=0.99")
+    # a metric target out of reach asks for an override with the metrics table and the predictions attached
+    assert h.status == "waiting" and "metric-roc_auc" in h.waiting["question"]
+    files = {a["name"]: a["path"] for a in h.waiting["artifacts"]}
+    assert set(files) == {"metrics.csv", "predictions.csv"}
+    table = pd.read_csv(files["metrics.csv"]).set_index("metric")
+    assert table.loc["roc_auc", "ci_low"] <= table.loc["roc_auc", "value"] < 0.99
+    h = mlsitter.approve(h.run_id, by="reviewer", resume=True)
     gates = gates_of(h.run_id)
     width = gates["fairness-group-eo-difference-ci-width"]
     assert width["value"] > 0.3 and not width["passed"] and width["on_fail"] == "warn"

@@ -173,7 +173,7 @@ def evaluation(
     predictions = ctx.artifact("predictions.csv", Path(ctx.task(steps.export_predictions, scored=scored,
                                                                 attributes=attributes, out_dir=out)))
     metrics = ctx.task(scoring.compute_metrics, scored=scored, n_resamples=n_resamples, seed=seed)
-    gates = gate_metric_targets(ctx, metrics, scored.task, metric_targets, from_charter)
+    gates = gate_metric_targets(ctx, metrics, scored.task, metric_targets, from_charter, out=out, evidence=[predictions])
 
     calibration = recal = None
     if has_score:
@@ -205,20 +205,26 @@ def evaluation(
 
 # -- the chapters of the story: each makes its ctx calls in the order the body always made them ----------------
 def gate_metric_targets(ctx: Context, metrics: Any, task: str, metric_targets: list[tuple[str, str, float]],
-                        from_charter: dict[str, Any] | None) -> list[GateResult]:
-    """One ``ask`` gate per metric target; the charter's success metric joins them when this evaluation measures it."""
+                        from_charter: dict[str, Any] | None, out: str = "", evidence: list[Any] | None = None
+                        ) -> list[GateResult]:
+    """One ``ask`` gate per metric target; the charter's success metric joins them when this evaluation measures it.
+    An override question carries the metrics table (with CIs) and the per-row predictions."""
     targets = list(metric_targets)
     if from_charter and from_charter["metric"] not in [t[0] for t in targets]:
         if from_charter["metric"] in metrics.values:
             targets.append((from_charter["metric"], from_charter["op"], float(from_charter["threshold"])))
         else:
             ctx.log("warning", f"the charter's success metric {from_charter['metric']!r} is not one this evaluation measures")
-    gates = []
+    gates: list[GateResult] = []
+    unknown = [t[0] for t in targets if t[0] not in metrics.values]
+    if unknown:
+        raise SpecError(f"metric target {unknown[0]!r} is not a metric of this {task} model; available: {list(metrics.values)}")
+    refs = [ctx.artifact("metrics.csv", Path(ctx.task(steps.write_metrics_table, metrics=metrics, out_dir=out))),
+            *(evidence or [])] if targets else []
     for name, op, threshold in targets:
-        if name not in metrics.values:
-            raise SpecError(f"metric target {name!r} is not a metric of this {task} model; available: {list(metrics.values)}")
-        gates.append(ctx.gate(f"metric-{name}", round(metrics.values[name].value, 6), op, threshold, on_fail="ask",
-                              checkpoint="independent-validation"))
+        e = metrics.values[name]
+        gates.append(ctx.gate(f"metric-{name}", round(e.value, 6), op, threshold, on_fail="ask",
+                              context={"ci": [e.low, e.high]}, artifacts=refs, checkpoint="independent-validation"))
     return gates
 
 

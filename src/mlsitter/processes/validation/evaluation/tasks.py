@@ -203,3 +203,13 @@ def write_fairness_table(results: list[Any], out_dir: str) -> str:
     path = Path(out_dir) / "fairness-by-group.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return str(path)
+
+
+@task(name="evaluation.write_metrics_table")
+def write_metrics_table(metrics: Any, out_dir: str) -> str:
+    """Every metric with its bootstrap CI as CSV: the evidence a metric-target override question carries."""
+    import pandas as pd
+
+    path = Path(out_dir) / "metrics.csv"
+    pd.DataFrame(metrics.table()).to_csv(path, index=False)
+    return str(path)
