@@ -166,6 +166,19 @@ def columns_of(table: Any) -> Columns:
                    path=path)
 
 
+def each_column(fn: Any, names: Sequence[str]) -> list[Any]:
+    """``[fn(name) for name in names]`` on a thread per core: numpy's sorts and polars release the GIL, and
+    the results come back in order (each column has its own seed, so threads change no number)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(n) for n in names]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, names))
+
+
 def groups(names: Sequence[str], size: int = GROUP) -> list[list[str]]:
     """``names`` in consecutive groups of ``size`` (the columns read together)."""
     items = list(names)
@@ -196,11 +209,12 @@ def build_profile(table: Any, *, features: Sequence[str] = (), categorical: Sequ
     if prediction:
         kinds[prediction] = feature_kinds(t, [prediction])[prediction]
     profiles: dict[str, FeatureProfile] = {}
+    order = {c: i for i, c in enumerate(kinds)}
     for group in groups(list(kinds)):
         part = t.read(group)
-        for c in group:
-            profiles[c] = profile_feature(part, c, kinds[c], max_sample=max_sample, bins=bins,
-                                          seed=seed + len(profiles), what=what)
+        done = each_column(lambda c: profile_feature(part, c, kinds[c], max_sample=max_sample, bins=bins,
+                                                     seed=seed + order[c], what=what), group)
+        profiles.update(zip(group, done))
     pred = profiles.pop(prediction) if prediction else None
     return ReferenceProfile(t.height, profiles, max_sample, bins, seed, source, pred)
 
