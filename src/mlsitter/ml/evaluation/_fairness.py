@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlsitter.errors import DataError, SpecError
 from mlsitter.ml.metrics._bootstrap import Estimate, bootstrap_samples, estimate, safe_divide
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 @stable_name("ml.evaluation.FairnessResult")
@@ -30,12 +30,12 @@ class FairnessResult:
     eo_difference: Estimate
     eo_ratio: Estimate
     excluded_groups: list[str] = field(default_factory=list)
-    binning: str = ""  # how a continuous attribute was binned (edges), empty for a categorical one
+    binning: str = field(default="", metadata=ADDED_LATER)  # how a continuous attribute was binned (edges)
     eo_excluded_groups: list[str] = field(default_factory=list)  # too few positives or negatives for TPR / FPR
 
     def summary(self) -> dict[str, Any]:
         return {
-            "attribute": self.attribute, "binning": self.binning,
+            "attribute": self.attribute, **({"binning": self.binning} if self.binning else {}),
             **{f"{k}{s}": getattr(getattr(self, k), a) for k in ("dp_difference", "dp_ratio", "eo_difference", "eo_ratio")
                for s, a in (("", "value"), ("_low", "low"), ("_high", "high"))},
         }

@@ -15,7 +15,7 @@ import pandas as pd
 from mlsitter.errors import DataError
 from mlsitter.ml.data._pii import PiiFinding, find_pii_columns
 from mlsitter.ml.modeling._problem_type import ProblemType, infer_problem_type
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 SENSITIVE_HINTS = ("sex", "gender", "race", "ethnic", "religion", "marital", "age", "nationality",
                    "native-country", "native_country", "country", "disability", "pregnan", "orientation")
@@ -49,7 +49,7 @@ class DataAvailability:
     sensitive_missing: list[str]
     score: float
     reasons: list[str] = field(default_factory=list)
-    sensitive_candidates: list[SensitiveCandidate] = field(default_factory=list)
+    sensitive_candidates: list[SensitiveCandidate] = field(default_factory=list, metadata=ADDED_LATER)
 
 
 def sensitive_columns(frame: pd.DataFrame, declared: list[str]) -> list[str]:
