@@ -1,5 +1,5 @@
 """The dashboard counts gates by outcome as its gates table shows them (a warn gate and an overridden gate are not
-failures), and a waiting run's duration stops where the wait began."""
+failures), a waiting run's duration stops where the wait began, and the artifacts verified are the ones listed."""
 
 from __future__ import annotations
 
@@ -16,18 +16,23 @@ pytest.importorskip("fastapi")
 import mlsitter  # noqa: E402
 from mlsitter.dashboard import formatting  # noqa: E402
 from mlsitter.runtime import Store  # noqa: E402
-from test_dashboard import make_client  # noqa: E402
+from test_dashboard import TOKEN, make_client  # noqa: E402
 
 SOURCE = textwrap.dedent('''
+    from pathlib import Path
+
     from mlsitter import Context
 
 
-    def counted(ctx: Context) -> str:
+    def counted(ctx: Context) -> dict:
+        path = Path(ctx.workdir) / "report.html"
+        path.write_text("<p>evidence</p>")
+        report = ctx.artifact("report.html", path)
         ctx.gate("enough-rows", 100, ">=", 10)
         ctx.gate("calibration", 0.2, "<=", 0.1, on_fail="warn")
         ctx.gate("accuracy", 0.5, ">=", 0.8, on_fail="ask")
-        ctx.breakpoint("Ship it?")
-        return "done"
+        ctx.breakpoint("Ship it?", artifacts=[report])
+        return {"report": report}
 ''')
 
 
@@ -75,3 +80,14 @@ def test_a_waiting_runs_duration_stops_when_the_wait_began(waiting_run, monkeypa
     after = page_text(client, f"/runs/{run_id}")
     pattern = r"duration (\S+ \S+|\S+) until it began waiting"
     assert re.search(pattern, before).group(1) == re.search(pattern, after).group(1) == expected
+
+
+def test_the_artifacts_verified_are_the_ones_listed(waiting_run) -> None:
+    store, run_id = waiting_run
+    done = mlsitter.approve(run_id, by="alice", resume=True)
+    assert done.status == "completed"
+    client = make_client(store)
+    listed = client.get(f"/runs/{run_id}").text.count('class="artifact-link"')
+    report = client.get(f"/api/runs/{run_id}/verify", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    # recorded once, named again by the question (and the wait) and by the result: one artifact, several references
+    assert report["ok"] and report["artifacts"] == listed == 1 and report["artifact_references"] >= 3

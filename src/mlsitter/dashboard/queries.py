@@ -106,6 +106,16 @@ def gate_counts(store: Store, run_ids: list[str]) -> dict[str, GateCounts]:
     return {r: count_gates(list(g.values())) for r, g in gates.items()}
 
 
+def distinct_artifacts(store: Store, run_id: str) -> int:
+    """How many different artifacts (by content digest) a run's journal refers to: what ``verify`` checked, each
+    counted once however many events (record, question, result) name it, so it matches the listed artifacts."""
+    from mlsitter.runtime.integrity import _artifact_refs
+
+    rows = store.conn.execute("SELECT data FROM events WHERE run_id=? AND instr(data, 'sha256') > 0",
+                              (run_id,)).fetchall()
+    return len({sha for (data,) in rows for sha, _ in _artifact_refs(json.loads(data))})
+
+
 # Every event type build_view reads except the step events, which run_view reads with SQL.
 _VIEW_EVENTS = ("gate.evaluated", "gate.overridden", "breakpoint.requested", "breakpoint.answered",
                 "breakpoint.approval", "refine.attempt",
