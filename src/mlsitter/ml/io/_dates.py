@@ -89,9 +89,12 @@ def parse_date_text(frame: Any, date_format: str | None = None) -> Any:
     if isinstance(frame, pd.DataFrame):
         for column in frame.columns:
             if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
-                values = pl.Series(str(column), frame[column].astype("string").to_numpy(na_value=None), dtype=pl.String)
-                fmt = infer_date_format(values, date_format)
+                head = frame[column].dropna().head(_SAMPLE)
+                if not all(isinstance(v, str) for v in head):
+                    continue
+                fmt = infer_date_format(pl.Series(str(column), head.tolist(), dtype=pl.String), date_format)
                 if fmt is not None:
+                    values = pl.Series(str(column), frame[column].astype("string").to_numpy(na_value=None), dtype=pl.String)
                     parsed = _parse(values.str.strip_chars(), fmt)
                     if parsed.null_count() == values.null_count():
                         frame[column] = pd.Series(parsed.to_pandas(), index=frame.index).astype("datetime64[ns]")
