@@ -48,7 +48,7 @@ def main() -> None:
     started = time.monotonic()
     say("== phase 1: the lifecycle on bank-marketing 2008 (2,500 calls) ==")
     first = drive(mlsitter.run("lifecycle", approve=POLICY, data=str(DATA / "bank-marketing-2008.csv.gz"), target="y",
-                               sensitive=["marital"], name="bank", model_name="bank-marketing",
+                               name="bank", model_name="bank-marketing",
                                steps=str(ROOT / "examples" / "lifecycle-demo.yaml")))
     require(first, "lifecycle")
     life = first.result
@@ -84,7 +84,8 @@ def main() -> None:
         say(f"    {r.champion} {c['metric']} {c['champion']:.4f} vs {r.challenger} {c['challenger']:.4f} "
             f"({c['test']}, one-sided p={c['p_value']:.3g}) on {c['n']} fresh holdout rows")
     say(f"  retraining report: {r.report}")
-    say(f"  traffic replayed: {summary.requests} requests, by version {summary.by_version}")
+    say(f"  traffic replayed: {summary.requests} requests ({summary.ok} answered)" +
+        (f", by version {summary.by_version}" if summary.by_version else ""))
     state = load_state("bank-marketing")
     if state is not None:
         stop_all(state)

@@ -171,9 +171,12 @@ def compare_on_holdout(champion: str, challenger: str, holdout: str, target: str
 
 
 def worst_fairness(rows: list[dict[str, Any]]) -> dict[str, float | None]:
-    """The worst demographic-parity ratio and equalized-odds difference over an evaluation's attributes."""
-    dp = [float(r["dp_ratio"]) for r in rows if r.get("dp_ratio") is not None]
-    eo = [float(r["eo_difference"]) for r in rows if r.get("eo_difference") is not None]
+    """The worst demographic-parity ratio and equalized-odds difference over an evaluation's attributes
+    (None where no attribute measured it)."""
+    def measured(key: str) -> list[float]:  # None or NaN: undefined (e.g. a model that never predicts positive)
+        return [float(r[key]) for r in rows if r.get(key) is not None and float(r[key]) == float(r[key])]
+
+    dp, eo = measured("dp_ratio"), measured("eo_difference")
     return {"dp_ratio": min(dp) if dp else None, "eo_difference": max(eo) if eo else None}
 
 
