@@ -53,7 +53,9 @@ def _console(stderr: bool = False):
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)  # '[...]' in a message stays
     sys.exit(code)
 
 
