@@ -1,0 +1,152 @@
+"""The `lifecycle` process driven through the CLI on a small bank-marketing sample: the children's
+questions arrive in order under --approve manual, a rejected features design changes the next attempt,
+the parent shows every child's gates and approvals, a SIGKILL inside training resumes without redoing
+finished steps, and a bad steps file is refused before anything runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import realdata
+from mlsitter import Store
+from mlsitter.cli import main
+from mlsitter.runtime.codec import Codec
+
+CHAIN = """
+steps:
+  - process: data-validation
+  - process: features
+    with: {cv_folds: 2, max_iterations: 1, skew_rows: 5, max_attempts: 2, on_gate_fail: warn}
+  - process: training
+    with: {trials: %d, folds: 2, patience: 0}
+"""
+
+
+def cli(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def bank_sample(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bank")
+    frame = realdata.bank(full=False).drop(columns=["duration"]).sample(400, random_state=0)
+    path = folder / "bank.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+#: the SIGKILL test drops features: a chain is data, and this one only needs a child before training
+SHORT_CHAIN = """
+steps:
+  - process: data-validation
+  - process: training
+    with: {trials: %d, folds: 2, patience: 0}
+"""
+
+
+def steps_file(tmp_path, trials: int, chain: str = CHAIN):
+    path = tmp_path / "steps.yaml"
+    path.write_text(chain % trials, encoding="utf-8")
+    return str(path)
+
+
+def waiting_question(run_id: str) -> tuple[str, str]:
+    """(process, question) of the child the lifecycle waits on."""
+    from mlsitter.runtime.runner import Runner
+
+    leaf = Runner().waiting_leaf(run_id)
+    assert leaf.run_id != run_id and leaf.status == "waiting", (leaf.status, leaf.error)
+    return leaf.process, leaf.waiting["reason"]
+
+
+@pytest.mark.timeout(900)  # several child runs on real data; a shared 2-core machine
+def test_manual_approvals_arrive_in_order_and_a_rejected_design_changes_the_next(bank_sample, tmp_path):
+    res = cli("run", "lifecycle", "-i", f"data={bank_sample}", "-i", "target=y", "-i",
+              f"steps={steps_file(tmp_path, 1)}", "--approve", "manual", "--json")
+    assert res.exit_code == 3, res.output  # waiting
+    run_id = json.loads(res.stdout)["run_id"]
+    asked = [waiting_question(run_id)]
+    assert asked[0][0] == "features"  # data-validation asked nothing (first contract); the design is next
+    cli("reject", run_id, "--feedback", "drop: euribor3m", "--by", "dana")  # answers the child it waits on
+    assert cli("resume", run_id).exit_code == 3
+    asked.append(waiting_question(run_id))
+    assert asked[1][0] == "features"  # the second attempt of the design
+    cli("approve", run_id, "--by", "dana")
+    assert cli("resume", run_id).exit_code == 3
+    asked.append(waiting_question(run_id))
+    assert asked[2][0] == "training"
+    cli("approve", run_id, "--by", "erin")
+    done = cli("resume", run_id, "--json")
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)["result"]
+    assert [c["process"] for c in result["children"]] == ["data-validation", "features", "training"]
+    assert all(c["status"] == "completed" for c in result["children"])
+    store = Store()
+    features = Codec(store.artifacts).decode(store.get_run(result["children"][1]["run_id"]).result)
+    assert "euribor3m" not in features.selected_columns  # the feedback changed the design
+    assert features.attempts == 2 and features.feedback == ["drop: euribor3m"]
+    # the parent shows each child's gates and approvals, and its report names who approved what
+    status = cli("status", run_id)
+    line = next(x for x in status.output.splitlines() if "(features)" in x)
+    assert "gates" in line and "questions: rejected by dana, approved by dana" in line, status.output
+    md = [a for a in Store().events(run_id, types=("artifact.recorded",)) if a.data["name"] == "lifecycle-report.json"]
+    body = json.loads(open(md[0].data["path"], encoding="utf-8").read())
+    rows = {c["process"]: c for c in body["chain"]}
+    answers = [(a["answer"], a["by"]) for a in rows["features"]["approvals"]]
+    assert answers == [("rejected", "dana"), ("approved", "dana")]
+    assert ("approved", "erin") in [(a["answer"], a["by"]) for a in rows["training"]["approvals"]]
+    assert rows["training"]["gates"] and rows["data-validation"]["report"].endswith(".html")
+
+
+@pytest.mark.timeout(900)  # several child runs on real data; a shared 2-core machine
+def test_sigkill_inside_training_then_resume_finishes_without_redoing_steps(bank_sample, tmp_path):
+    cmd = [sys.executable, "-m", "mlsitter", "run", "lifecycle", "-i", f"data={bank_sample}", "-i", "target=y",
+           "-i", f"steps={steps_file(tmp_path, 12, SHORT_CHAIN)}", "--approve", "auto"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        end = time.time() + 240
+        training = None
+        while time.time() < end and proc.poll() is None:
+            runs = [r for r in Store().list_runs() if r.process == "training"]
+            if runs and len(Store().events(runs[0].run_id, types=("step.completed",))) >= 2:
+                training = runs[0]
+                break
+            time.sleep(0.2)
+        assert training is not None, "training should have started before the kill"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = Store()
+    parent = next(r for r in store.list_runs() if r.process == "lifecycle")
+    done_before = {e.data["key"] for e in store.events(training.run_id, types=("step.completed",))}
+    assert store.get_run(training.run_id).status != "completed"
+    res = cli("resume", parent.run_id, "--json")
+    assert res.exit_code in (0, 3), res.output
+    handle = json.loads(res.stdout)
+    assert handle["status"] == "completed", handle["error"]
+    assert store.get_run(training.run_id).status == "completed"
+    assert [r.process for r in store.list_runs()].count("data-validation") == 1  # not run again
+    assert [r.process for r in store.list_runs()].count("training") == 1  # the same child resumed
+    resumed_at = store.events(training.run_id, types=("run.resumed",))[0].seq
+    again = {e.data["key"] for e in store.events(training.run_id, after=resumed_at, types=("step.started",))}
+    assert not (again & done_before)  # the steps finished before the kill came from the journal
+
+
+def test_a_bad_steps_file_is_refused_with_what_was_expected(bank_sample, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps:\n  - process: no-such-process\n", encoding="utf-8")
+    res = cli("run", "lifecycle", "-i", f"data={bank_sample}", "-i", "target=y", "-i", f"steps={bad}", "--json")
+    assert res.exit_code != 0
+    error = json.loads(res.stdout)["error"]
+    assert "no-such-process" in error and "not installed" in error and "training" in error
