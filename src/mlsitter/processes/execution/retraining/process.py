@@ -47,8 +47,8 @@ def retraining(
     model: Annotated[str, Doc("the champion in the registry: NAME@champion or NAME/VERSION")],
     data: Annotated[str, Doc("the new labelled window since the last training (CSV, Parquet, JSON)")],
     target: Annotated[str, Doc("target column")],
-    reference: Annotated[str, Doc("labelled rows the champion was judged on (e.g. the lifecycle's holdout): decay "
-                                  "is measured against its score there (default: its recorded test score)")] = "",
+    reference: Annotated[str, Doc("labelled rows the champion was judged on (e.g. a holdout): decay is measured "
+                                  "against them")] = "",
     drift: Annotated[str, Doc("a drift run's result as JSON (status, alerts, action) or a .json file; '' for none")] = "",
     metric: Annotated[Literal["roc_auc", "accuracy", "balanced_accuracy", "f1"],
                       Doc("metric of decay and of the comparison (roc_auc: DeLong; others: paired bootstrap)")] = "roc_auc",
