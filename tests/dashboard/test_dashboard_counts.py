@@ -53,15 +53,19 @@ def page_text(client, url: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.unescape(client.get(url).text)))
 
 
+def list_counts(client, run_id: str) -> str:
+    """The runs list's ✓/⚠/✗ cell of one run, as text."""
+    row = next(r for r in client.get("/runs").text.split("<tr>") if run_id in r)
+    return re.sub(r"<[^>]+>|\s", "", re.search(r'class="num gate-counts">(.*?)</td>', row).group(1))
+
+
 def test_warned_and_overridden_gates_are_not_counted_failed(waiting_run) -> None:
     store, run_id = waiting_run
     assert store.get_run(run_id).gates_failed == 2  # the runs row counts every missed threshold
     client = make_client(store)
     run_page = page_text(client, f"/runs/{run_id}")
     assert "1 passed · 1 warned · 1 overridden · 0 failed" in run_page
-    row = next(r for r in client.get("/runs").text.split("<tr>") if run_id in r)
-    counts = re.sub(r"<[^>]+>", "", re.search(r'class="num gate-counts">(.*?)</td>', row).group(1))
-    assert counts.replace(" ", "") == "1/2/0"
+    assert list_counts(client, run_id) == "1/2/0"
 
 
 def test_a_waiting_runs_duration_stops_when_the_wait_began(waiting_run, monkeypatch) -> None:
@@ -88,6 +92,7 @@ def test_the_artifacts_verified_are_the_ones_listed(waiting_run) -> None:
     assert done.status == "completed"
     client = make_client(store)
     listed = client.get(f"/runs/{run_id}").text.count('class="artifact-link"')
+    assert list_counts(client, run_id) == "1/2/0"  # completed: its missed gates were warned or overridden
     report = client.get(f"/api/runs/{run_id}/verify", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     # recorded once, named again by the question (and the wait) and by the result: one artifact, several references
     assert report["ok"] and report["artifacts"] == listed == 1 and report["artifact_references"] >= 3

@@ -53,7 +53,7 @@ def runs_list(
     data = queries.runs_page(cfg.store, status=status, process=process, search=q.strip(), page=page, per_page=per)
     filters = {"status": status, "process": process, "q": q, "per": per}
     return _page(cfg, request, "runs.html", data=data, filters=filters, statuses=queries.STATUSES,
-                 gates=queries.gate_counts(cfg.store, [r.run_id for r in data.items]),
+                 gates=queries.gate_counts(cfg.store, data.items),
                  page_sizes=queries.PAGE_SIZES, stamp=queries.runs_stamp(cfg.store), stamp_url="/api/stamps/runs")
 
 

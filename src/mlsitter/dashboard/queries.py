@@ -87,15 +87,21 @@ def count_gates(gates: list[GateView]) -> GateCounts:
     return counts
 
 
-def gate_counts(store: Store, run_ids: list[str]) -> dict[str, GateCounts]:
-    """Gate outcomes of each run, read from the journals in one query (the runs list's ✓/⚠/✗ column)."""
-    if not run_ids:
-        return {}
-    marks = ",".join("?" * len(run_ids))
+def gate_counts(store: Store, runs: list[RunRecord]) -> dict[str, GateCounts]:
+    """Gate outcomes of each run (the runs list's ✓/⚠/✗ column). The runs row counts every missed threshold as
+    failed; a run that completed was blocked by none of them (a blocking gate fails the run or holds it), so its
+    missed gates are warned or overridden (``warned`` holds both). Only other runs with a missed gate have their
+    gate events read, in one query."""
+    counts = {r.run_id: GateCounts(passed=r.gates_passed, warned=r.gates_failed) for r in runs
+              if not r.gates_failed or r.status == "completed"}
+    missed = [r.run_id for r in runs if r.run_id not in counts]
+    if not missed:
+        return counts
+    marks = ",".join("?" * len(missed))
     rows = store.conn.execute(
         f"SELECT run_id, type, data FROM events WHERE run_id IN ({marks}) AND type IN ('gate.evaluated', "
-        "'gate.overridden') ORDER BY run_id, seq", list(run_ids)).fetchall()
-    gates: dict[str, dict[str, GateView]] = {r: {} for r in run_ids}
+        "'gate.overridden') ORDER BY run_id, seq", missed).fetchall()
+    gates: dict[str, dict[str, GateView]] = {r: {} for r in missed}
     for run_id, type_, data in rows:
         d = json.loads(data)
         if type_ == "gate.evaluated":
@@ -103,7 +109,7 @@ def gate_counts(store: Store, run_ids: list[str]) -> dict[str, GateCounts]:
                                                d.get("threshold"), bool(d.get("passed")), d.get("on_fail", "fail"))
         elif d.get("key") in gates[run_id]:
             gates[run_id][d["key"]].overridden_by = d.get("by") or "?"
-    return {r: count_gates(list(g.values())) for r, g in gates.items()}
+    return {**counts, **{r: count_gates(list(g.values())) for r, g in gates.items()}}
 
 
 def distinct_artifacts(store: Store, run_id: str) -> int:
