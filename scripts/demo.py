@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"
 POLICY = "auto+production"
 CANARY = {"stages": "50,100", "shadow_seconds": 0, "stage_seconds": 10.0, "min_requests": 20, "min_labelled": 20,
-          "max_extensions": 3, "latency_budget_ms": 5000.0, "max_p99_increase_ms": 1000.0}
+          "max_extensions": 3, "latency_budget_ms": 5000.0, "max_p99_increase_ms": 1000.0,
+          # after a drift the retrained model's scores move by design (45 % subscribe now, not 6 %): the canary
+          # judges it on accuracy against labelled feedback and on errors, not on how far its scores moved
+          "max_score_shift": 1.0}
 
 
 def drive(handle: mlsitter.RunHandle, limit: float = 600.0) -> mlsitter.RunHandle:

@@ -25,7 +25,8 @@ NOT_TRIGGERED, NOT_BETTER, LESS_FAIR, REJECTED, DEPLOYED = ("not-triggered", "ch
 class RetrainingResult:
     """What the checks found, what was retrained and compared, what was decided, and where the report is."""
 
-    status: str  # not-triggered | challenger-not-better | challenger-less-fair | rejected | deployed
+    status: str  # not-triggered | challenger-not-better | challenger-less-fair | rejected | deployed | canary-rolled-back
+    # | canary-rejected
     reason: str
     triggers: list[dict[str, Any]]
     champion: str
@@ -139,7 +140,8 @@ def retraining(
     options = json.loads(deploy_options) if deploy_options else {}
     deployed = ctx.call("deploy", model=challenger, fixtures=window["fixtures"],
                         deployment=deployment or champion.name, **options)
-    return finish(ctx, DEPLOYED, f"{challenger} deployed: {deployed.status} ({deployed.reason})", rows,
+    status = DEPLOYED if deployed.status == "promoted" else f"canary-{deployed.status}"  # the canary decides
+    return finish(ctx, status, f"{challenger} through the canary: {deployed.status} ({deployed.reason})", rows,
                   approved_by=answer.by, deploy_status=deployed.status, **kept)
 
 

@@ -141,7 +141,7 @@ def split_window(data: str, target: str, holdout: float, seed: int, out_dir: str
     frame = read_table(data)
     frame = frame[frame[target].notna()].reset_index(drop=True)
     paths = write_holdout_split(frame, target, holdout, seed, out_dir, prefix="window-")
-    return {**paths, "dataset_version": f"sha256:{content_hash_of_frame(frame)}", "rows": str(len(frame))}
+    return {**paths, "dataset_version": content_hash_of_frame(frame), "rows": str(len(frame))}
 
 
 @task(name="retraining.compare")
