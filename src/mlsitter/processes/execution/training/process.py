@@ -21,6 +21,7 @@ from mlsitter.processes.common.training_setup import (
     dropped_note, identifier_warning, optuna_storage, prepare_data, process_code_version,
 )
 from mlsitter.processes.common.model_files import record_model_files
+from mlsitter.processes.execution.training.calibration import calibration_gate, measure_calibration
 from mlsitter.processes.common.gates import gate_rows
 
 FEEDBACK_KEYS = ("trials", "family", "timeout_s", "folds", "patience", "metric", "search_space")
@@ -374,6 +375,8 @@ def training(
                                                         "this (relative for unbounded metrics)")] = 0.05,
     max_cv_test_gap: Annotated[float, Interval(0, None), Doc("gate: how far the test score may fall below the CV "
                                                              "score (relative for unbounded metrics)")] = 0.05,
+    max_ece: Annotated[float, Interval(0, 1), Doc("calibration gate (warns): the test split's expected calibration "
+                                                  "error of a binary classifier may not exceed this")] = 0.1,
     parallel: Annotated[int, Interval(1, None), Doc("trials evaluated at once, one per worker")] = 2,
     n_jobs: Annotated[int, Doc("threads per model fit, as scikit-learn's n_jobs")] = 1,
     sample_rows: Annotated[int, Interval(0, None), Doc("train on a seeded sample of this many rows (0: every "
@@ -410,7 +413,7 @@ def training(
     for attempt in ctx.refine("registration", max_attempts=max_attempts):
         done = train_attempt(ctx, attempt.number, apply_feedback(base, attempt.feedbacks), prep=prep, plan=plan,
                              features=features, storage=storage, code=code, seed=seed, parallel=parallel,
-                             n_jobs=n_jobs, max_cv_std=max_cv_std, max_cv_test_gap=max_cv_test_gap)
+                             n_jobs=n_jobs, max_cv_std=max_cv_std, max_cv_test_gap=max_cv_test_gap, max_ece=max_ece)
         attempt.review(
             f"Register {plan.name} ({done.settings.family}, CV {done.settings.metric} {done.hpo.best_value:.4f}, test "
             f"{done.final.test_score:.4f}) as '{CHALLENGER}'? Reject with e.g. 'trials: 40' or 'family: xgboost' to retrain.",
@@ -484,7 +487,7 @@ class AttemptOutcome:
 
 def train_attempt(ctx: Context, number: int, settings: TrainingSettings, *, prep: Any, plan: ReconciledInputs,
                   features: Any, storage: str, code: str, seed: int, parallel: int, n_jobs: int, max_cv_std: float,
-                  max_cv_test_gap: float) -> AttemptOutcome:
+                  max_cv_test_gap: float, max_ece: float = 0.1) -> AttemptOutcome:
     """One attempt: search, refit the best configuration, gate it, write its report and log it to MLflow."""
     from mlsitter.ml.metrics._scoring import get_metric
     from mlsitter.ml.modeling._hpo import check_budget
@@ -510,6 +513,9 @@ def train_attempt(ctx: Context, number: int, settings: TrainingSettings, *, prep
         op = ">=" if measure.greater_is_better else "<="
         results.append(ctx.gate(f"target-{settings.metric}", round(final.test_score, 6), op, plan.goal, on_fail="ask",
                                 checkpoint="model-quality"))
+    calibration = ctx.task(measure_calibration, final=final, prep=prep, params=hpo.best_params)
+    if calibration is not None:
+        results.append(calibration_gate(ctx, calibration, max_ece))
     gates = gate_rows(results)
     files = ctx.task(write_report, out_dir=str(ctx.workdir / f"attempt-{number}"), model_name=plan.name,
                      prep=prep, settings=settings, hpo=hpo, final=final, gates=gates, attempt=number,
