@@ -166,11 +166,10 @@ class ChildSummary:
 
 
 def _main_report(artifacts: list[dict[str, Any]]) -> str:
-    """The child's HTML report (its first ``*report*.html`` artifact), or ''."""
-    for a in artifacts:
-        if str(a.get("name", "")).endswith(".html") and "report" in str(a.get("name", "")):
-            return str(a.get("path", ""))
-    return ""
+    """The child's HTML report: its first ``*report*.html`` artifact, else its first HTML artifact, else ''."""
+    pages = [a for a in artifacts if str(a.get("name", "")).endswith(".html")]
+    named = [a for a in pages if "report" in str(a.get("name", ""))]
+    return str((named or pages or [{}])[-1].get("path", ""))
 
 
 @task(name="lifecycle.collect_chain")
