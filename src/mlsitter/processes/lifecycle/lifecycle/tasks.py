@@ -166,7 +166,7 @@ class ChildSummary:
 
 
 def _main_report(artifacts: list[dict[str, Any]]) -> str:
-    """The child's HTML report: its first ``*report*.html`` artifact, else its first HTML artifact, else ''."""
+    """The child's HTML report, the last attempt's: its last ``*report*.html`` artifact, else its last HTML one."""
     pages = [a for a in artifacts if str(a.get("name", "")).endswith(".html")]
     named = [a for a in pages if "report" in str(a.get("name", ""))]
     return str((named or pages or [{}])[-1].get("path", ""))
