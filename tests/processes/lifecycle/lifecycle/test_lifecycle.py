@@ -109,7 +109,7 @@ def test_manual_approvals_arrive_in_order_and_a_rejected_design_changes_the_next
 @pytest.mark.timeout(900)  # several child runs on real data; a shared 2-core machine
 def test_sigkill_inside_training_then_resume_finishes_without_redoing_steps(bank_sample, tmp_path):
     cmd = [sys.executable, "-m", "mlsitter", "run", "lifecycle", "-i", f"data={bank_sample}", "-i", "target=y",
-           "-i", f"steps={steps_file(tmp_path, 12, SHORT_CHAIN)}", "--approve", "auto"]
+           "-i", f"steps={steps_file(tmp_path, 8, SHORT_CHAIN)}", "--approve", "auto"]
     proc = subprocess.Popen(cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
