@@ -31,7 +31,7 @@ class FairnessResult:
     eo_ratio: Estimate
     excluded_groups: list[str] = field(default_factory=list)
     binning: str = field(default="", metadata=ADDED_LATER)  # how a continuous attribute was binned (edges)
-    eo_excluded_groups: list[str] = field(default_factory=list)  # too few positives or negatives for TPR / FPR
+    eo_excluded_groups: list[str] = field(default_factory=list, metadata=ADDED_LATER)  # too few positives or negatives for TPR / FPR
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -4,12 +4,12 @@ injected missing values; reports the metric under each perturbation and how much
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 @stable_name("ml.evaluation.PerturbationResult")
@@ -24,7 +24,7 @@ class PerturbationResult:
     perturbed: float
     columns: int
     error: str = ""
-    note: str = ""
+    note: str = field(default="", metadata=ADDED_LATER)
 
     @property
     def drop(self) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlsitter.errors import DataError, SpecError
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 METRIC_TYPES = ("auto", "binary", "count", "continuous")
 
@@ -29,7 +29,7 @@ class CleaningReport:
     rules: dict[str, str] = field(default_factory=dict)
     units_per_variant: dict[str, int] = field(default_factory=dict)
     metric_types: dict[str, str] = field(default_factory=dict)
-    label_map: dict[str, str] = field(default_factory=dict)
+    label_map: dict[str, str] = field(default_factory=dict, metadata=ADDED_LATER)
 
 
 def parse_variant_map(items: list[str] | dict[str, str] | None) -> dict[str, str]:

@@ -13,7 +13,7 @@ import pandas as pd
 from mlsitter.ml.experiments import _ab_stats as st
 from mlsitter.ml.experiments._ab_plan import Guardrail
 from mlsitter.ml.experiments._sequential import SequentialResult, sequential_monitor
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 @stable_name("ml.experiments.MetricReadout")
@@ -58,9 +58,9 @@ class Readout:
     segments: list[dict[str, Any]] = field(default_factory=list)
     decision: str = "inconclusive"
     reasons: list[str] = field(default_factory=list)
-    p_value: float | None = None  # the primary test's p for the hypothesis' direction (one-sided unless two-sided)
-    secondary: list[dict[str, Any]] = field(default_factory=list)
-    winsorized: dict[str, dict[str, float]] = field(default_factory=dict)
+    p_value: float | None = field(default=None, metadata=ADDED_LATER)  # the primary test's p for the hypothesis' direction (one-sided unless two-sided)
+    secondary: list[dict[str, Any]] = field(default_factory=list, metadata=ADDED_LATER)
+    winsorized: dict[str, dict[str, float]] = field(default_factory=dict, metadata=ADDED_LATER)
 
 
 def directional_p(p_two: float, difference: float, direction: str) -> float:

@@ -8,7 +8,7 @@ them to 1e-6 in the tests), so a 10-million-row readout stays a handful of passe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from scipy import stats
 
 from mlsitter.errors import DataError
 from mlsitter.ml.metrics._bootstrap import poisson_one
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -34,8 +34,8 @@ class SrmResult:
     p_value: float
     alarm: bool
     threshold: float = 0.001
-    warning_threshold: float = 0.001
-    status: str = "ok"  # ok | warning (threshold <= p < warning_threshold) | alarm (p < threshold)
+    warning_threshold: float = field(default=0.001, metadata=ADDED_LATER)
+    status: str = field(default="ok", metadata=ADDED_LATER)  # ok | warning (threshold <= p < warning_threshold) | alarm (p < threshold)
 
     def as_dict(self) -> dict[str, Any]:
         return _as_dict(self)

@@ -122,7 +122,8 @@ def ab_test(
     metric, alpha = settings.metric, settings.alpha
     extra_metrics = [m for m in dict.fromkeys(secondary or []) if m not in settings.metrics]
     table = ctx.task(steps.load_and_clean, data=data, unit=unit or _planned(pre, "unit"), variant=variant,
-                     metrics=settings.metrics + extra_metrics, exposure=exposure, label_map=variant_map(variants),
+                     metrics=settings.metrics + extra_metrics, exposure=exposure,
+                     **({"label_map": variant_map(variants)} if variants else {}),
                      extra=[c for c in [covariate, timestamp, *(segments or [])] if c], metric_types=settings.types,
                      control=control or _planned(pre, "control"), treatment=treatment or _planned(pre, "treatment"),
                      out_dir=str(ctx.workdir), optional=[] if segments or not pre else list(pre.segments))
@@ -135,7 +136,8 @@ def ab_test(
                        covariate=covariate, timestamp=timestamp, segments=list(segments or table.optional_present),
                        alpha=alpha, direction=settings.direction, n_resamples=n_resamples, n_looks=n_looks,
                        tolerance=guardrail_tolerance, mde=pre.mde if pre else None, seed=seed,
-                       secondary=extra_metrics, winsorize=winsorize)
+                       **({"secondary": extra_metrics} if extra_metrics else {}),
+                       **({"winsorize": winsorize} if winsorize else {}))
     for status in readout.guardrail_status:
         ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn")
 
