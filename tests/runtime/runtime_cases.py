@@ -193,3 +193,15 @@ def hold(release: str, i: int) -> int:
 @process("held")
 def held(ctx: Context, release: str, n: int = 2) -> dict:
     return {"steps": [ctx.task(hold, release=release, i=i) for i in range(n)]}
+
+
+@process("upgraded")
+def upgraded(ctx: Context, counter: str) -> dict:
+    """Code that changes while a run waits: with MLSITTER_TEST_UPGRADED=1 it is today's code, which added one
+    step before the wait and one after it, each behind ``ctx.patched``."""
+    today = os.environ.get("MLSITTER_TEST_UPGRADED") == "1"
+    first = ctx.task(mark, counter=counter, i=1)
+    added = ctx.task(mark, counter=counter, i=2) if today and ctx.patched("upgraded.before-wait") else None
+    ctx.breakpoint("go on?")
+    after = ctx.task(mark, counter=counter, i=3) if today and ctx.patched("upgraded.after-wait") else None
+    return {"first": first, "added": added, "after": after}

@@ -35,12 +35,48 @@ ARCHIVE = FIXTURE / "stores.tar.xz"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
 ROOT = Path(EXPECTED["root"])
 CASES = EXPECTED["cases"]
+# Computations corrected since the fixture's old code: a run in flight gets today's numbers from the steps it runs
+# after the upgrade (a step the journal holds is never recomputed). Per case, what changed on purpose and why:
+# result paths (with everything below them), or "answer N" for the question asked there.
+CHANGED_ON_PURPOSE: dict[str, dict[str, str]] = {
+    "evaluation-waiting": {
+        "/mitigated_fairness": "issue 24: bootstrap CIs are bias-corrected so that they contain their estimate "
+                               "(the mitigation runs after the wait)",
+        "/robustness": "issue 24: each perturbation says which columns it touched and whether it ran at all",
+    },
+    "ab-test-half-finished": {
+        "answer 2": "issue 24: the readout the old runner died in is computed again and reports the one-sided p of "
+                    "the directional hypothesis",
+        **{path: "issue 24: one-sided p (the two-sided one kept beside it), the SRM band's status and counts, "
+                 "secondary metrics and winsorizing in the readout"
+           for path in ("/p_value", "/reasons", "/p_value_two_sided", "/srm_status", "/units_per_variant",
+                        "/secondary", "/winsorized")},
+    },
+}
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
 def plain(value: Any) -> Any:
-    """A result as comparable JSON, by the conversion make_before_move.py recorded the old results with."""
+    """A result as comparable JSON, by the conversion make_before_move.py recorded the old results with; a field
+    added since (``ADDED_LATER``) that holds its default is left out, as the old code had none."""
+    import dataclasses
+
+    from mlsitter.naming import ADDED_LATER
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not (f.metadata.get(next(iter(ADDED_LATER))) and getattr(value, f.name) == _default(f))}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
     return _comparable().plain(value)
+
+
+def _default(f: Any) -> Any:
+    import dataclasses
+
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 @functools.cache
@@ -54,12 +90,12 @@ def _comparable() -> Any:
 
 def differences(got: Any, want: Any, skip: set[str], where: str = "") -> list[str]:
     """Where ``got`` differs from ``want`` (floats to 1e-9 relative), ignoring the paths in ``skip``."""
-    if where in skip:
+    if where in skip or any(where.startswith(path + "/") for path in skip):
         return []
     if isinstance(want, dict) and isinstance(got, dict):
-        if got.keys() != want.keys():
+        if {k for k in got if f"{where}/{k}" not in skip} != {k for k in want if f"{where}/{k}" not in skip}:
             return [f"{where or '/'}: keys {sorted(got)} != {sorted(want)}"]
-        return [d for k in want for d in differences(got[k], want[k], skip, f"{where}/{k}")]
+        return [d for k in want if k in got for d in differences(got[k], want[k], skip, f"{where}/{k}")]
     if isinstance(want, list) and isinstance(got, list):
         if len(got) != len(want):
             return [f"{where or '/'}: {len(got)} items != {len(want)}"]
@@ -152,6 +188,8 @@ def test_old_run_finishes_with_todays_code(old_store):
         waiting = leaf.waiting or {}
         asked = {"key": waiting.get("key"), "question": waiting.get("question"), "tags": waiting.get("tags") or [],
                  "options": waiting.get("options")}
+        if f"answer {n + 1}" in CHANGED_ON_PURPOSE.get(case, {}):
+            asked["question"] = action["waits_at"]["question"]
         assert asked == action["waits_at"], f"{case}, answer {n + 1}: today's code asks something else than the old code"
         assert ("self" if leaf.run_id == top else "child") == action["leaf"]
         kwargs = {"by": "fixture-reviewer", "resume": True}
@@ -165,9 +203,9 @@ def test_old_run_finishes_with_todays_code(old_store):
     done = mlsitter.get(top)
     assert done.status == spec["final_status"] == "completed", f"{case}: {done.status}: {done.error}"
     assert type(done.result).__qualname__ == spec["result_type"]
-    skip = set(spec["volatile"])
+    skip = set(spec["volatile"]) | {p for p in CHANGED_ON_PURPOSE.get(case, {}) if p.startswith("/")}
     diff = differences(plain(done.result), spec["result"], skip)
-    assert not diff, f"{case}: the result differs from the old code's:\n  " + "\n  ".join(diff[:20])
+    assert not diff, f"{case}: the result differs from the old code's:\n  " + "\n  ".join(diff[:60])
 
     runs = {r.run_id: r for r in store.list_runs(limit=1000)}
     assert {i: (r.process, r.status, r.parent_run_id) for i, r in runs.items()} == \

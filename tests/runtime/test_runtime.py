@@ -404,3 +404,23 @@ def test_process_pool_runs_tasks_from_a_user_file_with_its_own_classes(tmp_path)
     handle = mlsitter.run(f"{proc}:geo", executor="process")
     assert handle.status == "completed", handle.error
     assert handle.result == [5.0, 10.0]
+
+
+def test_patched_lets_a_run_begun_before_a_change_finish_on_the_old_path(tmp_path, monkeypatch):
+    """ctx.patched: a waiting run written by the old code replays without the step added before its wait and
+    takes the one added after it; a run begun with today's code replays its own additions from the journal."""
+    old_counter, new_counter = tmp_path / "old", tmp_path / "new"
+    monkeypatch.delenv("MLSITTER_TEST_UPGRADED", raising=False)
+    old = mlsitter.run(target("upgraded"), counter=str(old_counter))
+    assert old.status == "waiting" and counts(old_counter) == [1]
+    monkeypatch.setenv("MLSITTER_TEST_UPGRADED", "1")  # the code is upgraded while the run waits
+    done = mlsitter.approve(old.run_id, by="lead", resume=True)
+    assert done.status == "completed", done.error
+    assert done.result == {"first": 1, "added": None, "after": 9} and counts(old_counter) == [1, 3]
+    new = mlsitter.run(target("upgraded"), counter=str(new_counter))
+    assert new.status == "waiting" and counts(new_counter) == [1, 2]
+    finished = mlsitter.approve(new.run_id, by="lead", resume=True)
+    assert finished.result == {"first": 1, "added": 4, "after": 9} and counts(new_counter) == [1, 2, 3]  # none again
+    markers = [e.data["name"] for e in Store().events(new.run_id, types=("patch.recorded",))]
+    assert markers == ["upgraded.before-wait", "upgraded.after-wait"]
+    assert Store().verify(old.run_id).ok and Store().verify(new.run_id).ok

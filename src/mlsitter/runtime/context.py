@@ -314,6 +314,20 @@ class Context:
                 return
         raise RefineExhaustedError(message)
 
+    # -- changes to a process's code ------------------------------------------------------------------
+    def patched(self, change: str) -> bool:
+        """Whether this run takes the code path added by ``change`` (a name unique in the process): True in a run
+        that reaches this point with today's code (recorded here), False while replaying a journal written
+        before the change, which then finishes on the old path. As Temporal's ``patched``."""
+        if self.is_replaying:
+            recorded = self._replay.identity(str(self._counter + 1))
+            if recorded is None or recorded[:2] != ("patch", change):
+                return False  # the journal went on without it: no position is taken
+            self._counter += 1
+            return True
+        self._append("patch.recorded", {"key": self._next_key(), "op": "patch", "name": change})
+        return True
+
     # -- time, ids, randomness ------------------------------------------------------------------------
     def _value(self, kind: str, make: Callable[[], Any]) -> Any:
         key = self._next_key()

@@ -46,6 +46,10 @@ class ReplayIndex:
         self.until = top
         self.started: Mapping[str, int] = attempts
 
+    def identity(self, key: str) -> tuple[str, str, str | None] | None:
+        """(op, name, argument hash) of the step recorded at ``key``; None when nothing is recorded there."""
+        return self._ident.get(key)
+
     def open(self, key: str, op: str, name: str, digest: str | None = None) -> Recorded | None:
         """Recorded events at ``key`` after checking they belong to the same step, else None."""
         recorded = self._ident.get(key)

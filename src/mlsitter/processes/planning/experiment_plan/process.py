@@ -180,10 +180,8 @@ def write_plan(plan: Any, settings: Any, experiment: str, unit: str, control: st
          description="Hypothesis, statsmodels power analysis, duration from traffic, guardrails -> pre-registration")
 def experiment_plan(
     ctx: Context,
-    mde: Annotated[float | str, Interval(0, None, closed="neither"), Doc("minimum detectable effect: the absolute "
-                                                                          "change of the metric to detect, in its "
-                                                                          "units, or relative to the baseline as "
-                                                                          "'2%'")],
+    mde: Annotated[float | str, Interval(0, None, closed="neither"), Doc("minimum detectable effect: in the metric's "
+                                                                          "units, or relative as '2%'")],
     metric_type: Annotated[Literal["proportion", "mean"], Doc("'proportion' (a rate such as conversion) or "
                                                              "'mean'")] = "proportion",
     metric: Annotated[str, Doc("name of the primary metric (default: from metric_column)")] = "",
@@ -260,14 +258,15 @@ def size_the_sample(ctx: Context, settings: Any) -> tuple[Any, Any, str, list[An
     gates = [ctx.gate("sample-size-feasible", plan.days_needed, "<=", settings.max_days, on_fail="warn")]
     if plan.feasible:
         return settings, plan, "", gates
-    proposal = ctx.task(write_proposal, plan=plan, settings=settings, out_dir=str(ctx.workdir / "proposal"))
+    proposal = (ctx.task(write_proposal, plan=plan, settings=settings, out_dir=str(ctx.workdir / "proposal"))
+                if ctx.patched("experiment-plan.proposal-report") else None)  # a run begun before asks without it
     answer = ctx.breakpoint(
         f"The sample ({plan.total:,} units) needs {plan.days_needed} days at {plan.units_per_day:g} units/day, "
         f"more than max_days={settings.max_days}. Approve to plan for MDE {plan.mde_at_max_days:.4g} (reachable "
         f"in {settings.max_days} days), or choose option 'longer-duration' to run {plan.days_needed} days.",
         context={"days_needed": plan.days_needed, "max_days": settings.max_days, "mde": settings.mde,
                  "mde_at_max_days": plan.mde_at_max_days},
-        artifacts=[ctx.artifact("sample-size-proposal.html", proposal, media_type="text/html")],
+        artifacts=[ctx.artifact("sample-size-proposal.html", proposal, media_type="text/html")] if proposal else [],
         options=["larger-mde", "longer-duration"])
     if not answer.approved:
         ctx.gate("sample-size-feasible (proposal refused)", plan.days_needed, "<=", settings.max_days, on_fail="fail")

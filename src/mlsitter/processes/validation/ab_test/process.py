@@ -83,8 +83,8 @@ def ab_test(
     variant: Annotated[str, Doc("column of the assigned variant")] = "variant",
     exposure: Annotated[str, Doc("column of the variant actually served; rows that disagree with the assignment "
                                  "are removed")] = "",
-    variants: Annotated[list[str] | None, Doc("labels of the data mapped to variants, e.g. 'new_page=treatment,"
-                                              "old_page=control' (applied to the variant and exposure columns)")] = None,
+    variants: Annotated[list[str] | None, Doc("data labels mapped to variants, e.g. 'new_page=treatment,"
+                                              "old_page=control'")] = None,
     secondary: Annotated[list[str] | None, Doc("secondary metric columns: read out and Holm-corrected, never "
                                                "deciding")] = None,
     winsorize: Annotated[float, Interval(0, 0.5, closed="left"), Doc("cap this top share of every non-binary "
@@ -128,8 +128,9 @@ def ab_test(
                      control=control or _planned(pre, "control"), treatment=treatment or _planned(pre, "treatment"),
                      out_dir=str(ctx.workdir), optional=[] if segments or not pre else list(pre.segments))
     log_cleaning(ctx, table)
+    band = {"warning": srm_warning} if ctx.patched("ab-test.srm-warning-band") else {}  # runs begun before: no band
     srm = ctx.task(steps.check_srm, table=table, split=pre.split if pre else None, ratio=pre.ratio if pre else None,
-                   threshold=srm_threshold, warning=srm_warning)
+                   threshold=srm_threshold, **band)
     ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm.warning_threshold, on_fail="warn")
 
     readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=settings.guards,

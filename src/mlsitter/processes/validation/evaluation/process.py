@@ -16,7 +16,7 @@ from mlsitter.processes.vocabulary import ModelReference
 from mlsitter.processes.common.gates import gate_rows
 from mlsitter.processes.validation.evaluation import tasks as steps
 from mlsitter.processes.validation.evaluation.report import write_evaluation_report
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 FAIRNESS_OPTIONS = ["mitigate", "accept", "reject"]
 READINESS_OPTIONS = ["ready", "not-ready"]
@@ -46,7 +46,7 @@ class EvaluationResult:
     summary: str
     recalibrated_model: str = ""
     warnings: list[str] = field(default_factory=list)
-    predictions: str = ""
+    predictions: str = field(default="", metadata=ADDED_LATER)  # the per-row predictions' CSV
 
 
 def parse_targets(text: str) -> list[tuple[str, str, float]]:
@@ -141,8 +141,8 @@ def evaluation(
                                                           "measures; equalized odds counts positives and "
                                                           "negatives, not rows")] = 30,
     max_fairness_ci_width: Annotated[float, Interval(0, 1, closed="right"),
-                                     Doc("a fairness gap beyond its threshold fails its gate only when its 95% CI "
-                                         "is at most this wide; a wider one warns on the width instead")] = 0.3,
+                                     Doc("a fairness gap fails its gate only when its 95% CI is at most this wide (else "
+                                         "warns)")] = 0.3,
     mitigation: Annotated[Literal["auto", "demographic_parity", "equalized_odds"],
                           Doc("constraint of the ThresholdOptimizer mitigation (auto: the one whose gate "
                               "failed)")] = "auto",
@@ -170,10 +170,11 @@ def evaluation(
     scored = ctx.task(scoring.score_dataset, model=model, data=data, target=target, positive_label=positive_label,
                       sample_rows=sample_rows, seed=seed, out_dir=out)
     has_score = scored.task == "binary" and info.task == "binary"
-    predictions = ctx.artifact("predictions.csv", Path(ctx.task(steps.export_predictions, scored=scored,
-                                                                attributes=attributes, out_dir=out)))
+    exported = (ctx.task(steps.export_predictions, scored=scored, attributes=attributes, out_dir=out)
+                if ctx.patched("evaluation.export-predictions") else None)  # a run begun before goes on without it
+    evidence = [ctx.artifact("predictions.csv", Path(exported))] if exported else []
     metrics = ctx.task(scoring.compute_metrics, scored=scored, n_resamples=n_resamples, seed=seed)
-    gates = gate_metric_targets(ctx, metrics, scored.task, metric_targets, from_charter, out=out, evidence=[predictions])
+    gates = gate_metric_targets(ctx, metrics, scored.task, metric_targets, from_charter, out=out, evidence=evidence)
 
     calibration = recal = None
     if has_score:
@@ -186,7 +187,7 @@ def evaluation(
     fair = review_fairness(ctx, model=model, scored=scored, attributes=attributes, min_group_size=min_group_size,
                            n_resamples=n_resamples, seed=seed, out=out, min_dp_ratio=min_dp_ratio,
                            max_eo_difference=max_eo_difference, mitigation=mitigation,
-                           max_ci_width=max_fairness_ci_width, evidence=[predictions])
+                           max_ci_width=max_fairness_ci_width, evidence=evidence)
     gates += fair.gates
     business, business_gates = measure_business_value(ctx, scored=scored, costs=costs, has_score=has_score, out=out)
     gates += business_gates
@@ -196,11 +197,11 @@ def evaluation(
                      recalibration=recal, slices=slices, robustness=robustness, fairness=fair.fairness,
                      mitigation=fair.mitigated, mitigation_choice=fair.decision, business=business, gates=rows,
                      n_resamples=n_resamples)
-    refs = record_report(ctx, files, fair.mitigated) + [predictions]
+    refs = record_report(ctx, files, fair.mitigated) + evidence
     answer = ask_readiness(ctx, info=info, rows=rows, decision=fair.decision, metrics=metrics, refs=refs)
     return evaluation_result(scored=scored, metrics=metrics, fair=fair, calibration=calibration, recal=recal, slices=slices,
                              robustness=robustness, business=business, rows=rows, answer=answer, files=files,
-                             warnings=warnings, predictions=str(predictions.path))
+                             warnings=warnings, predictions=str(evidence[0].path) if evidence else "")
 
 
 # -- the chapters of the story: each makes its ctx calls in the order the body always made them ----------------
@@ -287,9 +288,11 @@ def review_fairness(ctx: Context, *, model: str, scored: Any, attributes: list[s
         return review
     failing = list(dict.fromkeys(failed_dp + failed_eo))
     constraint = mitigation_constraint(mitigation, failed_dp)
-    table = ctx.task(steps.write_fairness_table, results=review.fairness["results"], out_dir=out)
-    refs = [ctx.artifact("fairness-by-group.csv", Path(table)), ctx.artifact("fairness.png", Path(review.fairness["figure"])),
-            *(evidence or [])]
+    refs = []
+    if ctx.patched("evaluation.fairness-evidence"):  # a run begun before asks without the tables
+        table = ctx.task(steps.write_fairness_table, results=review.fairness["results"], out_dir=out)
+        refs = [ctx.artifact("fairness-by-group.csv", Path(table)),
+                ctx.artifact("fairness.png", Path(review.fairness["figure"])), *(evidence or [])]
     answer = ctx.breakpoint(
         f"Fairness gates failed for {', '.join(failing)} (DP ratio >= {min_dp_ratio}, EO difference <= "
         f"{max_eo_difference}). Mitigate with ThresholdOptimizer ({constraint}), accept the model as it is, or reject it?",
