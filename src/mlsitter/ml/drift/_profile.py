@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from mlsitter.errors import DataError, SpecError
+from mlsitter.naming import stable_name
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 MISSING = "(missing)"
@@ -21,6 +22,7 @@ FORMAT = "mlsitter.drift.profile/1"
 GROUP = 16  # columns read and computed together
 
 
+@stable_name("ml.drift.FeatureProfile")
 @dataclass
 class FeatureProfile:
     """One feature of the reference: kind, counts, summary, bin edges and counts, categories, raw sample."""
@@ -36,6 +38,7 @@ class FeatureProfile:
     sample: np.ndarray = field(default_factory=lambda: np.empty(0))  # raw values, at most max_sample (numeric)
 
 
+@stable_name("ml.drift.ReferenceProfile")
 @dataclass
 class ReferenceProfile:
     """The whole reference: its features, the optional prediction column's profile, the reference performance
@@ -135,6 +138,7 @@ def profile_feature(frame: pl.DataFrame, column: str, kind: str, *, max_sample: 
                           bin_counts(values, edges), sample=np.sort(sample))
 
 
+@stable_name("ml.drift.Columns")
 @dataclass
 class Columns:
     """A table read a group of columns at a time: a frame in memory, or a Parquet file of which only the group

@@ -67,6 +67,7 @@ def burn_rate(good: float, total: float, objective: float) -> float:
     return ((total - good) / total) / (1.0 - objective)
 
 
+@stable_name("ml.monitoring.CumulativeSeries")
 @dataclass
 class CumulativeSeries:
     """Cumulative good and total events of one SLI at increasing times (counter resets already folded in)."""

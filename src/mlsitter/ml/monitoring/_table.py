@@ -15,6 +15,7 @@ from typing import Any
 
 from mlsitter.ml.monitoring._exposition import ServerTotals
 from mlsitter.ml.monitoring._slo import CumulativeSeries, RuleState
+from mlsitter.naming import stable_name
 
 TABLES = {
     "scrapes": "ts DOUBLE, target VARCHAR, ok DOUBLE, error DOUBLE, invalid DOUBLE, latency_count DOUBLE, "
@@ -27,6 +28,7 @@ TABLES = {
 }
 
 
+@stable_name("ml.monitoring.TableState")
 @dataclass
 class TableState:
     """What the next tick reads: the last tick's time, each target's last counters, each SLI's series."""
