@@ -50,6 +50,9 @@ def test_a_killed_runner_shows_interrupted_with_the_resume_command_and_a_worker_
     shown = cli("status", run.run_id)
     assert "interrupted" in shown.stdout and f"mlsitter resume {run.run_id}" in shown.stdout, shown.stdout
     assert [r.run_id for r in Store().list_runs(status="interrupted")] == [run.run_id]
+    # its duration stops at the dead runner's last heartbeat instead of growing while nothing runs it
+    assert run.clock_stopped_at is not None and run.created_at < run.clock_stopped_at <= time.time()
+    assert "duration" in shown.stdout and cli("status", run.run_id).stdout == shown.stdout
 
     worked = cli("worker", "--once")
     assert worked.returncode == 0 and f"{run.run_id} (steps): completed" in worked.stdout, worked.stderr

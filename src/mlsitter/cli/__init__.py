@@ -297,7 +297,7 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
         note = (r.waiting or {}).get("reason", "") if r.status in ("waiting", "ready") else ""
         if r.interrupted:
             note = f"{r.interrupted}; {r.resume_command}"
-        table.add_row(r.run_id, r.process, r.status, _ts(r.created_at), _duration(r.created_at, r.ended_at),
+        table.add_row(r.run_id, r.process, r.status, _ts(r.created_at), _duration(r.created_at, r.clock_stopped_at),
                       f"{r.gates_passed}/{r.gates_failed}", note or "")
     _console().print(table)
 
@@ -328,7 +328,7 @@ def status(run_id: str, as_json: bool) -> None:
         sys.exit(STATUS_EXIT.get(r.status, EXIT_OK))
     console = _console()
     console.print(f"[bold]{r.run_id}[/]  process [bold]{r.process}[/]  status [bold]{r.status}[/]  "
-                  f"policy {r.policy}  started {_ts(r.created_at)}  duration {_duration(r.created_at, r.ended_at)}")
+                  f"policy {r.policy}  started {_ts(r.created_at)}  duration {_duration(r.created_at, r.clock_stopped_at)}")
     if r.parent_run_id:
         console.print(f"parent run: {r.parent_run_id}")
     if r.error:

@@ -52,10 +52,9 @@ def span(start: float | None, end: float | None) -> str:
 
 
 def run_duration(run: Any) -> str:
-    """A run's duration: to its end; for a run waiting on a person or a timer, to the moment it started waiting
-    (its row's last status change), so the figure does not grow while nothing runs."""
-    end = run.ended_at or (run.updated_at if run.status in ("waiting", "ready") else None)
-    return span(run.created_at, end)
+    """A run's duration: to its end, to the start of its wait, or to its dead runner's last heartbeat, so the
+    figure does not grow while nothing runs."""
+    return span(run.created_at, run.clock_stopped_at)
 
 
 def num(value: Any) -> str:

@@ -159,6 +159,18 @@ class RunRecord:
     def resume_command(self) -> str:
         return f"mlsitter resume {self.run_id}"
 
+    @property
+    def clock_stopped_at(self) -> float | None:
+        """Where the run's duration ends while nothing runs it: its end; the start of its wait (the row's last
+        status change); its dead runner's last heartbeat. None while a runner works on it."""
+        if self.ended_at:
+            return self.ended_at
+        if self.status in ("waiting", "ready"):
+            return self.updated_at
+        if self.interrupted:
+            return max(self.lock_at or 0.0, self.updated_at)
+        return None
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
