@@ -199,3 +199,15 @@ def test_describing_an_unknown_process_is_runs_error(args):
     assert proc.returncode == run.returncode == 2
     assert proc.stderr == run.stderr and "unknown process 'no-such-process'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_runs_counts_a_warned_and_an_overridden_gate_apart_from_failures():
+    warned = run_id_of(cli("run", f"{CASES}:gated", "--input", "value=0.2", "--input", "on_fail=warn", "--json"))
+    asked = run_id_of(cli("run", f"{CASES}:gated", "--input", "value=0.2", "--input", "on_fail=ask", "--json"))
+    assert cli("approve", asked, "--resume").exit_code == 0  # the person overrides the missed gate
+    failed = run_id_of(cli("run", f"{CASES}:gated", "--input", "value=0.2", "--json"))
+    rows = {r["run_id"]: r for r in json.loads(cli("runs", "--json").stdout)}
+    counts = {rid: (rows[rid]["gates_passed"], rows[rid]["gates_warned"], rows[rid]["gates_failed"])
+              for rid in (warned, asked, failed)}
+    assert counts == {warned: (0, 1, 0), asked: (0, 1, 0), failed: (0, 0, 1)}  # warned or overridden: not failed
+    assert cli("runs").stdout.count("0/1/0") == 2 and "0/0/1" in cli("runs").stdout

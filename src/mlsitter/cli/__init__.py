@@ -104,6 +104,11 @@ def _ts(at: float | None) -> str:
     return _dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _gate_column(g: Any) -> str:
+    """passed/warned-or-overridden/failed, as the dashboard's runs list shows them."""
+    return f"{g.passed}/{g.warned + g.overridden}/{g.failed}"
+
+
 def _duration(start: float | None, end: float | None) -> str:
     if not start:
         return "—"
@@ -277,12 +282,15 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
     from rich.table import Table
 
     from mlsitter.runtime import Store
+    from mlsitter.runtime.views import gate_counts
 
     store = Store()
     records = store.list_runs(status=status, process=process_name, limit=limit)
+    gates = gate_counts(store, records)  # a warn gate that missed and an overridden gate are not failures
     if as_json:
         _dump([{"run_id": r.run_id, "process": r.process, "status": r.status, "created_at": r.created_at,
-                "ended_at": r.ended_at, "gates_passed": r.gates_passed, "gates_failed": r.gates_failed,
+                "ended_at": r.ended_at, "gates_passed": gates[r.run_id].passed, "gates_failed": gates[r.run_id].failed,
+                "gates_warned": gates[r.run_id].warned + gates[r.run_id].overridden,  # missed, not blocking
                 "waiting": (r.waiting or {}).get("reason") if r.status in ("waiting", "ready") else None,
                 "interrupted": r.interrupted, "parent_run_id": r.parent_run_id} for r in records])
         return
@@ -290,7 +298,7 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
     table.add_column("run", no_wrap=True)
     table.add_column("process", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for col in ("started", "duration", "gates ✓/✗"):
+    for col in ("started", "duration", "gates ✓/⚠/✗"):
         table.add_column(col)
     table.add_column("waiting for", overflow="fold")
     for r in records:
@@ -298,7 +306,7 @@ def runs(status: str | None, process_name: str | None, limit: int, as_json: bool
         if r.interrupted:
             note = f"{r.interrupted}; {r.resume_command}"
         table.add_row(r.run_id, r.process, r.status, _ts(r.created_at), _duration(r.created_at, r.clock_stopped_at),
-                      f"{r.gates_passed}/{r.gates_failed}", note or "")
+                      _gate_column(gates[r.run_id]), note or "")
     _console().print(table)
 
 

@@ -5,6 +5,7 @@ The CLI's ``status`` and the dashboard's run page both render a :class:`RunView`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,3 +157,51 @@ def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> 
         elif t == "run.failed":
             view.error_detail = d.get("traceback")
     return view
+
+
+@dataclass
+class GateCounts:
+    """A run's gates by outcome, as its gates table shows them: a ``warn`` gate that missed its threshold and a
+    gate a person overrode are not failures (the runs row counts every missed threshold as failed)."""
+
+    passed: int = 0
+    failed: int = 0
+    warned: int = 0
+    overridden: int = 0
+
+    def add(self, outcome: str) -> None:
+        name = {"pass": "passed", "fail": "failed", "warn": "warned"}.get(outcome, "overridden")
+        setattr(self, name, getattr(self, name) + 1)
+
+
+def count_gates(gates: list[GateView]) -> GateCounts:
+    """The outcomes of ``gates`` counted (pass, fail, warn, overridden)."""
+    counts = GateCounts()
+    for g in gates:
+        counts.add(g.outcome)
+    return counts
+
+
+def gate_counts(store: Store, runs: list[RunRecord]) -> dict[str, GateCounts]:
+    """Gate outcomes of each run (the runs list's ✓/⚠/✗ column). The runs row counts every missed threshold as
+    failed; a run that completed was blocked by none of them (a blocking gate fails the run or holds it), so its
+    missed gates are warned or overridden (``warned`` holds both). Only other runs with a missed gate have their
+    gate events read, in one query."""
+    counts = {r.run_id: GateCounts(passed=r.gates_passed, warned=r.gates_failed) for r in runs
+              if not r.gates_failed or r.status == "completed"}
+    missed = [r.run_id for r in runs if r.run_id not in counts]
+    if not missed:
+        return counts
+    marks = ",".join("?" * len(missed))
+    rows = store.conn.execute(
+        f"SELECT run_id, type, data FROM events WHERE run_id IN ({marks}) AND type IN ('gate.evaluated', "
+        "'gate.overridden') ORDER BY run_id, seq", missed).fetchall()
+    gates: dict[str, dict[str, GateView]] = {r: {} for r in missed}
+    for run_id, type_, data in rows:
+        d = json.loads(data)
+        if type_ == "gate.evaluated":
+            gates[run_id][d["key"]] = GateView(d["key"], d.get("name", ""), d.get("value"), d.get("operator", ""),
+                                               d.get("threshold"), bool(d.get("passed")), d.get("on_fail", "fail"))
+        elif d.get("key") in gates[run_id]:
+            gates[run_id][d["key"]].overridden_by = d.get("by") or "?"
+    return {**counts, **{r: count_gates(list(g.values())) for r, g in gates.items()}}
