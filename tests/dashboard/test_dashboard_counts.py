@@ -95,4 +95,4 @@ def test_the_artifacts_verified_are_the_ones_listed(waiting_run) -> None:
     assert list_counts(client, run_id) == "1/2/0"  # completed: its missed gates were warned or overridden
     report = client.get(f"/api/runs/{run_id}/verify", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     # recorded once, named again by the question (and the wait) and by the result: one artifact, several references
-    assert report["ok"] and report["artifacts"] == listed == 1 and report["artifact_references"] >= 3
+    assert report["ok"] and report["artifacts"] == listed == 1  # one artifact, however many events name it

@@ -64,16 +64,6 @@ def runs_page(store: Store, *, status: str | None, process: str | None, search: 
     return RunsPage(items, total, page, per_page, store.processes())
 
 
-def distinct_artifacts(store: Store, run_id: str) -> int:
-    """How many different artifacts (by content digest) a run's journal refers to: what ``verify`` checked, each
-    counted once however many events (record, question, result) name it, so it matches the listed artifacts."""
-    from mlsitter.runtime.integrity import _artifact_refs
-
-    rows = store.conn.execute("SELECT data FROM events WHERE run_id=? AND instr(data, 'sha256') > 0",
-                              (run_id,)).fetchall()
-    return len({sha for (data,) in rows for sha, _ in _artifact_refs(json.loads(data))})
-
-
 # Every event type build_view reads except the step events, which run_view reads with SQL.
 _VIEW_EVENTS = ("gate.evaluated", "gate.overridden", "breakpoint.requested", "breakpoint.answered",
                 "breakpoint.approval", "refine.attempt",

@@ -174,15 +174,14 @@ def _verify_one(store: Store, hasher: EventHasher, run_id: str, legacy: dict[str
             refs.extend((ref, f"{label} (event #{seq})") for ref, label in _file_refs(type_, payload))
     problems += _head_problems(store, row, [r[5] for r in rows])
     problems += projection.mismatches(row, legacy=run_id in legacy)
-    artifacts = files = 0
     for ref, label in refs:
         if ref not in checked:
             checked[ref] = _check_ref(store, ref)
-        artifacts += ref[0] == "artifact"
-        files += ref[0] != "artifact"
         if checked[ref]:
             problems.append(f"{label}: {checked[ref]}")
-    return VerifyReport(run_id, not problems, len(rows), artifacts, files, problems)
+    distinct = {ref for ref, _ in refs}  # an artifact named by several events (record, question, result) is one
+    artifacts = sum(ref[0] == "artifact" for ref in distinct)
+    return VerifyReport(run_id, not problems, len(rows), artifacts, len(distinct) - artifacts, problems)
 
 
 def _head_problems(store: Store, row: Any, hashes: list[str]) -> list[str]:
