@@ -24,23 +24,24 @@ def test_server_predicts_validates_counts_logs_and_takes_feedback(servers, regis
     assert len(batch["predictions"]) == 30
     bad = httpx.post(server.url + "/predict", json={"record": {**rows[0], "Age": "old"}})
     assert bad.status_code == 422 and bad.json()["field"] == "Age" and "must be a number" in bad.json()["detail"]
+    # a field the model does not take is ignored (as MLflow does): the whole record is answered as without it
     extra = httpx.post(server.url + "/predict", json={"record": {**rows[0], "Cabin": "C85"}})
-    assert extra.status_code == 422 and extra.json()["field"] == "Cabin"
+    assert extra.status_code == 200 and extra.json()["score"] == body["score"]
     # feedback names an earlier request id
     assert httpx.post(server.url + "/feedback", json={"request_id": "nope", "label": 1}).status_code == 404
     assert httpx.post(server.url + "/feedback", json={"request_id": body["request_id"], "label": labels[0]}).status_code == 200
     # Prometheus metrics by model, version and outcome; missing features counted
     text = httpx.get(server.url + "/metrics").text
     counts = parse_counters(text, "mlsitter_model_requests_total")
-    assert counts[(("model", "titanic"), ("outcome", "ok"), ("version", "1"))] == 2
-    assert counts[(("model", "titanic"), ("outcome", "invalid"), ("version", "1"))] == 2
-    assert parse_counters(text, "mlsitter_model_predicted_records_total")[(("model", "titanic"), ("version", "1"))] == 31
-    missing_age = sum(1 for r in [rows[0]] + rows if r["Age"] is None)
+    assert counts[(("model", "titanic"), ("outcome", "ok"), ("version", "1"))] == 3
+    assert counts[(("model", "titanic"), ("outcome", "invalid"), ("version", "1"))] == 1
+    assert parse_counters(text, "mlsitter_model_predicted_records_total")[(("model", "titanic"), ("version", "1"))] == 32
+    missing_age = sum(1 for r in [rows[0], rows[0]] + rows if r["Age"] is None)
     assert parse_counters(text, "mlsitter_model_missing_features_total").get(
         (("feature", "Age"), ("model", "titanic"), ("version", "1")), 0) == missing_age
     # every answered record is in the prediction log with its inputs and output
     logged = read_predictions(registry / "log")
-    assert len(logged) == 31 and logged[0]["request_id"] == body["request_id"] and logged[0]["inputs"] == rows[0]
+    assert len(logged) == 32 and logged[0]["request_id"] == body["request_id"] and logged[0]["inputs"] == rows[0]
     assert read_feedback(registry / "log") == {(body["request_id"], 0): labels[0]}
 
 

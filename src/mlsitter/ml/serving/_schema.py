@@ -102,19 +102,16 @@ def _check_value(spec: FieldSpec, value: Any, index: int) -> Any:
 def validate_records(schema: InputSchema, records: list[Any]) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
     """Each record as a row tuple in schema order, and the count of missing values per field.
 
-    Raises :class:`RequestSchemaError` naming the first bad field: an unknown field, a required field
-    that is absent, or a value of the wrong type."""
+    Raises :class:`RequestSchemaError` naming the first bad field: a required field that is absent, or a
+    value of the wrong type. Fields the model does not take are ignored, as MLflow's schema enforcement
+    does: a client sends the whole record, and a model trained on fewer columns still answers it (the
+    prediction log keeps the whole record, so drift sees every column)."""
     rows: list[tuple[Any, ...]] = []
     missing: dict[str, int] = {}
-    known = set(schema.names)
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise RequestSchemaError(f"record {index} must be a JSON object of field values, got "
                                      f"{type(record).__name__}", "", index)
-        unknown = [k for k in record if k not in known]
-        if unknown:
-            raise RequestSchemaError(f"record {index}: unknown field {unknown[0]!r}; the model expects "
-                                     f"{schema.describe()}", unknown[0], index)
         row = []
         for spec in schema.fields:
             if spec.name not in record and spec.required:
