@@ -404,7 +404,8 @@ def training(
                     metric=plan.metric, dataset_version=dataset_version, sample_rows=sample_rows, test_data=test_data,
                     exclude=agreed["excluded"] if agreed else [], inputs=features.input_columns if features else None,
                     inputs_of=f"the feature pipeline {pipeline!r}")
-    decided = [*(drop or []), *(agreed["excluded"] if agreed else [])]
+    # a feature pipeline decides the features: the columns it does not read are its choice, not identifiers
+    decided = [*(drop or []), *(agreed["excluded"] if agreed else []), *(prep.dropped_columns if features else [])]
     if identifier_warning(prep, decided):
         ctx.log("warning", identifier_warning(prep, decided))
     code = ctx.task(process_code_version)
