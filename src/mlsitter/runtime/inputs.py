@@ -15,6 +15,7 @@ cannot say::
 - :class:`Interval`: the allowed range of a number (of each number, in a list of them).
 - :class:`Normalize`: how a text input is compared with its allowed values (case, aliases); the value itself
   reaches the process as given.
+- :class:`Check`: a rule beyond type and range (a text that must read as a percentage), said in words.
 - :class:`Doc`, or a plain string: the input's one-line meaning, shown by ``mlsitter describe``.
 
 :func:`coerce_inputs` runs in ``Runner.create``, before any run row or journal event exists: an unknown
@@ -80,6 +81,15 @@ class Interval:
         low = "-inf" if self.low is None else f"{self.low!r}"
         high = "inf" if self.high is None else f"{self.high!r}"
         return f"{left}{low}, {high}{right}"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A rule the (coerced) value must also follow, with what it expects in words:
+    ``Annotated[float | str, Check(is_share, "a positive number or a percentage such as '2%'")]``."""
+
+    test: Callable[[Any], bool]
+    expected: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +284,11 @@ def _coerce(value: Any, annotation: Any, marks: _Marks, *, check: bool) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is Annotated:
-        return _coerce(value, args[0], marks.add(tuple(annotation.__metadata__)), check=check)
+        result = _coerce(value, args[0], marks.add(tuple(annotation.__metadata__)), check=check)
+        rule = _check_of(annotation)
+        if check and rule is not None and result is not None and not rule.test(result):
+            raise fail(rule.expected)
+        return result
     if origin in (Union, types.UnionType):
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
             if type(None) in args:
@@ -410,7 +424,8 @@ def _expected(annotation: Any, marks: _Marks) -> str:
     if annotation is _MISSING or annotation is Any:
         return "any value"
     if origin is Annotated:
-        return _expected(args[0], marks.add(tuple(annotation.__metadata__)))
+        rule = _check_of(annotation)
+        return rule.expected if rule is not None else _expected(args[0], marks.add(tuple(annotation.__metadata__)))
     if origin in (Union, types.UnionType):
         parts = [_expected(a, marks) for a in args if a is not type(None)] + (["None"] if type(None) in args else [])
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
@@ -443,8 +458,12 @@ def _strip_article(text: str) -> str:
     return text
 
 
+def _check_of(annotation: Any) -> Check | None:
+    return next((m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Check)), None)
+
+
 def _is_declared(annotation: Any) -> bool:
-    if _find(annotation, lambda a: typing.get_origin(a) is Literal) is not None:
+    if _find(annotation, lambda a: typing.get_origin(a) is Literal or _check_of(a) is not None) is not None:
         return True
     return _marks_of(annotation).interval is not None
 

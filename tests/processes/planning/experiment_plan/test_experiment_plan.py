@@ -143,7 +143,16 @@ def test_relative_mde_and_a_stopping_rule_in_calendar_time():
     assert "mde 10% of baseline 0.3" in plain(Path(r.report).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("mde", ["two percent", "-2%", "-0.5"])
-def test_bad_mde_is_named(mde):
-    run = mlsitter.run("experiment-plan", approve="auto", mde=mde, baseline=0.1)
-    assert run.status == "failed" and "'2%'" in run.error, run.error
+@pytest.mark.parametrize("mde, shown", [("0%", "'0%'"), ("-2%", "'-2%'"), ("abc%", "'abc%'"), ("150%", "'150%'"),
+                                        ("two percent", "'two percent'"), ("-0.5", "-0.5"), (-0.5, "-0.5"), (0, "0.0")])
+def test_bad_mde_is_refused_before_a_run(mde, shown):
+    from mlsitter import Store
+    from mlsitter.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as refused:
+        mlsitter.run("experiment-plan", approve="auto", mde=mde, baseline=0.1)
+    assert str(refused.value).startswith(
+        "The 'mde' parameter of experiment-plan must be a positive number (an absolute change, e.g. 0.02) or a "
+        "percentage of the baseline in (0%, 100%] (e.g. '2%'). Got ")
+    assert str(refused.value).endswith(f"Got {shown} instead.")  # '-0.5' from the command line reads as a number
+    assert Store().count_runs() == 0

@@ -78,17 +78,15 @@ def metric_history(frame: pd.DataFrame, column: str, metric_type: str, positive_
 
 def parse_mde(mde: float | str, baseline: float) -> tuple[float, str]:
     """(absolute MDE, note): a number is the absolute change; ``'2%'`` is relative to the baseline."""
+    from mlsitter.processes.planning.experiment_plan.process import MDE_EXPECTED, relative_share
+
     number = isinstance(mde, (int, float)) and not isinstance(mde, bool)
     text = str(mde).strip()
-    try:
-        share = float(text[:-1]) / 100 if text.endswith("%") else float("nan")
-    except ValueError:
-        share = float("nan")
     if number and float(mde) > 0:
         return float(mde), ""
-    if not share > 0:
-        raise SpecError(f"mde must be a positive absolute change (e.g. 0.02) or a change relative to the baseline "
-                        f"(e.g. '2%'); got {mde!r}")
+    share = relative_share(text)
+    if share is None:
+        raise SpecError(f"mde must be {MDE_EXPECTED}; got {mde!r}")
     absolute = share * abs(baseline)
     if absolute <= 0:
         raise SpecError(f"a relative mde ({text}) needs a non-zero baseline; got baseline {baseline}")

@@ -45,6 +45,30 @@ from typing import Annotated, Any, Literal
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
 from mlsitter.processes.common.gates import gate_rows
+from mlsitter.runtime.inputs import Check
+
+#: what ``mde`` takes, as a refusal says it
+MDE_EXPECTED = "a positive number (an absolute change, e.g. 0.02) or a percentage of the baseline in (0%, 100%] (e.g. '2%')"
+
+
+def relative_share(text: str) -> float | None:
+    """The share of the baseline a relative MDE such as ``'2%'`` names (0.02), or None when ``text`` names none
+    in (0%, 100%]."""
+    text = text.strip()
+    if not text.endswith("%"):
+        return None
+    try:
+        share = float(text[:-1]) / 100
+    except ValueError:
+        return None
+    return share if 0 < share <= 1 else None
+
+
+def valid_mde(value: float | str) -> bool:
+    """Whether ``mde`` is a positive absolute change or a relative one in (0%, 100%]: checked before a run exists."""
+    if isinstance(value, str):
+        return relative_share(value) is not None
+    return value > 0
 
 
 @stable_name("experiment-plan.ExperimentPlanResult")
@@ -180,7 +204,7 @@ def write_plan(plan: Any, settings: Any, experiment: str, unit: str, control: st
          description="Hypothesis, statsmodels power analysis, duration from traffic, guardrails -> pre-registration")
 def experiment_plan(
     ctx: Context,
-    mde: Annotated[float | str, Interval(0, None, closed="neither"), Doc("minimum detectable effect: in the metric's "
+    mde: Annotated[float | str, Interval(0, None, closed="neither"), Check(valid_mde, MDE_EXPECTED), Doc("minimum detectable effect: in the metric's "
                                                                           "units, or relative as '2%'")],
     metric_type: Annotated[Literal["proportion", "mean"], Doc("'proportion' (a rate such as conversion) or "
                                                              "'mean'")] = "proportion",
