@@ -1,0 +1,37 @@
+from ._contract_tests import (
+    ContractTest as ContractTest,
+    contract_test as contract_test,
+    pass_rate as pass_rate,
+    response_problems as response_problems,
+    PredictionCheck as PredictionCheck,
+    check_predictions as check_predictions,
+    golden_quality as golden_quality,
+    Reproduction as Reproduction,
+    reproduce_training as reproduce_training,
+    requirement_mismatches as requirement_mismatches,
+)
+from ._server_probes import (
+    RequestProbe as RequestProbe,
+    probe_request_schema as probe_request_schema,
+    predict_each as predict_each,
+)
+from ._ml_test_score import (
+    DATA as DATA,
+    MODEL as MODEL,
+    INFRA as INFRA,
+    MONITORING as MONITORING,
+    SECTIONS as SECTIONS,
+    GateRecord as GateRecord,
+    ApprovalRecord as ApprovalRecord,
+    RunEvidence as RunEvidence,
+    ModelEvidence as ModelEvidence,
+    Signal as Signal,
+    RubricTest as RubricTest,
+    RUBRIC as RUBRIC,
+    EvidenceLink as EvidenceLink,
+    RubricRow as RubricRow,
+    MlTestScore as MlTestScore,
+    score_test as score_test,
+    ml_test_score as ml_test_score,
+    changed_rows as changed_rows,
+)
