@@ -222,3 +222,18 @@ def test_reads_the_preregistration_written_by_experiment_plan(table):
     assert {s["segment"] for s in r.segments} == {"country"}
     assert r.tests["welch"]["p_value"] == pytest.approx(r.p_value_two_sided)  # a 'mean' metric: Welch's t-test
     assert r.p_value == pytest.approx(r.p_value_two_sided / 2)  # planned direction 'increase', effect upward
+    # each gate and question is tagged with the compliance checkpoint it serves: the plan is the scope, the SRM check
+    # the data quality, the guardrails and the ship decision the deployment
+    for run_id, served in ((plan.run_id, {"scope": ["sample-size-feasible"]}),
+                           (h.run_id, {"data-quality": ["sample-ratio-mismatch"],
+                                       "deployment": ["guardrail-latency_ms"]})):
+        shown = CliRunner().invoke(main, ["compliance", "show", run_id, "--json"], catch_exceptions=False)
+        assert shown.exit_code == 0, shown.output
+        checkpoints = {c["name"]: c for p in json.loads(shown.stdout)["phases"] for c in p["checkpoints"]}
+        for name, gates in served.items():
+            assert [g["name"] for g in checkpoints[name]["gates"]] == gates, checkpoints[name]
+        asked = {c["name"]: [q["question"][:16] for q in c["approvals"]] for c in checkpoints.values() if c["approvals"]}
+        assert asked == ({"scope": ["Approve the plan"]} if run_id == plan.run_id else
+                         {"deployment": ["A/B decision for"]}), asked
+    text = CliRunner().invoke(main, ["compliance", h.run_id], catch_exceptions=False).stdout
+    assert "Data quality: passed" in text and "Deployment: passed" in text, text

@@ -268,7 +268,7 @@ def experiment_plan(
             f"days to detect {settings.mde:g} on {settings.metric}? Reject with e.g. 'mde: 0.02' or 'power: 0.9'.",
             context={"n_control": plan.n_control, "n_treatment": plan.n_treatment, "days": plan.days_needed,
                      "mde": settings.mde, "alpha": settings.alpha, "power": settings.power},
-            artifacts=[html],
+            artifacts=[html], checkpoint="scope",
         )
     return experiment_plan_result(settings, plan, files=files, adjusted_by=adjusted_by, attempts=attempt.number,
                                   feedbacks=feedbacks)
@@ -279,7 +279,8 @@ def size_the_sample(ctx: Context, settings: Any) -> tuple[Any, Any, str, list[An
     """(settings, power plan, how they were adjusted, gates): the sample for the settings; when it needs more
     than ``max_days``, a person approves the larger MDE reachable in time or picks a longer duration."""
     plan = ctx.task(solve_power, settings=settings)
-    gates = [ctx.gate("sample-size-feasible", plan.days_needed, "<=", settings.max_days, on_fail="warn")]
+    gates = [ctx.gate("sample-size-feasible", plan.days_needed, "<=", settings.max_days, on_fail="warn",
+                      checkpoint="scope")]
     if plan.feasible:
         return settings, plan, "", gates
     proposal = (ctx.task(write_proposal, plan=plan, settings=settings, out_dir=str(ctx.workdir / "proposal"))
@@ -291,13 +292,15 @@ def size_the_sample(ctx: Context, settings: Any) -> tuple[Any, Any, str, list[An
         context={"days_needed": plan.days_needed, "max_days": settings.max_days, "mde": settings.mde,
                  "mde_at_max_days": plan.mde_at_max_days},
         artifacts=[ctx.artifact("sample-size-proposal.html", proposal, media_type="text/html")] if proposal else [],
-        options=["larger-mde", "longer-duration"])
+        options=["larger-mde", "longer-duration"], checkpoint="scope")
     if not answer.approved:
-        ctx.gate("sample-size-feasible (proposal refused)", plan.days_needed, "<=", settings.max_days, on_fail="fail")
+        ctx.gate("sample-size-feasible (proposal refused)", plan.days_needed, "<=", settings.max_days, on_fail="fail",
+                 checkpoint="scope")
     option = answer.option or "larger-mde"
     settings = ctx.task(adopt_proposal, settings=settings, plan=plan, option=option)
     plan = ctx.task(solve_power, settings=settings)
-    gates.append(ctx.gate("sample-size-feasible (adjusted)", plan.days_needed, "<=", settings.max_days, on_fail="fail"))
+    gates.append(ctx.gate("sample-size-feasible (adjusted)", plan.days_needed, "<=", settings.max_days, on_fail="fail",
+                          checkpoint="scope"))
     return settings, plan, option, gates
 
 

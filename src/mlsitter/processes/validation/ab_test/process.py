@@ -131,7 +131,8 @@ def ab_test(
     band = {"warning": srm_warning} if ctx.patched("ab-test.srm-warning-band") else {}  # runs begun before: no band
     srm = ctx.task(steps.check_srm, table=table, split=pre.split if pre else None, ratio=pre.ratio if pre else None,
                    threshold=srm_threshold, **band)
-    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm.warning_threshold, on_fail="warn")
+    ctx.gate("sample-ratio-mismatch", srm.p_value, ">=", srm.warning_threshold, on_fail="warn",
+             checkpoint="data-quality")
 
     readout = ctx.task(steps.compute_readout, table=table, variant=variant, metric=metric, guardrails=settings.guards,
                        covariate=covariate, timestamp=timestamp, segments=list(segments or table.optional_present),
@@ -140,7 +141,8 @@ def ab_test(
                        **({"secondary": extra_metrics} if extra_metrics else {}),
                        **({"winsorize": winsorize} if winsorize else {}))
     for status in readout.guardrail_status:
-        ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn")
+        ctx.gate(f"guardrail-{status['metric']}", round(status["p_one_sided"], 8), ">=", alpha, on_fail="warn",
+                 checkpoint="deployment")
 
     files = ctx.task(steps.write_ab_report, out_dir=str(ctx.workdir), data=data, table=table, plan=pre, srm=srm, readout=readout)
     refs = [ctx.artifact("ab-test-report.html", Path(files["html"])), ctx.artifact("ab-test-report.md", Path(files["markdown"])),
@@ -212,7 +214,7 @@ def hold_for_srm(ctx: Context, srm: Any, refs: list[Any]) -> None:
         srm.banner() + " Override the SRM alarm and go on to the decision?",
         context={"p_value": srm.p_value, "threshold": srm.threshold, "units_per_variant": srm.observed,
                  "planned_share": srm.expected_share}, artifacts=refs, options=["override", "stop"],
-        tags=("srm-override",))
+        tags=("srm-override",), checkpoint="data-quality")
     overridden = answer.option == "override" if answer.option in ("override", "stop") else answer.approved
     if answer.by.startswith("policy:") or not overridden:
         who = (f"approval policy {answer.by[7:]!r} may not override it; a person must" if answer.by.startswith("policy:")
@@ -251,7 +253,7 @@ def ask_early_stop(ctx: Context, readout: Any, *, pre: Any, alpha: float, refs: 
         f"Early stop? {seen:,} of {planned:,} planned units so far and {why}. Stop now and decide "
         f"('{decision}'), or continue collecting data?",
         context={"seen": seen, "planned": planned, "crossing": crossing, "breached": breached}, artifacts=refs,
-        options=["stop", "continue"], tags=("early-stop",),
+        options=["stop", "continue"], tags=("early-stop",), checkpoint="deployment",
     )
     stop = answer.option == "stop" if answer.option in ("stop", "continue") else answer.approved
     return decision if stop else "continue"
@@ -267,7 +269,7 @@ def approve_decision(ctx: Context, readout: Any, decision: str, refs: list[Any])
         f"A/B decision for {readout.treatment} vs {readout.control}: {decision.upper()} — " + "; ".join(readout.reasons)
         + ". Approve, or pick another decision.",
         context={"decision": decision, "reasons": readout.reasons, "p_value": readout.p_value, "lift": primary.lift},
-        artifacts=refs, options=DECISIONS, tags=("decision",),
+        artifacts=refs, options=DECISIONS, tags=("decision",), checkpoint="deployment",
     )
     final = decision
     if answer.option in DECISIONS:
