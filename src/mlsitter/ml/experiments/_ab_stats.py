@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from mlsitter.errors import DataError
-from mlsitter.ml.metrics._bootstrap import poisson_one
+from mlsitter.ml.metrics._bootstrap import bias_corrected_interval, poisson_one
 from mlsitter.naming import ADDED_LATER, stable_name
 
 
@@ -161,7 +161,8 @@ def bootstrap_difference(
     a: np.ndarray, b: np.ndarray, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
     n_buckets: int = BOOTSTRAP_BUCKETS,
 ) -> TestResult:
-    """Percentile CI of mean_B - mean_A by a Poisson bootstrap over random buckets of units.
+    """Bias-corrected (BC) bootstrap CI of mean_B - mean_A, by a Poisson bootstrap over random buckets of units;
+    like every other bootstrap CI of the project it contains its estimate.
 
     With more units than ``n_buckets`` the units are hashed into buckets and buckets are resampled
     (exchangeable, since assignment is random): the same answer as a unit-level bootstrap for large n
@@ -177,9 +178,8 @@ def bootstrap_difference(
         wa = poisson_one(rng, (size, len(sa)))
         wb = poisson_one(rng, (size, len(sb)))
         diffs[start:start + size] = (wb @ sb) / (wb @ cb) - (wa @ sa) / (wa @ ca)
-    alpha = (1 - level) / 2
     diff = float(np.mean(b) - np.mean(a))
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    low, high = bias_corrected_interval(diff, diffs, level)
     p = float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
     return TestResult("bootstrap", diff, float("nan"), p, float(low), float(high))
 
