@@ -50,12 +50,30 @@ def no_skill_score(metric: Metric, y: Any, classes: np.ndarray | None = None) ->
     return score(metric, y.astype(float), np.full(len(y), float(np.mean(y.astype(float)))))
 
 
-def metric_scorer(metric: Metric, task: str) -> Callable[[Any, Any, Any], float]:
-    """A sklearn-style ``scorer(estimator, X, y)`` returning the metric in its natural units."""
+def align_proba(proba: np.ndarray, fitted: Any, classes: Any) -> np.ndarray:
+    """``proba`` of a model fitted on the classes ``fitted`` as columns of all ``classes`` (0 for a class the
+    model never saw): a fold or a learning-curve subset may lack a class that the metric must still score."""
+    fitted, classes = list(np.asarray(fitted)), list(np.asarray(classes))
+    if fitted == classes:
+        return proba
+    unknown = [c for c in fitted if c not in classes]
+    if unknown:
+        raise ValueError(f"the model predicts classes {unknown} that are not among the target's {classes}")
+    full = np.zeros((len(proba), len(classes)))
+    full[:, [classes.index(c) for c in fitted]] = proba[:, :len(fitted)]
+    return full
+
+
+def metric_scorer(metric: Metric, task: str, classes: Any = None) -> Callable[[Any, Any, Any], float]:
+    """A sklearn-style ``scorer(estimator, X, y)`` returning the metric in its natural units; with ``classes``
+    (all of the target's) an estimator fitted on fewer is scored on every class, never on its own few."""
 
     def scorer(estimator: Any, X: Any, y: Any) -> float:
         if task == CLASSIFICATION:
-            return score(metric, y, estimator.predict_proba(X), estimator.classes_)
+            proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+            if classes is None:
+                return score(metric, y, proba, estimator.classes_)
+            return score(metric, y, align_proba(proba, estimator.classes_, classes), np.asarray(classes))
         return score(metric, y, estimator.predict(X))
 
     return scorer

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from mlsitter.ml.metrics._scoring import CLASSIFICATION, Metric, score
+from mlsitter.ml.metrics._scoring import CLASSIFICATION, Metric, align_proba, score
 from mlsitter.naming import stable_name
 
 
@@ -78,10 +78,8 @@ def cross_validate(
     for i, (fit_idx, val_idx) in enumerate(splits):
         model = clone(pipeline).fit(X.iloc[fit_idx], y_arr[fit_idx])
         pred = predict_scores(model, X.iloc[val_idx], task)
-        if width and pred.shape[1] != width:  # a fold lacked a class: align columns to all classes
-            full = np.zeros((len(val_idx), width))
-            full[:, np.searchsorted(classes, model.classes_)] = pred
-            pred = full
+        if width:  # a fold lacked a class: align columns to all classes
+            pred = align_proba(pred, model.classes_, classes)
         oof_sum[val_idx] += pred
         seen[val_idx] += 1
         scores.append(score(metric, y_arr[val_idx], pred, classes))

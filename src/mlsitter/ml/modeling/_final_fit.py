@@ -138,7 +138,7 @@ def _fit_final(pipeline: Any, X_train: pd.DataFrame, y_train: Any, X_test: pd.Da
     curve: dict[str, list[float]] = {}
     if learning_curve:
         figures["learning_curve.png"], curve = plots.learning_curve_png(
-            clone(pipeline), X_train, np.asarray(y_train), scoring=metric_scorer(measure, task), task=task, seed=seed,
+            clone(pipeline), X_train, np.asarray(y_train), scoring=metric_scorer(measure, task, classes if task == CLASSIFICATION else None), task=task, seed=seed,
             metric_name=metric)
     if task == CLASSIFICATION:
         figures["confusion_matrix.png"] = plots.confusion_matrix_png(y_test, model.predict(X_test), classes)

@@ -75,7 +75,13 @@ class EncodedTargetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.estimator_.predict_proba(X)
+        """One column per class seen in fit, as sklearn's classifiers give: XGBoost fitted on a single class
+        still answers two columns, which no longer match ``classes_`` (scorers read them in that order)."""
+        proba = np.asarray(self.estimator_.predict_proba(X))
+        if proba.shape[1] == len(self.classes_):
+            return proba
+        kept = proba[:, :len(self.classes_)]
+        return kept / kept.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
