@@ -154,32 +154,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class WomenSurvive:
-    """A small real classifier (the Titanic rule of thumb), so the server test does not pay for scikit-learn."""
-
-    classes_ = [0, 1]
-
-    def predict(self, frame):
-        return (frame["Sex"] == "female").astype(int).to_numpy()
-
-    def predict_proba(self, frame):
-        import numpy as np
-
-        female = (frame["Sex"] == "female").to_numpy()
-        return np.column_stack([np.where(female, 0.26, 0.81), np.where(female, 0.74, 0.19)])
-
-
 @pytest.fixture
 def model_server(tmp_path):
     """The real serving app (ModelService + create_app) around a Titanic pipeline, on 127.0.0.1 in a thread."""
     import uvicorn
 
-    from mlsitter.ml.serving import FieldSpec, InputSchema, ModelService, ServedModel, create_app
+    from mlsitter.ml.serving import ModelService, ServedModel, create_app
+    from rule_of_thumb_serving import WomenSurvive, schema
 
-    schema = InputSchema((FieldSpec("Pclass", "long"), FieldSpec("Sex", "string"), FieldSpec("Age", "double", False),
-                          FieldSpec("SibSp", "long"), FieldSpec("Parch", "long"), FieldSpec("Fare", "double"),
-                          FieldSpec("Embarked", "string", False)))
-    served = ServedModel("titanic", 1, "sha", schema, WomenSurvive())
+    served = ServedModel("titanic", 1, "sha", schema(), WomenSurvive())
     service = ModelService(served, role="champion", log_dir=tmp_path / "log")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning",

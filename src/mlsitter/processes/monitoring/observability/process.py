@@ -101,6 +101,9 @@ def observability(
     quality_objective: Annotated[float, Interval(0, 1, closed="neither"),
                                  Doc("share of labelled predictions that were right")] = 0.9,
     anomaly_threshold: Annotated[float, Interval(1, 50), Doc("robust z beyond which a point is an anomaly")] = 3.5,
+    time_scale: Annotated[float, Interval(1, 100_000),
+                          Doc("a live source on accelerated time (a drill): simulated seconds per wall-clock "
+                              "second; interval and duration are then simulated seconds")] = 1.0,
 ) -> ObservabilityResult:
     """Watch a model deployment's SLOs and run its incidents."""
     workdir = str(ctx.workdir)
@@ -110,13 +113,15 @@ def observability(
                     scenario=scenario, log_dir=log_dir, interval=interval, duration=duration, workdir=workdir)
     live_ticks = steps.intervals(duration, interval) + 1
     times: list[float | None] = list(plan.times) if plan.simulated else [None] * live_ticks
+    # an accelerated clock starts now (only a run that asks for one journals its origin)
+    clock = {} if plan.simulated or time_scale == 1 else {"scale": time_scale, "origin": ctx.now().timestamp()}
     watch = Watch()
     since: float | None = None
     for number, at in enumerate(times):
         if number and not plan.simulated:
-            ctx.sleep(interval)
+            ctx.sleep(interval / time_scale)
         tick = ctx.task(steps.observe_tick, plan=plan, table=table, at=at, since=since, objectives=objectives,
-                        latency_threshold_ms=latency_threshold_ms, workdir=workdir)
+                        latency_threshold_ms=latency_threshold_ms, workdir=workdir, **clock)
         since = tick.at
         watch.record(ctx, tick)
         if watch.incident is None:
@@ -220,8 +225,11 @@ def mitigate(ctx: Context, incident: Incident, tick: Any, *, plan: steps.Plan, b
         if not answer.approved:
             incident.note(tick.at, "rollback refused", answer.by, answer.feedback)
             return
-        done = ctx.task(steps.roll_back, plan=plan, at=tick.at, workdir=workdir,
-                        reason=f"{incident.severity} on {incident.sli} ({incident.rule})")
+        reason = f"{incident.severity} on {incident.sli} ({incident.rule})"
+        if plan.kind == steps.DEPLOYMENT and ctx.patched("observability.rollback-process"):
+            done = roll_back_deployment(ctx, plan, reason)
+        else:  # a simulated deployment, or a run journaled before the rollback became its own process
+            done = ctx.task(steps.roll_back, plan=plan, at=tick.at, workdir=workdir, reason=reason)
         incident.remediation = done
         detail = f"rolled back {done['stopped']}" if done["stopped"] else done.get("note", "nothing to roll back")
         incident.note(tick.at, "mitigated", answer.by, detail)
@@ -233,6 +241,17 @@ def mitigate(ctx: Context, incident: Incident, tick: Any, *, plan: steps.Plan, b
         if not answer.approved:
             return
     incident.status, incident.mitigated_at = "mitigated", tick.at
+
+
+def roll_back_deployment(ctx: Context, plan: steps.Plan, reason: str) -> dict[str, Any]:
+    """The live remediation: a child ``rollback`` run takes the serving candidate out, so the traffic change
+    is journaled where the serving history and ``mlsitter verify`` read it; without a candidate, nothing."""
+    target = ctx.task(steps.rollback_target, deployment=plan.source)
+    if target["candidate"] is None:
+        return steps.nothing_to_roll_back(plan.source, reason)
+    back = ctx.call("rollback", model=target["model"], deployment=plan.source, reason=reason)
+    return {"stopped": back.version, "at": ctx.now().timestamp(), "shares": back.shares, "reason": reason,
+            "simulated": False, "process": "rollback", "action": back.action}
 
 
 def try_to_resolve(ctx: Context, watch: Watch, tick: Any, *, table: str, objectives: dict[str, float],

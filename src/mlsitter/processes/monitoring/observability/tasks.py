@@ -1,5 +1,6 @@
 """Task functions of the ``observability`` process: where scrapes come from, one observation tick, the
-impact start of an alert, anomalies, and the approved remediation (a rollback through ``ml.serving``)."""
+impact start of an alert, anomalies, and the approved remediation (on a live deployment the process runs
+the ``rollback`` process as a child run; these steps find its target or roll a simulated one back)."""
 
 from __future__ import annotations
 
@@ -100,14 +101,16 @@ def deployment_targets(deployment: str) -> list[str]:
 
 @task(name="observability.tick")
 def observe_tick(plan: Plan, table: str, at: float | None, since: float | None, objectives: dict[str, float],
-                 latency_threshold_ms: float, workdir: str) -> Any:
-    """Scrape every target (at ``at`` on simulated time, now on the wall clock), add the scrapes and the
-    quality events since ``since`` to the table and evaluate every burn-rate rule."""
+                 latency_threshold_ms: float, workdir: str, scale: float = 1.0, origin: float = 0.0) -> Any:
+    """Scrape every target (at ``at`` on simulated time, now on the wall clock, or on a clock running ``scale``
+    times as fast from ``origin``), add the scrapes and the quality events since ``since`` to the table and
+    evaluate every burn-rate rule."""
     import time
 
     from mlsitter.ml.monitoring import Objective, Scrape, SimulatedDeployment, logged_quality, observe, scrape
 
-    when = time.time() if at is None else at
+    now = time.time()
+    when = (origin + (now - origin) * scale) if at is None else at
     quality = None
     if plan.kind == SCENARIO:
         sim = SimulatedDeployment.from_file(plan.source, simulation_state(workdir))
@@ -121,8 +124,9 @@ def observe_tick(plan: Plan, table: str, at: float | None, since: float | None, 
         scrapes = [scrape(url, at=when) for url in targets]
         if not targets:
             scrapes = [Scrape(when, plan.source, error="the deployment has no running model server")]
-    if quality is None and plan.log_dir and since is not None:
-        quality = logged_quality(plan.log_dir, since, when)
+    if quality is None and plan.log_dir and since is not None:  # the prediction log is on the wall clock
+        quality = logged_quality(plan.log_dir, since if at is not None else origin + (since - origin) / scale,
+                                 when if at is not None else now)
     wanted = [Objective(sli, target) for sli, target in objectives.items()]
     return observe(table, when, scrapes, wanted, latency_threshold_ms / 1000, quality)
 
@@ -151,12 +155,30 @@ def find_anomalies(table: str, threshold: float) -> list[Any]:
     return sorted(found, key=lambda a: a.at)
 
 
-@task(name="observability.rollback")
-def roll_back(plan: Plan, at: float, workdir: str, reason: str) -> dict[str, Any]:
-    """The approved remediation: take the deployment's candidate out (weight 0, drained, stopped; aliases
-    untouched) as ``mlsitter rollback`` does; on a simulated deployment, from simulated time ``at`` on."""
+def nothing_to_roll_back(deployment: str, reason: str) -> dict[str, Any]:
+    """The remediation of a deployment with no candidate serving: none, and the command that would restore
+    the previous champion."""
     import time
 
+    return {"stopped": None, "at": time.time(), "shares": {}, "reason": reason, "simulated": False,
+            "note": f"deployment {deployment!r} has no candidate serving; restoring the previous champion is "
+                    f"`mlsitter rollback {deployment}`"}
+
+
+@task(name="observability.rollback_target")
+def rollback_target(deployment: str) -> dict[str, Any]:
+    """The deployment's model and its serving candidate (None when none runs): what a rollback would take out."""
+    from mlsitter.ml.serving import CANDIDATE, live, load_state
+
+    state = load_state(deployment)
+    candidate = live(state, CANDIDATE) if state is not None else None
+    return {"model": state.model if state else "", "candidate": candidate.label if candidate is not None else None}
+
+
+@task(name="observability.rollback")
+def roll_back(plan: Plan, at: float, workdir: str, reason: str) -> dict[str, Any]:
+    """The approved remediation on a simulated deployment, from simulated time ``at`` on; on a live one (runs
+    journaled before the ``rollback`` process took that over) the candidate out as ``mlsitter rollback`` does."""
     if plan.kind == SCENARIO:
         from mlsitter.ml.monitoring import SimulatedDeployment
 
@@ -166,9 +188,7 @@ def roll_back(plan: Plan, at: float, workdir: str, reason: str) -> dict[str, Any
 
     state = load_state(plan.source)
     if state is None or live(state, CANDIDATE) is None:
-        return {"stopped": None, "at": time.time(), "shares": {}, "reason": reason, "simulated": False,
-                "note": f"deployment {plan.source!r} has no candidate serving; restoring the previous champion is "
-                        f"`mlsitter rollback {plan.source}`"}
+        return nothing_to_roll_back(plan.source, reason)
     done = rollback(state)
     return {"stopped": done["stopped"], "at": done["changed_at"], "shares": done["shares"], "reason": reason,
             "simulated": False}
