@@ -14,16 +14,24 @@ import click
 @click.option("--log-dir", default="", help="Prediction and feedback logs (default: the deployment's log folder).")
 @click.option("--sample", default=1.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of requests written to the prediction log.")
-def serve(model: str, host: str, port: int, role: str, log_dir: str, sample: float) -> None:
+@click.option("--log-max-mb", default=64.0, show_default=True, type=click.FloatRange(0),
+              help="Rotate the prediction log at this size (0: never by size).")
+@click.option("--log-max-hours", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Rotate the prediction log this long after it was opened (0: never by age).")
+@click.option("--log-keep", default=0, show_default=True, type=click.IntRange(0),
+              help="Rotated prediction-log files kept; older ones are deleted (0: all are kept).")
+def serve(model: str, host: str, port: int, role: str, log_dir: str, sample: float, log_max_mb: float,
+          log_max_hours: float, log_keep: int) -> None:
     """Serve MODEL (NAME@ALIAS, NAME/VERSION or NAME) from the registry, its hash checked: /predict, /feedback,
     /health, /ready, /metrics. Stops on Ctrl-C or SIGTERM after in-flight requests finish."""
-    from mlsitter.ml.serving import serve_model, serving_home
+    from mlsitter.ml.serving import LogRotation, serve_model, serving_home
     from mlsitter.ml.tracking import parse_model_ref
 
     name = parse_model_ref(model).name
     folder = log_dir or str(serving_home() / name / "log")
     click.echo(f"serving {model} on http://{host}:{port} (prediction log: {folder})", err=True)
-    serve_model(model, host=host, port=port, role=role, log_dir=folder, sample=sample)
+    rotation = LogRotation(int(log_max_mb * 1024 * 1024), log_max_hours * 3600, log_keep)
+    serve_model(model, host=host, port=port, role=role, log_dir=folder, sample=sample, rotation=rotation)
 
 
 @click.command()

@@ -13,6 +13,8 @@ from ._served_model import (
 )
 from ._prediction_log import (
     JsonLinesLog as JsonLinesLog,
+    LogRotation as LogRotation,
+    log_files as log_files,
     VersionAccuracy as VersionAccuracy,
     sampled as sampled,
     read_predictions as read_predictions,

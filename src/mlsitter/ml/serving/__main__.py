@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--role", default="champion")
     server.add_argument("--log-dir", required=True)
     server.add_argument("--sample", type=float, default=1.0)
+    server.add_argument("--log-max-bytes", type=int, default=64 * 1024 * 1024,
+                        help="rotate the prediction log at this size (0: never by size)")
+    server.add_argument("--log-max-seconds", type=float, default=0.0,
+                        help="rotate the prediction log this long after it was opened (0: never by age)")
+    server.add_argument("--log-keep", type=int, default=0, help="rotated files kept, the oldest deleted (0: all)")
     router = sub.add_parser("router", help="route between a champion and a candidate server")
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=8080)
@@ -35,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.kind == "server":
+            from mlsitter.ml.serving._prediction_log import LogRotation
             from mlsitter.ml.serving._server import serve_model
 
             serve_model(args.model, host=args.host, port=args.port, role=args.role, log_dir=args.log_dir,
-                        sample=args.sample)
+                        sample=args.sample, rotation=LogRotation(args.log_max_bytes, args.log_max_seconds,
+                                                                 args.log_keep))
         else:
             from mlsitter.ml.serving._router import serve_router
 

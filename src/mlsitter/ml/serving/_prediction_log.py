@@ -1,6 +1,8 @@
 """The prediction log: one JSON line per served record (request id, version, inputs, output, latency,
 outcome) and the feedback log of labels sent later for a request id. Drift, observability, retraining
-and the canary analysis read them back; sampling keeps a deterministic share of request ids."""
+and the canary analysis read them back; sampling keeps a deterministic share of request ids. A log
+rotates by size and/or age (the active file is renamed ``<stem>.<n>.jsonl`` and a new one opened), keeping
+the newest ``keep`` rotated files; readers read the active and the rotated files alike."""
 
 from __future__ import annotations
 
@@ -29,37 +31,107 @@ def sampled(request_id: str, rate: float) -> bool:
     return bucket < rate
 
 
-class JsonLinesLog:
-    """An append-only JSON-lines file of this process (one writer per file; a lock for its threads)."""
+@stable_name("ml.serving.LogRotation")
+@dataclass(frozen=True)
+class LogRotation:
+    """When a log file rotates: at ``max_bytes`` (0: never by size) or ``max_seconds`` after it was opened (0:
+    never by age); ``keep`` rotated files are kept, the oldest deleted beyond that (0: all are kept)."""
 
-    def __init__(self, directory: str | Path, kind: str, label: str) -> None:
+    max_bytes: int = 64 * 1024 * 1024
+    max_seconds: float = 0.0
+    keep: int = 0
+
+    def __post_init__(self) -> None:
+        from mlsitter.errors import InputError
+
+        for name in ("max_bytes", "max_seconds", "keep"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InputError(f"log rotation {name} must be a number >= 0 (0: off), got {value!r}")
+
+
+NO_ROTATION = LogRotation(0, 0.0, 0)
+
+
+class JsonLinesLog:
+    """An append-only JSON-lines file of this process (one writer per file; a lock for its threads), rotated
+    as ``rotation`` says."""
+
+    def __init__(self, directory: str | Path, kind: str, label: str, rotation: LogRotation = NO_ROTATION) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label)
-        self.path = self.directory / f"{kind}-{safe}-{os.getpid()}.jsonl"
-        self._file = open(self.path, "a", encoding="utf-8")
+        self.stem = f"{kind}-{safe}-{os.getpid()}"
+        self.path = self.directory / f"{self.stem}.jsonl"
+        self.rotation = rotation
         self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._size = self._file.tell()
+        self._opened = time.time()
+
+    def rotated(self) -> list[Path]:
+        """This log's rotated files, oldest first."""
+        found = [(p, p.name[len(self.stem) + 1:-len(".jsonl")]) for p in self.directory.glob(f"{self.stem}.*.jsonl")]
+        return [p for p, n in sorted((item for item in found if item[1].isdigit()), key=lambda item: int(item[1]))]
+
+    def _rotate(self) -> None:
+        self._file.close()
+        done = self.rotated()
+        number = int(done[-1].name[len(self.stem) + 1:-len(".jsonl")]) + 1 if done else 1
+        os.replace(self.path, self.directory / f"{self.stem}.{number:06d}.jsonl")
+        if self.rotation.keep:
+            for old in self.rotated()[:-self.rotation.keep]:
+                old.unlink(missing_ok=True)
+        self._open()
+
+    def _due(self, adding: int) -> bool:
+        by_size = self.rotation.max_bytes and self._size and self._size + adding > self.rotation.max_bytes
+        by_age = self.rotation.max_seconds and self._size and time.time() - self._opened >= self.rotation.max_seconds
+        return bool(by_size or by_age)
 
     def write(self, entries: list[dict[str, Any]]) -> None:
-        """Append ``entries`` and flush, so readers in other processes see them at once."""
+        """Append ``entries`` and flush, so readers in other processes see them at once (rotating first when
+        they would take the file past its size, or it is older than its age)."""
         if not entries:
             return
         text = "".join(json.dumps(e, default=str, separators=(",", ":")) + "\n" for e in entries)
+        data = text.encode("utf-8")
         with self._lock:
+            if self._due(len(data)):
+                self._rotate()
             self._file.write(text)
             self._file.flush()
+            self._size += len(data)
 
     def close(self) -> None:
         with self._lock:
             self._file.close()
 
 
+def log_files(directory: str | Path, kind: str) -> list[Path]:
+    """Every file of ``kind`` in ``directory``: each writer's active file and its rotated ones."""
+    return sorted(Path(directory).glob(f"{kind}-*.jsonl"))
+
+
 def _read(directory: str | Path, kind: str) -> Iterator[dict[str, Any]]:
-    for path in sorted(Path(directory).glob(f"{kind}-*.jsonl")):
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.endswith("\n"):  # a line still being written is read next time
-                    yield json.loads(line)
+    """Every complete line of every file of ``kind``. A writer that rotates while this reads renames its active
+    file to a name the listing did not hold, so the read is done again until the listing holds still."""
+    rows: list[dict[str, Any]] = []
+    for _ in range(20):
+        listed = log_files(directory, kind)
+        rows = []
+        try:
+            for path in listed:
+                with open(path, encoding="utf-8") as handle:
+                    rows += [json.loads(line) for line in handle if line.endswith("\n")]  # a partial line: next time
+        except FileNotFoundError:  # rotated away or deleted by retention meanwhile
+            continue
+        if log_files(directory, kind) == listed:
+            break
+    yield from rows
 
 
 def read_predictions(directory: str | Path, *, since: float = 0.0, until: float | None = None,

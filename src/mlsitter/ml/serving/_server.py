@@ -25,7 +25,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from mlsitter.ml.serving._metrics import ServerMetrics
-from mlsitter.ml.serving._prediction_log import FEEDBACK, PREDICTIONS, JsonLinesLog, sampled
+from mlsitter.ml.serving._prediction_log import FEEDBACK, PREDICTIONS, JsonLinesLog, LogRotation, sampled
 from mlsitter.ml.serving._schema import RequestSchemaError, validate_records
 from mlsitter.ml.serving._served_model import Prediction, ServedModel, load_served_model
 from mlsitter.naming import stable_name
@@ -106,14 +106,14 @@ class ModelService:
     """What the app does with a request; the prediction thread batches, logs and counts."""
 
     def __init__(self, served: ServedModel, *, role: str, log_dir: str | Path, sample: float = 1.0,
-                 max_batch: int = 256) -> None:
+                 max_batch: int = 256, rotation: LogRotation = LogRotation()) -> None:
         self.served = served
         self.role = role
         self.sample = sample
         self.max_batch = max_batch
         self.metrics = ServerMetrics(served.name, served.version)
-        self.predictions = JsonLinesLog(log_dir, PREDICTIONS, f"{served.name}-{served.version}-{role}")
-        self.feedback = JsonLinesLog(log_dir, FEEDBACK, f"{served.name}-{served.version}-{role}")
+        self.predictions = JsonLinesLog(log_dir, PREDICTIONS, f"{served.name}-{served.version}-{role}", rotation)
+        self.feedback = JsonLinesLog(log_dir, FEEDBACK, f"{served.name}-{served.version}-{role}", rotation)
         self.recent = RecentIds()
         self.queue: asyncio.Queue[_Pending] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlsitter-predict")
@@ -315,11 +315,11 @@ def feedback_problem(payload: Any) -> str:
 
 
 def serve_model(ref: str, *, host: str = "127.0.0.1", port: int = 8000, role: str = "champion",
-                log_dir: str | Path, sample: float = 1.0) -> None:
+                log_dir: str | Path, sample: float = 1.0, rotation: LogRotation = LogRotation()) -> None:
     """Load ``ref`` through the registry and serve it until stopped (SIGTERM/SIGINT finish in-flight requests)."""
     from mlsitter.ml.serving._processes import check_port_free, run_uvicorn
 
     check_port_free(host, port)
     served = load_served_model(ref)
-    service = ModelService(served, role=role, log_dir=log_dir, sample=sample)
+    service = ModelService(served, role=role, log_dir=log_dir, sample=sample, rotation=rotation)
     run_uvicorn(create_app(service), host, port)

@@ -85,11 +85,14 @@ def test_elec2_drift_is_found_in_the_later_windows_and_the_approved_alert_recomm
     assert rejected.result.profile == result.profile
 
 
-def test_windows_come_from_the_model_servers_prediction_log(tmp_path):
+def test_windows_come_from_the_model_servers_prediction_log_across_its_rotated_files(tmp_path):
+    from mlsitter.ml.serving import LogRotation
     from mlsitter.ml.serving._prediction_log import FEEDBACK, PREDICTIONS, JsonLinesLog
+    from mlsitter.processes.monitoring.drift.tasks import prediction_log_frame
 
     rng = np.random.default_rng(4)
-    log, feedback = JsonLinesLog(tmp_path, PREDICTIONS, "m-1"), JsonLinesLog(tmp_path, FEEDBACK, "m-1")
+    rotation = LogRotation(max_bytes=16_000)  # about 90 rows a file: the log is spread over 14 files
+    log, feedback = JsonLinesLog(tmp_path, PREDICTIONS, "m-1", rotation), JsonLinesLog(tmp_path, FEEDBACK, "m-1", rotation)
     entries, labels = [], []
     for i in range(1200):
         x = rng.normal(0 if i < 600 else 1.5)  # the input moves in the second window
@@ -98,10 +101,14 @@ def test_windows_come_from_the_model_servers_prediction_log(tmp_path):
                         "inputs": {"x": x, "city": "a" if i % 3 else "b"}, "output": int(score >= 0.5),
                         "score": score, "outcome": "ok"})
         labels.append({"request_id": f"r{i}", "index": 0, "label": int(rng.random() < score)})
-    log.write(entries)
-    feedback.write(labels)
+    for start in range(0, 1200, 20):  # as a server writes them: one batch at a time
+        log.write(entries[start:start + 20])
+        feedback.write(labels[start:start + 20])
     log.close()
     feedback.close()
+    assert len(log.rotated()) >= 10 and len(feedback.rotated()) >= 3
+    frame = prediction_log_frame(str(tmp_path))
+    assert frame.height == 1200 and frame["label"].null_count() == 0  # every row, every label, from every file
     run = mlsitter.run("drift", prediction_log=str(tmp_path), window="600", approve="auto")
     assert run.status == "completed", run.error
     (window,) = run.result.windows
