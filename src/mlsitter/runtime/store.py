@@ -191,6 +191,8 @@ class Store:
         """Where the journal is, for messages: the SQLite file, or the PostgreSQL URL without its password."""
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self._lock = threading.RLock()
+        self._full_sync = False
+        """SQLite at ``MLSITTER_DURABILITY=full``: every commit fsynced (PRAGMA synchronous=FULL) unless relaxed."""
         self._key: JournalKey | None = None
         self._hasher: EventHasher
         self.dialect: Dialect = SQLITE
@@ -266,8 +268,8 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: every commit reaches the OS before the call returns, so a SIGKILL of
             # the process loses nothing; only a power cut may lose the last commits (never corrupts).
-            sync = "FULL" if os.environ.get("MLSITTER_DURABILITY") == "full" else "NORMAL"
-            conn.execute(f"PRAGMA synchronous={sync}")
+            self._full_sync = os.environ.get("MLSITTER_DURABILITY") == "full"
+            conn.execute(f"PRAGMA synchronous={'FULL' if self._full_sync else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = _meta(conn, "schema_version")
@@ -362,6 +364,20 @@ class Store:
     def head_mac(self, run_id: str, seq: int, last_hash: str) -> str:
         """The keyed proof that ``seq`` events ending in ``last_hash`` are the whole journal of the run."""
         return self.key.mac("head", run_id, seq, last_hash)
+
+    @contextlib.contextmanager
+    def _unflushed(self, relax: bool) -> Iterator[None]:
+        """With ``relax`` at full durability on SQLite: the commits inside are not fsynced on their own
+        (synchronous=NORMAL: written to the WAL, flushed by the next FULL commit or checkpoint)."""
+        if not (relax and self._full_sync):
+            yield
+            return
+        with self._lock:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield
+            finally:
+                self.conn.execute("PRAGMA synchronous=FULL")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -578,18 +594,22 @@ class JournalWriter:
             prev = digest
         return rows, events
 
-    def append_many(self, items: list[tuple[str, dict[str, Any]]], *, run: dict[str, Any] | None = None) -> list[Event]:
+    def append_many(self, items: list[tuple[str, dict[str, Any]]], *, run: dict[str, Any] | None = None,
+                    flush: bool = True) -> list[Event]:
         """Write events in one commit, before this returns, only while ``owner`` holds the lease.
 
         With ``run`` fields (a status change) the runs row and its keyed head are written in the same
-        transaction; the events of an execution in flight (steps) are appended alone, one statement each."""
+        transaction; the events of an execution in flight (steps) are appended alone, one statement each.
+        ``flush=False`` (write-ahead markers such as ``step.started``): at ``MLSITTER_DURABILITY=full`` the
+        commit reaches the OS (a SIGKILL loses nothing) but is not fsynced on its own; the next flushed
+        commit (the step's result) makes it survive a power cut too, as SQLite's WAL is flushed in order."""
         rows, events = self.prepare(items)
         last = events[-1]
         conn = self.store.conn
         if run is None and len(rows) == 1:
             fenced = self.owner is not None
             sql = self.store.dialect.fenced_insert if fenced else "INSERT INTO events VALUES(?,?,?,?,?,?,?)"
-            with self.store._lock:
+            with self.store._lock, self.store._unflushed(not flush):
                 if conn.execute(sql, (*rows[0], self.run_id, self.owner) if fenced else rows[0]).rowcount != 1:
                     raise self._lost_lease()
         else:
@@ -601,7 +621,7 @@ class JournalWriter:
                               updated_at=last.at)
             where, args = ("run_id=? AND lock_owner=?", (self.run_id, self.owner)) if self.owner else \
                 ("run_id=?", (self.run_id,))
-            with self.store._transaction():
+            with self.store._unflushed(not flush and run is None), self.store._transaction():
                 sql = f"UPDATE runs SET {', '.join(f'{k}=?' for k in fields) or 'run_id=run_id'} WHERE {where}"
                 if conn.execute(sql, (*fields.values(), *args)).rowcount != 1:
                     raise self._lost_lease()
