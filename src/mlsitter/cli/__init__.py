@@ -254,7 +254,8 @@ class _RunCommand(click.Command):
 @click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), help="YAML or JSON file of inputs.")
 @click.option("--approve", "policy", default="manual", show_default=True,
               help="Approval policy: manual, auto, gates-passed (add '+production' to let it approve production breakpoints).")
-@click.option("--executor", type=click.Choice(["inline", "process"]), default=None, help="Where tasks run (default inline).")
+@click.option("--executor", type=click.Choice(["inline", "process", "ray"]), default=None,
+              help="Where tasks run (default inline; ray: on $RAY_ADDRESS or a local Ray cluster).")
 @click.option("--seed", type=int, default=None,
               help="Run seed (default: random, recorded); also the process's seed input if it has one and -i names none.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")

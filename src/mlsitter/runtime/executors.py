@@ -1,6 +1,7 @@
-"""Executors run task functions: ``inline`` (this process) or ``process`` (a local pool).
+"""Executors run task functions: ``inline`` (this process), ``process`` (a local pool) or ``ray``.
 
-The interface is one method, ``submit(fn, kwargs) -> Future``; a Ray executor plugs in here.
+The interface is ``submit(fn, kwargs) -> Future``, plus ``share(values)``, which may swap a map's common
+arguments for handles that travel cheaply to each task (Ray's object store); the others keep them as they are.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ class Executor(Protocol):
 
     def submit(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Future[Any]: ...
 
+    def share(self, values: dict[str, Any]) -> dict[str, Any]: ...
+
     def close(self) -> None: ...
 
 
-class InlineExecutor:
+class _NoSharing:
+    """Arguments travel with each task as they are."""
+
+    def share(self, values: dict[str, Any]) -> dict[str, Any]:
+        return values
+
+
+class InlineExecutor(_NoSharing):
     """Runs each task at once in the calling thread; the default."""
 
     name = "inline"
@@ -40,7 +50,7 @@ class InlineExecutor:
         return None
 
 
-class ProcessExecutor:
+class ProcessExecutor(_NoSharing):
     """A pool of worker processes for CPU-heavy ``map``; task functions must be importable.
 
     Workers start from a fork server (or spawn), never by forking the runner: a runner that has
@@ -104,12 +114,25 @@ def _call_target(target: str, arguments: bytes) -> Any:
     return fn(**pickle.loads(arguments))
 
 
-EXECUTORS = {"inline": InlineExecutor, "process": ProcessExecutor}
+def _ray() -> Executor:
+    from mlsitter.runtime.ray_executor import RayExecutor  # Ray itself is imported at the first task
+
+    return RayExecutor()
+
+
+EXECUTORS: dict[str, Callable[[], Executor]] = {"inline": InlineExecutor, "process": ProcessExecutor, "ray": _ray}
+
+
+def check_executor(name: str) -> None:
+    """Refuse, before a run is created, an unknown executor or one that cannot start here, in one line."""
+    if name not in EXECUTORS:
+        raise InputError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
+    if name == "ray":
+        from mlsitter.runtime.ray_executor import check_ray
+
+        check_ray()
 
 
 def make_executor(name: str) -> Executor:
-    try:
-        executor: Executor = EXECUTORS[name]()
-    except KeyError:
-        raise InputError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}") from None
-    return executor
+    check_executor(name)
+    return EXECUTORS[name]()

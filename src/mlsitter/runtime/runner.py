@@ -23,7 +23,7 @@ from mlsitter.runtime import approvals
 from mlsitter.runtime.codec import Codec
 from mlsitter.runtime.context import Context
 from mlsitter.runtime.definitions import resolve
-from mlsitter.runtime.executors import EXECUTORS, make_executor
+from mlsitter.runtime.executors import check_executor, make_executor
 from mlsitter.runtime.identity import Identity, answered_by, os_identity
 from mlsitter.runtime.inputs import bind_inputs, coerce_inputs, input_parameters
 from mlsitter.runtime.policy import ApprovalPolicy
@@ -112,8 +112,7 @@ class Runner:
         spec = resolve(target)
         policy = ApprovalPolicy.parse(approve)
         executor = executor or os.environ.get("MLSITTER_EXECUTOR") or "inline"
-        if executor not in EXECUTORS:
-            raise InputError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+        check_executor(executor)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise InputError(f"seed must be a non-negative integer, got {seed!r}")
         if seed is not None and parent is None and "seed" not in inputs and any(

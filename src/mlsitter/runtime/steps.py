@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from queue import Empty, SimpleQueue
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -34,6 +35,8 @@ class Step:
     name: str
     args_hash: str
     attempt: int = 1
+    shared: dict[str, Any] | None = None
+    """A map's common arguments (the same dict for all its steps), shared through ``Executor.share``."""
 
 
 class StepScheduler:
@@ -60,7 +63,7 @@ class StepScheduler:
         steps = []
         for i, item in enumerate(items):
             kwargs = {first_param: item, **common}
-            steps.append(Step(f"{key}.{i}", fn, kwargs, name, args_hash(kwargs)))
+            steps.append(Step(f"{key}.{i}", fn, kwargs, name, args_hash(kwargs), shared=common or None))
         digest = args_hash({"n": len(items), "items": [s.args_hash for s in steps]})
         return self.run(key, "map", name, digest, steps, group=True)
 
@@ -78,8 +81,8 @@ class StepScheduler:
         """Results of ``steps`` in order: recorded ones decoded, the others executed now."""
         recorded = self._open(key, op, name, digest)
         if group and recorded is None:
-            self._writer.append(f"{op}.started",
-                                {"key": key, "op": op, "name": name, "args_hash": digest, "n": len(steps)})
+            self._writer.append_many([(f"{op}.started", {"key": key, "op": op, "name": name, "args_hash": digest,
+                                                          "n": len(steps)})], flush=False)
         results: list[Any] = [None] * len(steps)
         todo: list[int] = []
         for i, step in enumerate(steps):
@@ -100,16 +103,33 @@ class StepScheduler:
         executor = self._executor
         here = [i for i in todo if executor.name == "inline" or task_options(steps[i].fn).local]
         local = set(here)
+        # Write-ahead markers: committed (a SIGKILL loses none) but not flushed on their own at full
+        # durability; the flush of the results that follow covers them (see JournalWriter.append_many).
         self._writer.append_many([
             ("step.started", {"key": steps[i].key, "op": "task", "name": steps[i].name,
                               "args_hash": steps[i].args_hash, "attempt": steps[i].attempt,
                               "executor": "inline" if i in local else executor.name})
             for i in todo
-        ])
+        ], flush=False)
         running: dict[Future[Any], tuple[int, float]] = {}
+        landed: SimpleQueue[Future[Any]] = SimpleQueue()
+        handles: dict[int, dict[str, Any]] = {}
+
+        def submit(i: int) -> None:
+            step = steps[i]
+            kwargs = step.kwargs
+            if step.shared:  # a map's common arguments go to the executor once, not once per task
+                shared = handles.get(id(step.shared))
+                if shared is None:
+                    shared = handles[id(step.shared)] = executor.share(step.shared)
+                kwargs = {**kwargs, **shared}
+            future = executor.submit(step.fn, kwargs)
+            running[future] = (i, time.perf_counter())
+            future.add_done_callback(landed.put)
+
         for i in todo:
             if i not in local:
-                running[executor.submit(steps[i].fn, steps[i].kwargs)] = (i, time.perf_counter())
+                submit(i)
         error: BaseException | None = None
         for i in here:  # in this thread, while any pool tasks run; no futures, so the common path stays cheap
             try:
@@ -120,15 +140,22 @@ class StepScheduler:
                 error = error or exc
                 break
         while running:
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                i, started = running.pop(future)
-                step = steps[i]
+            done = [landed.get()]  # then every other result that is ready too: they share one commit
+            while True:
+                try:
+                    done.append(landed.get_nowait())
+                except Empty:
+                    break
+            finished = [(running.pop(f), f) for f in done]
+            ok = [(i, started, f.result()) for (i, started), f in finished if f.exception() is None]
+            for (i, _, _), value in zip(ok, self._land([(steps[i], value, t) for i, t, value in ok])):
+                results[i] = value
+            for (i, _), future in finished:
                 failure = future.exception()
                 if failure is None:
-                    results[i] = self._landed(step, future.result(), started)
-                elif self._failed(step, failure, can_retry=error is None):
-                    running[executor.submit(step.fn, step.kwargs)] = (i, time.perf_counter())
+                    continue
+                if self._failed(steps[i], failure, can_retry=error is None):
+                    submit(i)
                 else:
                     error = error or failure
         if error is not None:
@@ -144,18 +171,21 @@ class StepScheduler:
                 if self._failed(step, exc, can_retry=True):
                     continue
                 raise
-            return self._landed(step, value, started)
+            return self._land([(step, value, started)])[0]
 
-    def _landed(self, step: Step, value: Any, started: float) -> Any:
-        """Journal a finished step's result; return the value the process sees."""
-        encoded = self._codec.encode(value)
-        self._writer.append("step.completed", {
-            "key": step.key, "result": encoded, "attempt": step.attempt,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        })
-        if _has_figure(value):
-            value = self._codec.decode(encoded)
-        return value
+    def _land(self, finished: list[tuple[Step, Any, float]]) -> list[Any]:
+        """Journal finished steps' results in one commit; return the values the process sees."""
+        if not finished:
+            return []
+        now = time.perf_counter()
+        encoded = [self._codec.encode(value) for _, value, _ in finished]
+        self._writer.append_many([
+            ("step.completed", {"key": step.key, "result": enc, "attempt": step.attempt,
+                                "duration_ms": round((now - started) * 1000, 3)})
+            for (step, _, started), enc in zip(finished, encoded)
+        ])
+        return [self._codec.decode(enc) if _has_figure(value) else value
+                for (_, value, _), enc in zip(finished, encoded)]
 
     def _failed(self, step: Step, exc: BaseException, can_retry: bool) -> bool:
         """Journal a failed attempt; when the task's policy allows, wait the backoff and say retry."""
@@ -170,8 +200,9 @@ class StepScheduler:
         if retry:
             time.sleep(delay)
             step.attempt += 1
-            self._writer.append("step.retried", {"key": step.key, "op": "task", "name": step.name,
-                                                 "args_hash": step.args_hash, "attempt": step.attempt})
+            self._writer.append_many([("step.retried", {"key": step.key, "op": "task", "name": step.name,
+                                                        "args_hash": step.args_hash, "attempt": step.attempt})],
+                                     flush=False)
         return retry
 
 
