@@ -51,6 +51,7 @@ CHANGED_ON_PURPOSE: dict[str, dict[str, str]] = {
                  "secondary metrics and winsorizing in the readout"
            for path in ("/p_value", "/reasons", "/p_value_two_sided", "/srm_status", "/units_per_variant",
                         "/secondary", "/winsorized")},
+        "/tests/bootstrap": "issue 24: the bootstrap CI of the difference is bias-corrected, as every other bootstrap CI",
     },
 }
 
