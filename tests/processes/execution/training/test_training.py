@@ -242,14 +242,30 @@ def test_charter_sets_metric_target_gate_and_exclusions(adult_csv, tmp_path):
     })
     path, _ = write_charter(charter, tmp_path)
     run = mlsitter.run("training", approve="gates-passed", data=str(adult_csv), target="class", charter=str(path),
-                       trials=2, folds=2, model_name="adult-charter")
-    assert run.status == "waiting"  # the charter's 0.995 AUC is out of reach: the failed gate asks a person
-    gate = [e.data for e in Store().events(run.run_id, types=("gate.evaluated",)) if e.data["name"] == "target-roc_auc"][0]
-    assert gate["threshold"] == 0.995 and not gate["passed"]
-    done = mlsitter.approve(run.run_id, feedback="accepted below target for a pilot", resume=True)
-    while done.status == "waiting":  # then the registration review
+                       trials=2, folds=2, model_name="adult-charter", max_cv_std=0.0)
+    assert run.status == "waiting"  # folds never agree exactly (max_cv_std=0): the failed gate asks a person
+    assert run.waiting["question"].startswith("Gate 'cv-stability' failed")
+    # ... with the fold and test scores it asks about, as a table in the context and as a CSV file
+    scores = run.waiting["context"]["scores"]
+    assert [r["split"] for r in scores] == ["fold 1", "fold 2", "CV mean", "CV std", "test"]
+    assert scores[3]["roc_auc"] > 0 and "roc_auc" in run.waiting["context"]["test_metrics"]
+    (evidence,) = run.waiting["artifacts"]
+    assert evidence["name"] == "cv-scores-1.csv" and evidence["media_type"] == "text/csv"
+    import pandas as pd
+
+    assert pd.read_csv(evidence["path"], float_precision="round_trip").to_dict("records") == scores
+    gate = [e.data for e in Store().events(run.run_id, types=("gate.evaluated",)) if e.data["name"] == "target-roc_auc"]
+    assert not gate  # not measured yet
+    asked = []
+    done = mlsitter.approve(run.run_id, feedback="folds of 600 rows vary", resume=True)
+    while done.status == "waiting":  # the charter's 0.995 AUC is out of reach: its gate asks, then the registration
+        asked.append(done.waiting)
         done = mlsitter.approve(run.run_id, resume=True)
     assert done.status == "completed", done.error
+    gate = [e.data for e in Store().events(run.run_id, types=("gate.evaluated",)) if e.data["name"] == "target-roc_auc"][0]
+    assert gate["threshold"] == 0.995 and not gate["passed"]
+    target = next(q for q in asked if q["question"].startswith("Gate 'target-roc_auc' failed"))
+    assert [a["name"] for a in target["artifacts"]] == ["cv-scores-1.csv"] and target["context"]["scores"] == scores
     tracking.configure()
     assert mlflow.get_run(done.result.mlflow_run_id).data.params["dropped_columns"] == "fnlwgt"
     bad = mlsitter.run("training", approve="auto", data=str(adult_csv), target="age", charter=str(path))

@@ -506,14 +506,19 @@ def train_attempt(ctx: Context, number: int, settings: TrainingSettings, *, prep
                      metric=settings.metric, n_jobs=n_jobs, features=features.transformer if features else None)
     ctx.prefetch(*tracking.MODULES)  # loads MLflow in the idle runner while a worker writes the report
     instability, drop_to_test = measure_gaps(settings.metric, hpo.best_value, hpo.best_fold_scores, final.test_score)
+    # an override question carries the fold and test scores it asks about (a run begun before asks without the file)
+    table = score_table(settings.metric, hpo.best_fold_scores, hpo.best_value, final.test_score)
+    evidence = ([ctx.artifact(f"cv-scores-{number}.csv", table_csv(table), media_type="text/csv")]
+                if ctx.patched("training.gate-evidence") else [])
+    scores = {"scores": table, "test_metrics": final.test_metrics}
     results = [ctx.gate("cv-stability", round(instability, 6), "<=", max_cv_std, on_fail="ask",
-                        checkpoint="model-quality"),
+                        checkpoint="model-quality", context=scores, artifacts=evidence),
                ctx.gate("cv-test-gap", round(drop_to_test, 6), "<=", max_cv_test_gap, on_fail="ask",
-                        checkpoint="model-quality")]
+                        checkpoint="model-quality", context=scores, artifacts=evidence)]
     if plan.goal is not None:
         op = ">=" if measure.greater_is_better else "<="
         results.append(ctx.gate(f"target-{settings.metric}", round(final.test_score, 6), op, plan.goal, on_fail="ask",
-                                checkpoint="model-quality"))
+                                checkpoint="model-quality", context=scores, artifacts=evidence))
     calibration = (ctx.task(measure_calibration, final=final, prep=prep, params=hpo.best_params)
                    if ctx.patched("training.calibration-gate") else None)  # a run begun before goes on without it
     if calibration is not None:
@@ -529,6 +534,25 @@ def train_attempt(ctx: Context, number: int, settings: TrainingSettings, *, prep
             ctx.artifact("training-report.md", Path(files["markdown"])),
             ctx.artifact("training-report.json", Path(files["json"]))]
     return AttemptOutcome(settings, hpo, final, gates, files, logged, refs)
+
+
+def score_table(metric: str, fold_scores: list[float], cv: float, test: float) -> list[dict[str, Any]]:
+    """The scores the CV gates judge: one row per fold, then the CV mean and spread, then the test split."""
+    return [*({"split": f"fold {i + 1}", metric: score} for i, score in enumerate(fold_scores)),
+            {"split": "CV mean", metric: cv}, {"split": "CV std", metric: _std(fold_scores)},
+            {"split": "test", metric: test}]
+
+
+def table_csv(rows: list[dict[str, Any]]) -> bytes:
+    """Rows of one shape as CSV bytes (the evidence file a question carries)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
 
 
 def training_result(registered: Any, done: AttemptOutcome, *, prep: Any, code: str, attempts: int, features: Any,
