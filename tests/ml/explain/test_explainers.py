@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from mlsitter.ml.explain._counterfactuals import counterfactual_probes
-from mlsitter.ml.explain._explainers import explain_with_shap, explainer_kind, original_column_groups
+from mlsitter.ml.explain._explainers import (
+    explain_with_shap, explainer_kind, local_explanations, original_column_groups,
+)
 from mlsitter.ml.explain._importance_stability import rank_stability
 from mlsitter.ml.explain._model_card import apply_feedback, build_model_card, render_model_card, section_for
 from validation_fixtures import adult_samples, lightgbm_pipeline, logistic_pipeline
@@ -52,6 +54,38 @@ def test_column_groups_prefer_the_longest_name():
     names = ["num__education-num", "cat__education_Bachelors", "cat__education_HS-grad", "num__age"]
     groups = original_column_groups(names, ["education", "education-num", "age"])
     assert groups == {"education-num": [0], "education": [1, 2], "age": [3]}
+
+
+def test_a_missing_value_indicator_is_part_of_its_column_in_every_importance_list():
+    """training's linear pipeline adds ``missingindicator_income``; when income's missingness predicts the target,
+    that indicator must not be a row of its own in the importance table, the model card or the PDP list."""
+    from mlsitter.ml.modeling._model_families import build_pipeline, column_kinds
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.random(n) < 0.4
+    X = pd.DataFrame({"income": np.where(y & (rng.random(n) < 0.7), np.nan, rng.normal(50, 10, n)),
+                      "tenure": rng.normal(5, 2, n) + y, "plan": rng.choice(["a", "b"], n)})
+    model = build_pipeline("linear", "binary", {}, column_kinds(X), seed=0).fit(X, y)
+    expl = explain_with_shap(model, X, max_rows=300)
+    assert "missingindicator_income" in [str(n) for n in model.named_steps["columns"].get_feature_names_out()]
+    imp = expl.importance()
+    assert sorted(imp["feature"]) == ["income", "plan", "tenure"] and imp["feature"].iloc[0] == "income"
+    raw = expl.importance(grouped=False)
+    assert "income (missing)" in list(raw["feature"]) and not raw["feature"].str.contains("missingindicator").any()
+    income = expl.groups["income"]
+    assert [expl.feature_names[j] for j in income] == ["income", "income (missing)"]
+    np.testing.assert_allclose(imp.set_index("feature").loc["income", "mean_abs_shap"],
+                               np.abs(expl.values[:, income].sum(axis=1)).mean())
+    local = local_explanations(expl, [0, 1])
+    assert {c["feature"] for row in local for c in row["contributions"]} <= {"income", "plan", "tenure"}
+    # the model card's table and explain's PDP list are read from this importance: income leads both
+    from types import SimpleNamespace
+
+    from mlsitter.processes.validation.explain.process import top_shap_features
+
+    summary = SimpleNamespace(importance=imp.to_dict("records"))
+    assert top_shap_features(summary, SimpleNamespace(feature_columns=list(X.columns)), 2)[0] == "income"
 
 
 def test_counterfactual_probe_flips_the_decision(adult):

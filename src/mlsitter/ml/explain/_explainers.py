@@ -115,15 +115,35 @@ def transform_features(model: Any, X: pd.DataFrame) -> tuple[Any, np.ndarray | p
     return est, np.asarray(Xt, dtype=np.float64), names
 
 
+#: how scikit-learn names the missing-value indicator of a column (``SimpleImputer(add_indicator=True)``)
+MISSING_INDICATOR = "missingindicator_"
+
+
+def _indicated(base: str, columns: list[str]) -> str | None:
+    """The column a missing-value indicator feature (``missingindicator_<col>``) flags, else None."""
+    column = base.removeprefix(MISSING_INDICATOR)
+    return column if base not in columns and column != base and column in columns else None
+
+
 def original_column_groups(feature_names: list[str], columns: list[str]) -> dict[str, list[int]]:
-    """Map each original column to the transformed features made from it (longest matching name wins)."""
+    """Map each original column to the transformed features made from it (longest matching name wins); a
+    column's missing-value indicator is one of its features, so importance shows one row per column."""
     by_length = sorted(columns, key=len, reverse=True)
     groups: dict[str, list[int]] = {}
     for j, name in enumerate(feature_names):
         base = name.split("__", 1)[-1]
+        base = _indicated(base, columns) or base
         owner = next((c for c in by_length if base == c or base.startswith(f"{c}_")), base)
         groups.setdefault(owner, []).append(j)
     return groups
+
+
+def feature_label(name: str, columns: list[str]) -> str:
+    """A transformed feature's name as lists of them show it: a missing-value indicator reads
+    ``<feature> (missing)`` (``num__age (missing)``), every other name is kept."""
+    prefix, sep, base = name.rpartition("__")
+    column = _indicated(base, columns)
+    return f"{prefix}{sep}{column} (missing)" if column else name
 
 
 def _positive_output(values: np.ndarray, base: Any) -> tuple[np.ndarray, float]:
@@ -178,8 +198,9 @@ def explain_with_shap(
         explainer = shap.KernelExplainer(_predict_fn(est), summary)
         values, base = _positive_output(explainer.shap_values(data, nsamples=kernel_samples, silent=True), explainer.expected_value)
     plain = data.to_numpy() if isinstance(data, pd.DataFrame) else np.asarray(data)
-    groups = original_column_groups(names, [str(c) for c in X.columns])
-    return ShapExplanation(kind, values, base, plain, names, rows, groups)
+    columns = [str(c) for c in X.columns]
+    groups = original_column_groups(names, columns)
+    return ShapExplanation(kind, values, base, plain, [feature_label(n, columns) for n in names], rows, groups)
 
 
 def _explanation(expl: ShapExplanation, grouped: bool, max_rows: int) -> Any:
