@@ -14,9 +14,10 @@ def is_frame(value: Any) -> bool:
 
 
 def encode_frame(value: Any, codec: Codec) -> dict[str, Any]:
-    """Write the frame as Parquet into the artifact store."""
+    """Write the frame as Parquet into the artifact store, LZ4-compressed: about twice as fast to write as the
+    default zstd for a little more size, and read back by the same reader as frames journaled before."""
     buffer = io.BytesIO()
-    value.write_parquet(buffer)
+    value.write_parquet(buffer, compression="lz4")
     ref = codec.artifacts.put_bytes(buffer.getvalue(), "frame.parquet")
     return {TAG: "polars", "sha256": ref.sha256, "rows": value.height}
 

@@ -64,11 +64,12 @@ class RecordedFile:
     exclude: tuple[str, ...] = ()
 
 
-def record_file(home: Path, name: str, path: Path, exclude: tuple[str, ...] = ()) -> RecordedFile:
-    """Hash ``path`` (a file, or a folder's files by relative name) for the journal."""
+def record_file(home: Path, name: str, path: Path, exclude: tuple[str, ...] = (), sha256: str | None = None) -> RecordedFile:
+    """Hash ``path`` (a file, or a folder's files by relative name) for the journal; ``sha256`` is a file's hash
+    its reader computed as it read it, so a large input is not read once more."""
     resolved = path.resolve()
     if resolved.is_file():
-        kind, digest, size = "file", file_sha256(resolved), resolved.stat().st_size
+        kind, digest, size = "file", sha256 or file_sha256(resolved), resolved.stat().st_size
     elif resolved.is_dir():
         files = [p for p in resolved.rglob("*") if p.is_file()]
         kind, digest, size = "tree", tree_sha256(resolved, exclude), sum(p.stat().st_size for p in files)

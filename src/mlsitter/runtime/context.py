@@ -469,17 +469,18 @@ class Context:
         self._append("artifact.recorded", {"key": key, "op": "artifact", **asdict(ref)})
         return ref
 
-    def record_file(self, name: str, path: str | Path, *, exclude: Sequence[str] = ()) -> RecordedFile:
+    def record_file(self, name: str, path: str | Path, *, exclude: Sequence[str] = (), sha256: str | None = None) -> RecordedFile:
         """Journal the content hash of a file or folder the run wrote outside the artifact store (a dataset
         version, a registered model) so that ``mlsitter verify`` detects any later change to it.
 
-        ``exclude`` names files of a folder (relative paths) that legitimately change after it is written."""
+        ``exclude`` names files of a folder (relative paths) that legitimately change after it is written; ``sha256``
+        is a file's hash the caller computed as it read it (a user's input file is not hashed twice)."""
         key = self._next_key()
         rec = self._open(key, "file", name)
         if rec and "file.recorded" in rec:
             d = rec["file.recorded"]
             return RecordedFile(d["name"], d["path"], d["kind"], d["sha256"], d["size"], tuple(d.get("exclude", ())))
-        recorded = record_file(self._store.home, name, Path(path), tuple(exclude))
+        recorded = record_file(self._store.home, name, Path(path), tuple(exclude), sha256)
         self._append("file.recorded", {"key": key, "op": "file", **asdict(recorded)})
         return recorded
 

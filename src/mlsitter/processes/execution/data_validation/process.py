@@ -13,18 +13,21 @@ from typing import Annotated, Any, Literal
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.errors import DataError
 from mlsitter.naming import stable_name
+from mlsitter.processes.common.input_files import InputFile, record_inputs, reopen
 from mlsitter.processes.vocabulary import GatePolicy
 
 
 @stable_name("data-validation.SourceRead")
 @dataclass
 class SourceRead:
-    """One source's outcome: its frame and what was detected, or the error that stopped it."""
+    """One source's outcome: its frame and what was detected, or the error that stopped it. A file is read in
+    place: ``input`` holds its path and hash and ``frame`` is None; a database table's rows are kept in ``frame``."""
 
     name: str
     frame: Any = None
     info: dict[str, Any] | None = None
     error: str | None = None
+    input: InputFile | None = None
 
 
 @stable_name("data-validation.ContractState")
@@ -82,20 +85,27 @@ def plan_sources(data: list[str], options: dict[str, Any]) -> SourcePlan:
 def read_one_source(spec: Any, on_error: str) -> SourceRead:
     """Read one source; with on_error='skip' a DataError becomes a recorded failure instead of an exception."""
     from mlsitter.ml.io._ingest import read_source
+    from mlsitter.processes.common.input_files import read_in_place
 
     try:
-        frame, info = read_source(spec)
+        (frame, info), recorded = read_in_place(spec.location, lambda: read_source(spec))
     except DataError as exc:
         if on_error == "skip":
             return SourceRead(spec.label, error=str(exc))
         raise
-    return SourceRead(spec.label, frame, asdict(info))
+    return SourceRead(spec.label, None if recorded else frame, asdict(info), input=recorded)
 
 
 @task(name="data-validation.combine_sources")
 def combine_sources(frames: list[Any], names: list[str], typed_dates: bool = False, date_format: str | None = None) -> Any:
     """Stack the sources' rows (columns matched by name; a column missing in a source is null there); with
     ``typed_dates``, text columns whose values all read as dates (``date_format``, else inferred) become datetimes."""
+    return combine_frames(frames, typed_dates, date_format)
+
+
+def combine_frames(frames: list[Any], typed_dates: bool, date_format: str | None) -> Any:
+    """The sources' rows stacked (see ``combine_sources``); the story calls it itself when every source is a file
+    read in place, whose combination is cheap to recompute and is not stored."""
     import pandas as pd
 
     from mlsitter.ml.io._table_reader import parse_date_columns
@@ -266,8 +276,13 @@ separated by ';'). ``keys``:
     good, failed, typed_dates = read_sources(ctx, list(data), {k: v for k, v in options.items() if v is not None and v != []},
                                              on_source_error)
     dates = {"date_format": date_format} if date_format else {}  # only when given: older runs replay the same arguments
-    frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good],
-                     **({"typed_dates": True, **dates} if typed_dates else {}))
+    in_place = all(r.input is not None for r in good)  # runs begun before files were read in place stored their rows
+    if in_place:
+        record_inputs(ctx, "source", [r.input for r in good if r.input is not None])
+        frame = combine_frames([r.frame for r in good], typed_dates, date_format)
+    else:
+        frame = ctx.task(combine_sources, frames=[r.frame for r in good], names=[r.name for r in good],
+                         **({"typed_dates": True, **dates} if typed_dates else {}))
     keys, required, rules = list(keys or []), list(required or []), split_rules(rules)
     rows_in = ctx.task(check_validation_inputs, frame=frame, keys=keys, required=required, rules=rules, timestamp=timestamp,
                        **dates)
@@ -281,7 +296,7 @@ separated by ';'). ``keys``:
     sources = [r.info for r in good]
     split, version = quarantine_and_version(ctx, frame=frame, assessment=assessment, workdir=workdir, good=good,
                                             registry=where["registry"], dataset=dataset, contract_path=state.path,
-                                            rows_in=rows_in)
+                                            rows_in=rows_in, copy_clean=not in_place)
     files = ctx.task(render_validation_report, out_dir=workdir, quarantine_path=split.quarantine_path, sources=sources,
                      failed_sources=failed, contract_path=state.path, contract_created=state.created, diff=state.diff,
                      diff_decision=decision, assessment=assessment, split=split, manifest=version["manifest"],
@@ -306,12 +321,24 @@ def read_sources(ctx: Context, data: list[str], options: dict[str, Any],
     specs, typed_dates = (plan.specs, plan.typed_dates) if isinstance(plan, SourcePlan) else (plan, False)
     reads = ctx.map(read_one_source, specs, on_error=on_source_error)
     failed = [{"name": r.name, "error": r.error} for r in reads if r.error]
-    good = [r for r in reads if not r.error]
+    good = [source_frame(r, spec) for r, spec in zip(reads, specs) if not r.error]
     for f in failed:
         ctx.log("warning", f"source {f['name']} skipped: {f['error']}")
     if not good:
         raise DataError("no source could be read: " + "; ".join(f"{f['name']}: {f['error']}" for f in failed))
     return good, failed, typed_dates
+
+
+def source_frame(read: SourceRead, spec: Any) -> SourceRead:
+    """The source with its frame: the read step's own in this process, else the file read again once its hash
+    is checked (a run that resumes)."""
+    from dataclasses import replace
+
+    from mlsitter.ml.io._ingest import read_source
+
+    if read.input is None:
+        return read
+    return replace(read, frame=reopen(read.input, lambda: read_source(spec))[0])
 
 
 def split_rules(rules: list[str] | None) -> list[str]:
@@ -346,15 +373,18 @@ def reconcile_contract(ctx: Context, *, frame: Any, path: str, dataset: str,
 
 
 def quarantine_and_version(ctx: Context, *, frame: Any, assessment: Any, workdir: str, good: list[SourceRead],
-                           registry: str, dataset: str, contract_path: str, rows_in: int) -> tuple[Any, dict[str, Any]]:
+                           registry: str, dataset: str, contract_path: str, rows_in: int,
+                           copy_clean: bool) -> tuple[Any, dict[str, Any]]:
     """(clean/quarantine split, dataset version): bad rows quarantined, the clean rows versioned by content hash,
-    and both recorded as artifacts with the manifest."""
+    and both recorded as artifacts with the manifest. ``copy_clean`` false: the clean rows are not copied into the
+    artifact store, as the dataset version holding them is recorded in place (``ctx.record_file``)."""
     split = ctx.task(write_quarantine, frame=frame, assessment=assessment, out_dir=workdir,
                      sources=[[r.name, r.info["rows"]] for r in good])
     version = ctx.task(register_dataset_version, clean_path=split.clean_path, registry=registry, dataset=dataset,
                        contract_path=contract_path, sources=[r.info for r in good], rows_in=rows_in,
                        rows_quarantined=split.quarantined_rows, created_at=ctx.now().isoformat())
-    ctx.artifact("clean.parquet", split.clean_path, media_type="application/vnd.apache.parquet")
+    if copy_clean:
+        ctx.artifact("clean.parquet", split.clean_path, media_type="application/vnd.apache.parquet")
     if split.quarantine_path:
         ctx.artifact("quarantine.parquet", split.quarantine_path, media_type="application/vnd.apache.parquet")
     ctx.artifact("manifest.json", version["manifest_path"], media_type="application/json")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from mlsitter import Context, Doc, Interval, process, task
 from mlsitter.naming import stable_name
+from mlsitter.processes.common.input_files import InputFile, record_inputs
 from mlsitter.processes.vocabulary import GatePolicy
 
 
@@ -43,10 +44,12 @@ class EdaResult:
 @stable_name("eda.EdaSource")
 @dataclass
 class EdaSource:
-    """The table EDA analyses (polars; stored as Parquet) and how it was read (tokens read as missing, ...)."""
+    """The table EDA analyses and how it was read (tokens read as missing, ...). A file is read in place:
+    ``input`` holds its path and hash and ``frame`` is None; a database table's rows are kept in ``frame``."""
 
     frame: Any
     info: dict[str, Any]
+    input: InputFile | None = None
 
 
 @task(name="eda.load_eda_table")
@@ -54,18 +57,44 @@ def load_eda_table(data: str, options: dict[str, Any]) -> EdaSource:
     """Read the one table EDA analyses, as a polars frame (every later step works on polars), with what reading found.
 
     Runs started before this step returned an EdaSource recorded the bare frame; the story reads both."""
-    from dataclasses import asdict
+    from mlsitter.processes.common.input_files import read_in_place
 
+    spec = _one_source(data, options)
+    (frame, info), recorded = read_in_place(spec.location, lambda: _read_table(spec))
+    return EdaSource(None if recorded else frame, info, recorded)
+
+
+def _one_source(data: str, options: dict[str, Any]) -> Any:
+    """The single source spec ``data`` names; SpecError for several."""
     from mlsitter.errors import SpecError
-    from mlsitter.ml.io._frames import as_polars
-    from mlsitter.ml.io._ingest import parse_sources, read_source
+    from mlsitter.ml.io._ingest import parse_sources
 
     specs = parse_sources(data, **options)
     if len(specs) != 1:
         raise SpecError(f"data: expected one source, got {len(specs)} ({', '.join(s.label for s in specs)}); "
                         "use data-validation to combine several sources")
-    frame, info = read_source(specs[0])
-    return EdaSource(as_polars(frame), asdict(info))
+    return specs[0]
+
+
+def _read_table(spec: Any) -> tuple[Any, dict[str, Any]]:
+    """(polars frame, what reading found) of one source."""
+    from dataclasses import asdict
+
+    from mlsitter.ml.io._frames import as_polars
+    from mlsitter.ml.io._ingest import read_source
+
+    frame, info = read_source(spec)
+    return as_polars(frame), asdict(info)
+
+
+def _source_frame(source: EdaSource, data: str, options: dict[str, Any]) -> Any:
+    """The frame the load step read: its own in this process, else the input file read again once its hash is
+    checked (a run that resumes)."""
+    from mlsitter.processes.common.input_files import reopen
+
+    if source.input is None:
+        return source.frame
+    return reopen(source.input, lambda: _read_table(_one_source(data, options)))[0]
 
 
 @task(name="eda.check_eda_inputs")
@@ -140,9 +169,13 @@ def eda(
 
     read_options = {"delimiter": delimiter, "header": header, "encoding": encoding, "columns": columns, "na_values": na_values,
                     "date_format": date_format, "query": query, "table": table}
-    source = ctx.task(load_eda_table, data=data, options={k: v for k, v in read_options.items() if v is not None and v != []})
+    options = {k: v for k, v in read_options.items() if v is not None and v != []}
+    source = ctx.task(load_eda_table, data=data, options=options)
     # A run started before the report came ahead of the gate recorded a bare frame here: it keeps its order.
-    frame, info, gate_first = (source.frame, source.info, False) if isinstance(source, EdaSource) else (source, {}, True)
+    frame, info, gate_first = ((_source_frame(source, data, options), source.info, False) if isinstance(source, EdaSource)
+                               else (source, {}, True))
+    if isinstance(source, EdaSource) and source.input is not None:
+        record_inputs(ctx, "input", [source.input])
     ctx.task(check_eda_inputs, frame=frame, target=target, exclude=list(exclude or []), timestamp=timestamp)
     seed = ctx.seed()
     workdir = str(ctx.workdir / "eda")
