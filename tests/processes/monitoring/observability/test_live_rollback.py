@@ -47,11 +47,11 @@ def live_deployment(mlsitter_home):
         router = start_process(["router", "--host", "127.0.0.1", "--port", str(port), "--log-dir",
                                 str(state.log_dir), "--champion", champion.url, "--champion-version", champion.label,
                                 "--admin-token-file", str(admin_token_path(state))],
-                               role="router", host="127.0.0.1", port=port, log=state.directory / "router.log", timeout=60)
+                               role="router", host="127.0.0.1", port=port, log=state.directory / "router.log")
         started.append(router)
         state.servers["router"] = router
         save_state(state)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a generous bound: a shared 2-core machine can be very slow
         for record in started[:2]:
             while not _ready(record.url):
                 assert time.monotonic() < deadline, f"the {record.role} server did not get ready"
