@@ -8,36 +8,43 @@ from pathlib import Path
 
 import pytest
 
-_MLFLOW_TEMPLATE: list[Path] = []
+_TEMPLATES: dict[str, Path] = {}
 
 
-def _mlflow_template(tmp_root: Path) -> Path:
-    """An empty MLflow database with every migration applied, made once per test process.
+def _template(name: str, tmp_root: Path) -> Path:
+    """An empty MLflow or Optuna database with its schema built, made once per test process.
 
-    A fresh home's first MLflow call otherwise runs MLflow's ~50 schema migrations (2-20 s, by load), and most
-    tests start from a fresh home; a copy of a migrated file is what MLflow would have built."""
-    if not _MLFLOW_TEMPLATE:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-        folder = tmp_root / "mlflow-template"
+    A fresh home's first MLflow call otherwise runs MLflow's ~50 schema migrations (2-20 s, by load), and
+    Optuna's first study builds its tables; most tests start from a fresh home, and a copy of the built file is
+    what either library would have made."""
+    if name not in _TEMPLATES:
+        folder = tmp_root / "db-templates"
         folder.mkdir(parents=True, exist_ok=True)
-        SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlruns")).engine.dispose()
-        _MLFLOW_TEMPLATE.append(folder / "mlflow.db")
-    return _MLFLOW_TEMPLATE[0]
+        path = folder / name
+        if name == "mlflow.db":
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(f"sqlite:///{path}", str(folder / "mlruns")).engine.dispose()
+        else:
+            import optuna
+
+            optuna.storages.RDBStorage(f"sqlite:///{path}").engine.dispose()
+        _TEMPLATES[name] = path
+    return _TEMPLATES[name]
 
 
-def seed_mlflow_db(home: Path, tmp_root: Path) -> None:
-    """Give ``home`` a migrated, empty MLflow database unless it has one."""
-    target = home / "mlflow.db"
-    if not target.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_mlflow_template(tmp_root), target)
+def seed_databases(home: Path, tmp_root: Path, names: tuple[str, ...] = ("mlflow.db", "optuna.db")) -> None:
+    """Give ``home`` a built, empty MLflow and Optuna database unless it has them."""
+    home.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if not (home / name).exists():
+            shutil.copyfile(_template(name, tmp_root), home / name)
 
 
 @pytest.fixture(autouse=True)
 def mlsitter_home(tmp_path, tmp_path_factory, monkeypatch):
     home = tmp_path / "mlsitter-home"
-    seed_mlflow_db(home, tmp_path_factory.getbasetemp())
+    seed_databases(home, tmp_path_factory.getbasetemp())
     monkeypatch.setenv("MLSITTER_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # journal keys: never the user's own folder
     for name in ("MLSITTER_JOURNAL_KEY", "MLSITTER_JOURNAL_KEY_FILE", "MLSITTER_DB"):
