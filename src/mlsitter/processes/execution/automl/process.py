@@ -5,6 +5,7 @@ a leaderboard, test validation, a model card stub, and a human check of the winn
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,38 @@ class AutomlResult:
     dataset_version: str
     feedback: str = ""
     leaderboard_top: list[dict[str, Any]] = field(default_factory=list)
+    budget: BudgetUse | None = None
+
+
+#: Share of the budget the search always leaves for the tail (ensemble choice, refit, test evaluation, report,
+#: MLflow logging), and the seconds of that tail beyond the refit at the least (measured on 2 cores: 1-3 s).
+TAIL_SHARE = 0.05
+TAIL_FIXED_S = 2.0
+
+
+@stable_name("automl.BudgetUse")
+@dataclass
+class BudgetUse:
+    """How the run spent ``time_budget_s`` from its start to the winner's review: seconds per phase, what the
+    search left for the tail when it stopped, and whether the budget held."""
+
+    budget_s: float
+    reserved_tail_s: float
+    search_s: float
+    ensemble_s: float
+    refit_s: float
+    evaluation_s: float
+    outputs_s: float  # leaderboard, report, model card and MLflow logging
+    total_s: float
+    kept: bool
+    note: str = ""
+
+    def summary(self) -> str:
+        """One line for the run's log: the budget, each phase, and whether it was kept."""
+        return (f"time budget {self.budget_s:g} s {'kept' if self.kept else 'exceeded'}: {self.total_s:.1f} s to the "
+                f"review (search {self.search_s:.1f}, ensemble choice {self.ensemble_s:.1f}, refit {self.refit_s:.1f}, "
+                f"evaluation {self.evaluation_s:.1f}, outputs and logging {self.outputs_s:.1f}; "
+                f"{self.reserved_tail_s:.1f} s were reserved for all but the search)" + (f"; {self.note}" if self.note else ""))
 
 
 # -- the scheduler: rounds over the families still in, chunk by chunk, within the time left -------------------
@@ -99,11 +132,19 @@ class SearchState:
                                                    measure.loss(_best(self.outcomes, f, measure) or 0.0)))
         return ranked[:1] * 2 + ranked[1:] if self.round_number >= 1 else list(ranked)
 
+    def trial_estimate(self, family: str) -> float:
+        """Seconds the family's next trial is expected to take: the larger of its median and its latest trial
+        (the search drifts towards bigger models); an untried family, the median of every trial so far."""
+        seconds = self.seconds_by_family[family]
+        if not seconds:
+            everyone = [x for xs in self.seconds_by_family.values() for x in xs]
+            return statistics.median(everyone) if everyone else 0.0
+        return max(statistics.median(seconds), seconds[-1])
+
     def chunk_that_fits(self, families: list[str], left: float) -> list[str]:
-        """The families of one chunk whose median trial fits the ``left`` seconds (untried ones always do),
-        cut to the room the trial limit leaves."""
-        chunk = [f for f in families
-                 if not self.seconds_by_family[f] or statistics.median(self.seconds_by_family[f]) < left]
+        """The families of one chunk whose next trial is expected to end within the ``left`` seconds (the first
+        trials of the search always start), cut to the room the trial limit leaves."""
+        chunk = [f for f in families if not self.outcomes or self.trial_estimate(f) < left]
         return chunk[:self.room()]
 
     def record(self, chunk: list[str], results: list[Any]) -> None:
@@ -117,9 +158,10 @@ class SearchState:
 def search_portfolio(ctx: Context, *, plan: dict[str, Any], storage: str, direction: str, measure: Any, seed: int,
                      started: Any, search_budget: float, holdout: float | None, full_fits: float, parallel: int,
                      max_trials: int | None, common: dict[str, Any]) -> SearchState:
-    """Rounds over the portfolio until the time budget (less the winner's refit), ``max_trials`` or the
-    families run out; weak families are eliminated between rounds. Each chunk reads the journaled clock,
-    then asks, evaluates (``ctx.map``) and tells one trial per family."""
+    """Rounds over the portfolio until the time budget (less the tail reserve: see ``tail_reserve``),
+    ``max_trials`` or the families run out; weak families are eliminated between rounds. Each chunk reads the
+    journaled clock, then asks, evaluates (``ctx.map``) and tells one trial per family; a chunk starts only
+    when its trials are expected to end before the reserve."""
     state = SearchState(alive=list(plan["order"]), width=max(1, parallel), max_trials=max_trials,
                         seconds_by_family={f: [] for f in plan["order"]})
     stop = False
@@ -129,7 +171,8 @@ def search_portfolio(ctx: Context, *, plan: dict[str, Any], storage: str, direct
         queue = state.round_queue(measure)
         launched = False
         for start in range(0, len(queue), state.width):
-            spent = _elapsed(ctx, started) + _refit_reserve(state.outcomes, measure, holdout, full_fits, parallel)
+            spent = _elapsed(ctx, started) + tail_reserve(state.outcomes, measure, holdout, full_fits, parallel,
+                                                          search_budget)
             if spent >= search_budget or state.room() <= 0:
                 stop = True
                 break
@@ -200,6 +243,7 @@ def automl(
                     y=prep.y_train, classes=prep.classes)
     code = ctx.task(process_code_version)
     storage = ctx.task(optuna_storage)
+    ctx.prefetch(*tracking.MODULES)  # a pool executor's runner idles during the search: load MLflow meanwhile
     measure = get_metric(prep.metric, prep.task)
     direction = "maximize" if measure.greater_is_better else "minimize"
     holdout = holdout_fraction(len(prep.y_train))
@@ -207,16 +251,20 @@ def automl(
     common = dict(X=prep.X_train, y=prep.y_train, task=prep.task, metric=prep.metric, storage=storage,
                   direction=direction, folds=folds, seed=seed, holdout=holdout, n_jobs=n_jobs, repeats=repeats)
     search = search_portfolio(ctx, plan=plan, storage=storage, direction=direction, measure=measure, seed=seed,
-                              started=started, search_budget=0.95 * time_budget_s,  # less the winner's refit
+                              started=started, search_budget=time_budget_s,
                               holdout=holdout, full_fits=(folds - 1) * repeats, parallel=parallel,
                               max_trials=max_trials, common=common)
     search_seconds = _elapsed(ctx, started)
     ranked = finished_trials(search.outcomes, measure, time_budget_s)
     board = leaderboard(search.outcomes, measure)
+    reserved = tail_reserve(search.outcomes, measure, holdout, (folds - 1) * repeats, parallel, time_budget_s)
     best_single, choice, members = choose_members(ctx, ranked, measure=measure, prep=prep, ensemble=ensemble,
                                                   ensemble_size=ensemble_size, seed=seed, repeats=repeats)
+    chosen_seconds = _elapsed(ctx, started)
+    members, choice, note = members_that_fit(members, choice, ranked, seconds_left=time_budget_s - chosen_seconds,
+                                             holdout=holdout, full_fits=(folds - 1) * repeats, parallel=parallel)
     fitted = ctx.map(refit_member, members, prep=prep, seed=seed, n_jobs=n_jobs)
-    ctx.prefetch(*tracking.MODULES)  # the runner idles while a worker evaluates the winner: load MLflow meanwhile
+    refit_seconds = _elapsed(ctx, started)
     winner = ctx.task(evaluate_winner, prep=prep, members=members, fitted=fitted, seed=seed, metric=prep.metric,
                       n_jobs=n_jobs)
     total_seconds = _elapsed(ctx, started)
@@ -228,12 +276,15 @@ def automl(
                      gates=gates, validation=_validation_text(holdout, folds, repeats))
     logged = ctx.task(log_automl, mlsitter_run_id=ctx.run_id, prep=prep, winner=winner, board=board, metric=prep.metric,
                       choice=choice, files=files, code_version=code, model_name=name, budget_s=time_budget_s)
+    budget = budget_use(time_budget_s, reserved, [search_seconds, chosen_seconds, refit_seconds, total_seconds,
+                                                  _elapsed(ctx, started)], note)
+    ctx.log("info" if budget.kept else "warning", budget.summary())
     answer = ask_acceptance(ctx, name=name, prep=prep, winner=winner, choice=choice, search=search, logged=logged,
-                            refs=record_outputs(ctx, files))
+                            refs=record_outputs(ctx, files), budget=budget)
     version = register_if_accepted(ctx, answer, name=name, prep=prep, winner=winner, logged=logged, code=code)
     return automl_result(answer=answer, name=name, version=version, prep=prep, winner=winner, choice=choice,
                          best_single=best_single, search=search, board=board, search_seconds=search_seconds,
-                         total_seconds=total_seconds, logged=logged, files=files)
+                         total_seconds=total_seconds, logged=logged, files=files, budget=budget)
 
 
 # -- the chapters of the story: each makes its ctx calls in the order the body always made them ----------------
@@ -275,6 +326,32 @@ def choose_members(ctx: Context, ranked: list[Any], *, measure: Any, prep: Any, 
     return best_single, choice, members
 
 
+def members_that_fit(members: list[dict[str, Any]], choice: Any, ranked: list[Any], *, seconds_left: float,
+                     holdout: float | None, full_fits: float, parallel: int) -> tuple[list[dict[str, Any]], Any, str]:
+    """The winner's members and the ensemble choice, or the best single model alone (the choice marked not
+    kept) when refitting the ensemble and evaluating it is expected to run past the budget (its trials' own
+    fit times say how long); the third item says why."""
+    if len(members) == 1:
+        return members, choice, ""
+    by_trial = {(o.family, o.number): o for o in ranked}
+    outcomes = [by_trial[(m["family"], m["trial"])] for m in members if (m["family"], m["trial"]) in by_trial]
+    needed = TAIL_FIXED_S + 1.5 * refit_estimate(outcomes, holdout, full_fits, parallel)
+    if needed <= seconds_left:
+        return members, choice, ""
+    best = ranked[0]
+    single = [{"family": best.family, "trial": best.number, "params": best.params, "weight": 1.0}]
+    return single, dataclasses.replace(choice, keep=False), (f"the ensemble of {len(members)} was not refitted: it needs about {needed:.1f} s and "
+                    f"{max(seconds_left, 0.0):.1f} s of the budget were left, so the best single model is the winner")
+
+
+def budget_use(budget_s: float, reserved: float, marks: list[float], note: str) -> BudgetUse:
+    """Phase durations from the clock marks (search end, ensemble chosen, refitted, evaluated, logged)."""
+    search, chosen, refit, evaluated, logged = marks
+    return BudgetUse(budget_s=budget_s, reserved_tail_s=round(reserved, 3), search_s=search, ensemble_s=chosen - search,
+                     refit_s=refit - chosen, evaluation_s=evaluated - refit, outputs_s=logged - evaluated,
+                     total_s=logged, kept=logged <= budget_s, note=note)
+
+
 def gate_winner(ctx: Context, *, prep: Any, measure: Any, best_single: Any, choice: Any, winner: Winner,
                 max_cv_test_gap: float, target_metric: float | None) -> list[dict[str, Any]]:
     """The CV-to-test gap (warns) against the held-out score the winner was chosen on, and the target (asks)."""
@@ -297,7 +374,7 @@ def record_outputs(ctx: Context, files: dict[str, str]) -> list[Any]:
 
 
 def ask_acceptance(ctx: Context, *, name: str, prep: Any, winner: Winner, choice: Any, search: SearchState, logged: Any,
-                   refs: list[Any]) -> Any:
+                   refs: list[Any], budget: BudgetUse) -> Any:
     """The human check of the winner (tagged ``production``: no policy approves it)."""
     from mlsitter.ml.tracking._registry import CHALLENGER
 
@@ -305,7 +382,8 @@ def ask_acceptance(ctx: Context, *, name: str, prep: Any, winner: Winner, choice
         f"Accept the AutoML winner for {name}: {winner.description} (test {prep.metric} "
         f"{winner.final.test_score:.4f}) and register it as '{CHALLENGER}'?",
         context={"test": winner.final.test_metrics, "ensemble_kept": bool(choice and choice.keep),
-                 "trials": len(search.outcomes), "eliminated": search.eliminated, "mlflow_run_id": logged.mlflow_run_id},
+                 "trials": len(search.outcomes), "eliminated": search.eliminated, "mlflow_run_id": logged.mlflow_run_id,
+                 "time_budget": budget.summary()},
         artifacts=refs, tags=("production",))
 
 
@@ -326,7 +404,7 @@ def register_if_accepted(ctx: Context, answer: Any, *, name: str, prep: Any, win
 
 def automl_result(*, answer: Any, name: str, version: int | None, prep: Any, winner: Winner, choice: Any,
                   best_single: Any, search: SearchState, board: list[Any], search_seconds: float, total_seconds: float,
-                  logged: Any, files: dict[str, str]) -> AutomlResult:
+                  logged: Any, files: dict[str, str], budget: BudgetUse | None = None) -> AutomlResult:
     """The result: the winner, how it compared, the top of the leaderboard and the registered version."""
     top = [{"rank": r.rank, "family": r.family, "trial": r.trial, "cv_score": r.cv_score, "seconds": r.seconds}
            for r in board[:10]]
@@ -341,23 +419,31 @@ def automl_result(*, answer: Any, name: str, version: int | None, prep: Any, win
         search_seconds=search_seconds, total_seconds=total_seconds, mlflow_run_id=logged.mlflow_run_id,
         mlflow_logging_seconds=logged.logging_seconds, leaderboard_csv=files["csv"], report=files["html"],
         model_card=files["card"], dataset_version=prep.dataset_version, feedback=answer.feedback or "",
-        leaderboard_top=top,
+        leaderboard_top=top, budget=budget,
     )
 
 
-def _refit_reserve(outcomes: list[Any], measure: Any, holdout: float | None, full_fits: float, parallel: int) -> float:
-    """Seconds to keep for refitting and evaluating the winner: the fits of the current ensemble library,
-    each a trial's time over ``full_fits`` (how many fits on all training rows one trial's CV is worth:
-    (folds - 1) x repeats), spread over ``parallel`` workers (the slowest one at least), with half again for
-    the test evaluation, plots and storing the model."""
+def refit_estimate(outcomes: list[Any], holdout: float | None, full_fits: float, parallel: int) -> float:
+    """Seconds to refit these trials' configurations on all training rows: each a trial's time over
+    ``full_fits`` (how many fits on all training rows one trial's CV is worth: (folds - 1) x repeats), spread
+    over ``parallel`` workers (the slowest one at least)."""
+    if not outcomes:
+        return 0.0
+    scale = 1 / (1 - holdout) if holdout else 1 / full_fits
+    fits = [o.seconds * scale for o in outcomes]
+    return max(max(fits), sum(fits) / max(1, parallel))
+
+
+def tail_reserve(outcomes: list[Any], measure: Any, holdout: float | None, full_fits: float, parallel: int,
+                 budget_s: float) -> float:
+    """Seconds the search leaves for the tail: refitting the current ensemble library with half again for the
+    test evaluation and plots, plus ``TAIL_FIXED_S`` for the report and logging, and never under
+    ``TAIL_SHARE`` of the budget."""
     from mlsitter.processes.execution.automl.search import ensemble_candidates
 
     done = [o for o in outcomes if o.state == "complete" and o.value is not None]
-    if not done:
-        return 0.0
-    scale = 1 / (1 - holdout) if holdout else 1 / full_fits
-    fits = [o.seconds * scale for o in ensemble_candidates(done, measure)]
-    return 1.5 * max(max(fits), sum(fits) / max(1, parallel))
+    library = ensemble_candidates(done, measure) if done else []
+    return max(TAIL_SHARE * budget_s, TAIL_FIXED_S + 1.5 * refit_estimate(library, holdout, full_fits, parallel))
 
 
 def _validation_text(holdout: float | None, folds: int, repeats: int) -> str:
