@@ -59,6 +59,24 @@ def check_ray() -> None:
         ) from None
 
 
+def start_local_ray(num_cpus: int, temp_dir: str | None = None) -> Any:
+    """``ray.init`` of a local cluster on 127.0.0.1 without the dashboard, tried twice: on a loaded machine
+    the first start can outlast Ray's fixed 30 s wait for its own agents, and the second finds them warm."""
+    import ray
+
+    options: dict[str, Any] = {"num_cpus": num_cpus, "include_dashboard": False, "_node_ip_address": "127.0.0.1",
+                               "logging_level": logging.WARNING}
+    if temp_dir:
+        options["_temp_dir"] = temp_dir
+    try:
+        return ray.init(**options)
+    except Exception as exc:  # Ray raises a bare Exception("The current node timed out during startup...")
+        if "timed out during startup" not in str(exc):
+            raise
+        ray.shutdown()
+        return ray.init(**options)
+
+
 def _host_port(address: str) -> tuple[str, int]:
     bare = address.split("://", 1)[-1].rstrip("/")
     host, sep, port = bare.rpartition(":")
@@ -85,9 +103,10 @@ class RayExecutor:
 
         if not ray.is_initialized():
             address = os.environ.get(ADDRESS_ENV, "").strip() or None
-            local: dict[str, Any] = {} if address else {
-                "_node_ip_address": "127.0.0.1", "num_cpus": int(os.environ.get("MLSITTER_WORKERS", os.cpu_count() or 2))}
-            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, **local)
+            if address:
+                ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+            else:
+                start_local_ray(int(os.environ.get("MLSITTER_WORKERS", os.cpu_count() or 2)))
             self._owns_ray = True
         self._remote = ray.remote(max_retries=0)(_run_on_worker)
         return self._remote
