@@ -73,7 +73,7 @@ def integration_test(
                     metric=metric)
     contract_check = ctx.task(steps.check_data_contract, frames=[rows.train, rows.golden], contract=contract)
     findings = ctx.task(steps.exercise_server, model=found.name, version=found.version, golden=rows.golden,
-                        target=target, labels=rows.labels, deployment=f"integration-test-{ctx.run_id[:12]}",
+                        target=target, labels=rows.labels, deployment=f"integration-test-{ctx.run_id}",
                         requests=requests, concurrency=concurrency, load_seconds=load_seconds,
                         ready_timeout=ready_timeout, check_rollback=check_rollback)
     quality = ctx.task(steps.score_golden, findings=findings, golden=rows.golden, target=target, metric=rows.metric,

@@ -178,8 +178,8 @@ def check_data_contract(frames: list[Any], contract: str) -> DataContract:
         source = "inferred from the sampled rows (no data-validation contract in this store)"
     violations = enforce_contract(loaded, frame)
     problems = list(violations.column_problems)[:10]
-    problems += [f"{c.get('check', c)}: {c.get('failures', '')}" for c in violations.by_check
-                 if c.get("failures")][:10]
+    problems += [f"{c['column']} {c['check']}: {c['failing_rows']} row(s), e.g. {c.get('examples', '')}"
+                 for c in violations.by_check if c.get("failing_rows")][:10]
     return DataContract(source, path, sha or contract_hash(loaded), violations.rows_checked, violations.failing_rows,
                         problems)
 
@@ -192,12 +192,15 @@ def json_rows(frame: Any) -> list[dict[str, Any]]:
 
 
 def _scores_differ(a: Any, b: Any, tolerance: float) -> bool:
+    """Whether two scores differ beyond ``tolerance`` (relative above 1); a missing score (None, as JSON
+    carries NaN) equals a NaN one, so a NaN the model produced is not counted as skew (finiteness is)."""
     import math
 
-    if a is None or b is None:
-        return (a is None) != (b is None)
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return False
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    if missing(a) or missing(b):
+        return missing(a) != missing(b)
     return bool(abs(float(a) - float(b)) > tolerance * max(1.0, abs(float(a))))
 
 
@@ -214,14 +217,13 @@ def exercise_server(model: str, version: int, golden: Any, target: str, labels: 
         read_predictions, save_state, serving_home, stop_all, validate_records)
     from mlsitter.ml.testing import check_predictions, predict_each, probe_request_schema, response_problems
 
-    served = load_served_model(f"{model}/{version}")  # the offline path: the same artifact, in process
-    features = golden.drop(columns=[target])
-    records = json_rows(features)
+    records = json_rows(golden.drop(columns=[target]))
     state = DeploymentState(deployment, model)
     save_state(state)
     try:
         record, _ = ensure_server(state, CHAMPION, model, version, timeout=ready_timeout)
         started = time.time()
+        served = load_served_model(f"{model}/{version}")  # the offline path: the same artifact, in process
         probe = probe_request_schema(record.url, records[0], served.schema.to_dict())
         answers = predict_each(record.url, records, concurrency=concurrency)
         ok = [(i, body) for i, (status, body) in enumerate(answers) if status == 200]
@@ -237,14 +239,11 @@ def exercise_server(model: str, version: int, golden: Any, target: str, labels: 
         offline = served.predict_rows(rows)
         skewed, worst = 0, 0.0
         for i, body in ok:
-            online = body.get("score") if body.get("score") is not None else body.get("prediction")
-            batch = offline[i].score if offline[i].score is not None else offline[i].prediction
-            if _scores_differ(batch, online, skew_tolerance) or body.get("prediction") != offline[i].prediction:
+            expected, score = offline[i], body.get("score")
+            if body.get("prediction") != expected.prediction or _scores_differ(expected.score, score, skew_tolerance):
                 skewed += 1
-            try:
-                worst = max(worst, abs(float(batch) - float(online)))
-            except (TypeError, ValueError):
-                pass
+            if isinstance(score, (int, float)) and expected.score is not None and expected.score == expected.score:
+                worst = max(worst, abs(float(expected.score) - float(score)))
         load = LoadGenerator(record.url, records, concurrency=concurrency, max_requests=requests,
                              max_seconds=load_seconds, units=0).run()
         logged = [e for e in read_predictions(state.log_dir, since=started) if e.get("role") == CHAMPION]
