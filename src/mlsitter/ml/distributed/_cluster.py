@@ -1,5 +1,5 @@
 """Connecting to a Ray cluster: the one named by ``RAY_ADDRESS`` (checked to answer first, so a wrong address
-is one clear line instead of a long hang), or a local one on 127.0.0.1."""
+is one clear line instead of a long hang), or a local one on this machine."""
 
 from __future__ import annotations
 
@@ -48,19 +48,19 @@ def check_address(address: str, timeout_s: float = 3.0) -> None:
 
 
 def connect(num_cpus: int | None = None) -> ClusterInfo:
-    """Join the cluster ``RAY_ADDRESS`` names, or start a local one bound to 127.0.0.1; idempotent per process."""
-    import ray
-
+    """Join the cluster ``RAY_ADDRESS`` names, or start a local one on this machine (Ray advertises the host's own
+    address even when asked for 127.0.0.1); idempotent per process."""
     _quiet_ray()
     address = os.environ.get("RAY_ADDRESS", "").strip()
+    import ray
+
     if not ray.is_initialized():
         if address and address not in ("local",):
             check_address(address)
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
             os.environ.pop("RAY_ADDRESS", None)
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                     _node_ip_address="127.0.0.1")
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
     alive = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
     return ClusterInfo(address=ray.get_runtime_context().gcs_address, cpus=float(resources.get("CPU", 0.0)),

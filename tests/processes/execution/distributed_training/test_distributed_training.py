@@ -1,4 +1,4 @@
-"""The `distributed-training` process on a real local Ray cluster (127.0.0.1): a training worker SIGKILLed while it
+"""The `distributed-training` process on a real local Ray cluster on this machine: a training worker SIGKILLed while it
 trains and recovered by Ray Train from the last checkpoint, a SIGKILLed runner resumed from the last journaled
 checkpoint, the spend approval over budget, and bad input (unreachable RAY_ADDRESS, workers=0)."""
 
@@ -30,7 +30,7 @@ SMALL = dict(data=DATA, target="y", drop=["duration"], sample_rows=400, hidden="
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray cluster on 127.0.0.1 for the module (the runner in this process and a subprocess share it)."""
+    """One local Ray cluster for the module (the runner in this process and a subprocess share it)."""
     from mlsitter.ml.distributed import connect
 
     import ray
