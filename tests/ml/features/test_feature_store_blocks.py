@@ -176,3 +176,64 @@ def test_bad_input_gets_a_clear_error():
         F.point_in_time_join(pd.DataFrame({"station_id": [1]}), defs)
     with pytest.raises(DataError, match="repeat the keys and timestamp"):
         F.check_unique_rows(pd.concat([frame, frame.head(2)]), defs)
+
+
+class BusyWhenWarm:
+    """A small real classifier over online features: busy when it is warm and the last hour was busy."""
+
+    classes_ = [0, 1]
+
+    def predict(self, frame):
+        return ((frame["temp"] > 0.4) & (frame["cnt"] > 20)).astype(int).to_numpy()
+
+    def predict_proba(self, frame):
+        busy = self.predict(frame)
+        return np.column_stack([1 - 0.8 * busy, 0.8 * busy])
+
+
+def test_the_model_server_fetches_a_records_features_by_its_entity_key(store, tmp_path):
+    """On 127.0.0.1: a request carrying only ``station_id`` is answered from the online store's features, which
+    the prediction log keeps; the request's own values win; an unknown entity or a missing key is a clear 422."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from mlsitter.ml.serving import (FieldSpec, InputSchema, ModelService, OnlineFeatures, ServedModel, create_app,
+                                     free_port, read_predictions)
+
+    repo, _, frame, _ = store
+    schema = InputSchema((FieldSpec("temp", "double"), FieldSpec("hum", "double"), FieldSpec("cnt", "long")))
+    online = OnlineFeatures.open(repo, schema)
+    assert (online.keys, sorted(online.features)) == (["station_id"], ["cnt", "hum", "temp"])
+    service = ModelService(ServedModel("demand", 1, "sha", schema, BusyWhenWarm()), role="champion",
+                           log_dir=tmp_path / "log", features=online)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the model server did not start"
+            time.sleep(0.05)
+        last = {s: frame[frame["station_id"] == s].iloc[-1] for s in (1, 3)}
+        answer = httpx.post(url + "/predict", json={"records": [{"station_id": 3}, {"station_id": 1, "temp": 0.9}]})
+        assert answer.status_code == 200, answer.text
+        expected = [int(last[3]["temp"] > 0.4 and last[3]["cnt"] > 20), int(last[1]["cnt"] > 20)]
+        assert [p["prediction"] for p in answer.json()["predictions"]] == expected
+        logged = {r["index"]: r["inputs"] for r in read_predictions(tmp_path / "log")}
+        assert logged[0] == pytest.approx({"station_id": 3, "temp": last[3]["temp"], "hum": last[3]["hum"],
+                                           "cnt": last[3]["cnt"]})
+        assert logged[1]["temp"] == 0.9 and logged[1]["hum"] == pytest.approx(last[1]["hum"])  # its own value won
+        unknown = httpx.post(url + "/predict", json={"record": {"station_id": 99}})
+        assert unknown.status_code == 422 and unknown.json()["field"] == "temp"
+        assert "no online value of 'temp' for {'station_id': 99}" in unknown.json()["detail"]
+        keyless = httpx.post(url + "/predict", json={"record": {"station": 3}})
+        assert keyless.status_code == 422 and keyless.json()["field"] == "station_id"
+        assert "lacks the entity key 'station_id'" in keyless.json()["detail"]
+    finally:
+        server.should_exit = True
+        thread.join(15)

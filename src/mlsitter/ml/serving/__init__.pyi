@@ -25,6 +25,9 @@ from ._metrics import (
     ServerMetrics as ServerMetrics,
     parse_counters as parse_counters,
 )
+from ._online_features import (
+    OnlineFeatures as OnlineFeatures,
+)
 from ._server import (
     ModelService as ModelService,
     create_app as create_app,

@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--log-max-seconds", type=float, default=0.0,
                         help="rotate the prediction log this long after it was opened (0: never by age)")
     server.add_argument("--log-keep", type=int, default=0, help="rotated files kept, the oldest deleted (0: all)")
+    server.add_argument("--feature-repo", default="", help="a Feast repo: absent inputs are fetched from its online "
+                                                           "store by the records' entity keys")
+    server.add_argument("--features", default="", help="with --feature-repo: comma-separated view:feature or view "
+                                                       "names (default: every online feature the model takes)")
     router = sub.add_parser("router", help="route between a champion and a candidate server")
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=8080)
@@ -45,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
             serve_model(args.model, host=args.host, port=args.port, role=args.role, log_dir=args.log_dir,
                         sample=args.sample, rotation=LogRotation(args.log_max_bytes, args.log_max_seconds,
-                                                                 args.log_keep))
+                                                                 args.log_keep), feature_repo=args.feature_repo,
+                        features=[f.strip() for f in args.features.split(",") if f.strip()] or None)
         else:
             from mlsitter.ml.serving._router import serve_router
 

@@ -106,8 +106,9 @@ class ModelService:
     """What the app does with a request; the prediction thread batches, logs and counts."""
 
     def __init__(self, served: ServedModel, *, role: str, log_dir: str | Path, sample: float = 1.0,
-                 max_batch: int = 256, rotation: LogRotation = LogRotation()) -> None:
+                 max_batch: int = 256, rotation: LogRotation = LogRotation(), features: Any = None) -> None:
         self.served = served
+        self.features = features  # an OnlineFeatures: absent inputs are fetched by the records' entity keys
         self.role = role
         self.sample = sample
         self.max_batch = max_batch
@@ -117,6 +118,7 @@ class ModelService:
         self.recent = RecentIds()
         self.queue: asyncio.Queue[_Pending] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlsitter-predict")
+        self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlsitter-features")
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -127,6 +129,7 @@ class ModelService:
         if self._task:
             self._task.cancel()
         self._pool.shutdown(wait=True)
+        self._lookups.shutdown(wait=True)
         self.predictions.close()
         self.feedback.close()
 
@@ -138,6 +141,8 @@ class ModelService:
         """Validate ``records`` and queue them for the next batch; raises RequestSchemaError or the model's error."""
         assert self.queue is not None
         try:
+            if self.features is not None:  # the online store read is I/O: off the event loop
+                records = await asyncio.get_running_loop().run_in_executor(self._lookups, self.features.fill, records)
             rows, missing = validate_records(self.served.schema, records)
         except RequestSchemaError:
             self.metrics.invalid()
@@ -315,11 +320,18 @@ def feedback_problem(payload: Any) -> str:
 
 
 def serve_model(ref: str, *, host: str = "127.0.0.1", port: int = 8000, role: str = "champion",
-                log_dir: str | Path, sample: float = 1.0, rotation: LogRotation = LogRotation()) -> None:
-    """Load ``ref`` through the registry and serve it until stopped (SIGTERM/SIGINT finish in-flight requests)."""
+                log_dir: str | Path, sample: float = 1.0, rotation: LogRotation = LogRotation(),
+                feature_repo: str | Path = "", features: list[str] | None = None) -> None:
+    """Load ``ref`` through the registry and serve it until stopped (SIGTERM/SIGINT finish in-flight requests);
+    with ``feature_repo``, absent inputs are fetched from its online store by the records' entity keys."""
     from mlsitter.ml.serving._processes import check_port_free, run_uvicorn
 
     check_port_free(host, port)
     served = load_served_model(ref)
-    service = ModelService(served, role=role, log_dir=log_dir, sample=sample, rotation=rotation)
+    online = None
+    if feature_repo:
+        from mlsitter.ml.serving._online_features import OnlineFeatures
+
+        online = OnlineFeatures.open(feature_repo, served.schema, features)
+    service = ModelService(served, role=role, log_dir=log_dir, sample=sample, rotation=rotation, features=online)
     run_uvicorn(create_app(service), host, port)
