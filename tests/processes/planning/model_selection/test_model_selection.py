@@ -25,6 +25,11 @@ def test_bike_sharing_boosting_beats_the_baselines_significantly():
     result = run.result
     assert result.metric == "r2" and result.recommended in ("lightgbm", "xgboost")
     assert result.p_values_vs_baselines["dummy"] < 0.05 and result.p_values_vs_baselines["linear"] < 0.05
+    # the beats-* gates record the p-value itself, however small (not "0" after rounding to 8 decimals)
+    gates = {e.data["name"]: e.data["value"] for e in mlsitter.Store().events(run.run_id, types=("gate.evaluated",))}
+    for baseline in ("dummy", "linear"):
+        assert gates[f"beats-{baseline}"] == pytest.approx(result.p_values_vs_baselines[baseline], rel=1e-3)
+        assert gates[f"beats-{baseline}"] > 0
     names = {c["name"] for c in result.candidates}
     assert names == {"dummy", "linear", "tree", "lightgbm", "xgboost"}
     for c in result.candidates:

@@ -265,10 +265,11 @@ def gate_recommendation(ctx: Context, comparison: Any, *, settings: dict[str, An
                         on_gate_fail: str) -> list[Any]:
     """The recommended model must beat the dummy and (when it is not linear itself) the linear baseline, and
     reach the charter's threshold when the charter's metric is the one compared."""
-    gates = [ctx.gate("beats-dummy", round(comparison.vs_baselines["dummy"].p_value, 8), "<", settings["alpha"],
+    # p to 4 significant digits: rounded to 8 decimals, a p of 3e-12 read "0" in the gate
+    gates = [ctx.gate("beats-dummy", float(f"{comparison.vs_baselines['dummy'].p_value:.4g}"), "<", settings["alpha"],
                       on_fail=on_gate_fail, checkpoint="model-quality")]
     if "linear" in comparison.vs_baselines:
-        gates.append(ctx.gate("beats-linear", round(comparison.vs_baselines["linear"].p_value, 8), "<",
+        gates.append(ctx.gate("beats-linear", float(f"{comparison.vs_baselines['linear'].p_value:.4g}"), "<",
                               settings["alpha"], on_fail=on_gate_fail, checkpoint="model-quality"))
     recommended = comparison.result(comparison.recommended)
     if inputs["threshold"] is not None and settings["metric"] == inputs["metric"]:
