@@ -24,7 +24,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-all
 install-dev: $(VENV)/.installed-dev
 
-## make demo: install, then run the lifecycle on bundled bank-marketing data (auto+production approvals) and replay
+## make demo: install, then run the lifecycle on bundled bank-marketing data (two demo users approve production) and replay
 ## a later, drifted slice of traffic through the served model: drift fires, retraining runs, a canary follows.
 demo: $(VENV)/.installed-all
 	rm -rf $(DEMO_HOME)

@@ -1,21 +1,30 @@
 """``make demo``: the lifecycle on bundled bank-marketing data (2008), then a later drifted slice (2010)
 replayed through the served model: drift fires, retraining runs and the challenger goes through a canary.
 
-Every approval is given by the policy ``auto+production`` so the demo runs unattended; in real use the
-questions tagged ``production`` wait for a person (``mlsitter approve`` or the dashboard)."""
+The lifecycle runs under the bundled approval rules (``examples/mlsitter-approvals.yaml``): a question tagged
+``production`` needs two release managers who did not start the run. The demo creates two users, ada and grace,
+in its own users file; the OS account that starts the run is a release manager too, and is refused by separation
+of duties. Both users answer through the dashboard's path (their password, then the dashboard's answer action).
+Phase 2 runs under the deliberate override ``auto+production+fairness``, journaled as answered by policy."""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import mlsitter
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"
-POLICY = "auto+production"
+POLICY = "auto"  # every question a person does not have to answer; the rules keep production for people
+OVERRIDE = "auto+production+fairness"  # phase 2: a deliberate override, journaled as answered by policy
+RULES = ROOT / "examples" / "mlsitter-approvals.yaml"
+APPROVERS = ("ada", "grace")
 CANARY = {"stages": "50,100", "shadow_seconds": 0, "stage_seconds": 10.0, "min_requests": 20, "min_labelled": 20,
           "max_extensions": 3, "latency_budget_ms": 5000.0, "max_p99_increase_ms": 1000.0,
           # after a drift the retrained model's scores move by design (45 % subscribe now, not 6 %): the canary
@@ -23,12 +32,70 @@ CANARY = {"stages": "50,100", "shadow_seconds": 0, "stage_seconds": 10.0, "min_r
           "max_score_shift": 1.0}
 
 
-def drive(handle: mlsitter.RunHandle, limit: float = 600.0) -> mlsitter.RunHandle:
-    """Resume through durable timers (as `mlsitter worker` would) until the run ends or waits on a person."""
-    deadline = time.monotonic() + limit
-    while handle.status == "waiting" and (handle.waiting or {}).get("kind") in ("timer", "child") \
-            and handle.wake_at and time.monotonic() < deadline:
-        time.sleep(max(0.0, handle.wake_at - time.time()) + 0.05)
+def demo_users(home: Path) -> dict[str, str]:
+    """Two release managers with dashboard passwords, and the OS account (who starts the runs) as a third, in
+    the demo's own users file; the passwords stay in this process."""
+    from mlsitter.runtime.identity import os_identity
+    from mlsitter.runtime.users import load_users
+
+    os.environ["MLSITTER_USERS_FILE"] = str(home / "users.json")
+    accounts = load_users()
+    passwords = {name: secrets.token_urlsafe(12) for name in APPROVERS}
+    for name, password in passwords.items():
+        accounts.add(name, ["release-manager"], password)
+    accounts.add(os_identity().user, ["release-manager"])
+    accounts.save()
+    return passwords
+
+
+def sign_off(run_id: str, passwords: dict[str, str], show_refusal: bool) -> None:
+    """Answer the governed question ``run_id`` waits on as a person would: the starter tries first (refused by
+    separation of duties), then each release manager logs in with their password and approves."""
+    import socket
+
+    from mlsitter.dashboard.actions import answer
+    from mlsitter.errors import ApprovalRefusedError
+    from mlsitter.runtime.identity import AUTH_DASHBOARD_PASSWORD, Identity
+    from mlsitter.runtime.users import load_users
+
+    runner = mlsitter.Runner()
+    leaf = runner.waiting_leaf(run_id)
+    waiting: dict[str, Any] = leaf.waiting or {}
+    option = (waiting.get("options") or [None])[0]
+    say(f"  {leaf.process} asks ({', '.join(waiting.get('tags') or [])}): {str(waiting.get('reason'))[:110]}")
+    if show_refusal:
+        try:
+            mlsitter.approve(run_id, option=option)  # the run's starter, authenticated as the OS account
+        except ApprovalRefusedError as refused:
+            say(f"    the starter approves: refused: {refused}")
+        else:
+            raise SystemExit(f"the approval of run {run_id}'s starter was accepted: separation of duties not kept")
+    for name in APPROVERS:
+        if not load_users().check_password(name, passwords[name]):  # the dashboard's login
+            raise SystemExit(f"the demo user {name} could not log in")
+        answer(runner.store, run_id, approved=True, feedback=None, by="", option=option,
+               identity=Identity(name, AUTH_DASHBOARD_PASSWORD, socket.gethostname()))
+        quorum = runner.approval_status(run_id)
+        if quorum is not None:
+            say(f"    {name} approves: {len(quorum.approvals)} of {quorum.needed} approvals so far "
+                f"({', '.join(a.user for a in quorum.approvals)}); the run still waits")
+        else:
+            say(f"    {name} approves: the rule is satisfied ({' and '.join(APPROVERS)}, neither the starter)")
+
+
+def drive(handle: mlsitter.RunHandle, passwords: dict[str, str] | None = None, limit: float = 900.0) -> mlsitter.RunHandle:
+    """Resume through durable timers (as `mlsitter worker` would); with ``passwords``, the demo users answer each
+    governed question the run waits on; stop when it ends or waits on anything else."""
+    deadline, asked = time.monotonic() + limit, 0
+    while handle.status == "waiting" and time.monotonic() < deadline:
+        leaf = mlsitter.Runner().waiting_leaf(handle.run_id)
+        if passwords and (leaf.waiting or {}).get("kind") == "breakpoint":
+            sign_off(handle.run_id, passwords, show_refusal=asked == 0)
+            asked += 1
+        elif (handle.waiting or {}).get("kind") in ("timer", "child") and handle.wake_at:
+            time.sleep(max(0.0, handle.wake_at - time.time()) + 0.05)
+        else:
+            break
         handle = mlsitter.resume(handle.run_id)
     return handle
 
@@ -48,11 +115,20 @@ def main() -> None:
 
     from mlsitter.ml.serving import LoadGenerator, load_state, stop_all
 
+    from mlsitter.runtime.home import mlsitter_home
+    from mlsitter.runtime.identity import os_identity
+
     started = time.monotonic()
-    say("== phase 1: the lifecycle on bank-marketing 2008 (2,500 calls) ==")
+    home = mlsitter_home()
+    os.environ["MLSITTER_APPROVALS"] = str(RULES)
+    passwords = demo_users(home)
+    say(f"approval rules {RULES.relative_to(ROOT)}: production needs 2 release managers who did not start the run")
+    say(f"users ({os.environ['MLSITTER_USERS_FILE']}): {', '.join(APPROVERS)} (dashboard passwords) and "
+        f"{os_identity().user} (the OS account that starts the runs), all release managers")
+    say("\n== phase 1: the lifecycle on bank-marketing 2008 (2,500 calls) ==")
     first = drive(mlsitter.run("lifecycle", approve=POLICY, data=str(DATA / "bank-marketing-2008.csv.gz"), target="y",
                                name="bank", model_name="bank-marketing",
-                               steps=str(ROOT / "examples" / "lifecycle-demo.yaml")))
+                               steps=str(ROOT / "examples" / "lifecycle-demo.yaml")), passwords)
     require(first, "lifecycle")
     life = first.result
     for child in life.children:
@@ -61,18 +137,19 @@ def main() -> None:
     say(f"  lifecycle report: {life.report}")
 
     say("\n== phase 2: 2010 traffic (1,200 calls, other rates, 45 % subscribe) through the served model ==")
+    say(f"  (unattended: --approve {OVERRIDE}, a deliberate override journaled as answered by policy)")
     late = DATA / "bank-marketing-2010.csv.gz"
     frame = pd.read_csv(late)
     records = json.loads(frame.drop(columns=["y"]).to_json(orient="records"))
     load = LoadGenerator(life.router, records, labels=frame["y"].tolist(), concurrency=2, rate=15,
                          max_requests=100_000, max_seconds=900).start()
     try:
-        drift = drive(mlsitter.run("drift", approve=POLICY, reference=life.train, current=str(late), target="y"))
+        drift = drive(mlsitter.run("drift", approve=OVERRIDE, reference=life.train, current=str(late), target="y"))
         require(drift, "drift")
         say(f"  drift: {drift.result.status}; alerts: {'; '.join(drift.result.alerts)[:300]}")
         signal = json.dumps({"status": drift.result.status, "alerts": drift.result.alerts,
                              **drift.result.recommendation}, default=str)
-        retrain = drive(mlsitter.run("retraining", approve=POLICY, model="bank-marketing@champion", data=str(late),
+        retrain = drive(mlsitter.run("retraining", approve=OVERRIDE, model="bank-marketing@champion", data=str(late),
                                      target="y", drift=signal, reference=life.holdout, metric="accuracy",
                                      sensitive=["marital"], trials=4, folds=3, deploy_options=json.dumps(CANARY)))
         require(retrain, "retraining")
@@ -92,15 +169,35 @@ def main() -> None:
     state = load_state("bank-marketing")
     if state is not None:
         stop_all(state)
-    home = mlsitter.Store().location
+    bundle = compliance(first.run_id, home)
     say(f"\nfinished in {time.monotonic() - started:.0f} s. The served model was stopped; its logs stay in the home.")
-    say(f"  journal: {home}")
+    say(f"  journal: {mlsitter.Store().location}")
     say(f"  every run:      mlsitter runs;   the chain: mlsitter status {first.run_id}")
     say("  lineage:        mlsitter lineage bank-marketing@champion")
     say("  dashboard:      mlsitter ui   (then open the printed address)")
     say("  MLflow UI:      mlflow ui --backend-store-uri sqlite:///$MLSITTER_HOME/mlflow.db")
-    say("Every approval above was given by the policy auto+production. In real use, questions tagged 'production' "
-        "(readiness, promotion, deploying a retrained model) wait for a person: mlsitter approve RUN or the dashboard.")
+    say(f"  compliance:     mlsitter compliance {first.run_id}   (verify the bundle: mlsitter compliance verify "
+        f"{bundle})")
+    say(f"  compliance bundle: {bundle}")
+    say("In phase 1 the production questions waited for two people; in real use they answer with mlsitter approve RUN "
+        "(as their OS account) or in the dashboard (mlsitter users add NAME --role release-manager --password).")
+
+
+def compliance(run_id: str, home: Path) -> str:
+    """The lifecycle's deployment checkpoint with its signers, and its signed compliance bundle."""
+    from mlsitter.runtime.bundle import export_bundle
+    from mlsitter.runtime.compliance import build_record, journals
+
+    store = mlsitter.Store()
+    record = build_record(journals(store, run_id), run_id)
+    deployment = record.checkpoint("deployment")
+    say(f"\n== compliance of the lifecycle: checkpoint {deployment.title}: {deployment.outcome} ==")
+    for q in deployment.approvals:
+        signers = [f"{s.user} ({s.auth}{', partial' if s.partial else ''})" for s in q.signatures]
+        say(f"  {q.process} #{q.key} {q.outcome}: {', '.join(signers) or 'no signature'}"
+            + (f"; rules {', '.join(q.policy.get('tags', []))} version {q.policy.get('version')}, "
+               f"{q.needed} approvers" if q.policy else ""))
+    return export_bundle(store, run_id, home / f"compliance-{run_id}.zip").path
 
 
 if __name__ == "__main__":
