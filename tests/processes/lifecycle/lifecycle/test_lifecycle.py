@@ -150,3 +150,79 @@ def test_a_bad_steps_file_is_refused_with_what_was_expected(bank_sample, tmp_pat
     assert res.exit_code != 0
     error = json.loads(res.stdout)["error"]
     assert "no-such-process" in error and "not installed" in error and "training" in error
+
+
+def group_tables(folder, seed: int = 7) -> dict[str, str]:
+    """The champion's table, where the outcome follows x1 (and a little x2) alone, and later traffic where x2
+    moved (drift) and the labels also follow the group g (B mostly 'yes', A mostly 'no'): a challenger fitted on
+    that traffic scores better on it by leaning on g, so it is less fair than the champion."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+
+    def table(n: int, shift: float, x2_mean: float) -> pd.DataFrame:
+        g = rng.choice(["A", "B"], n)
+        x1, x2 = rng.normal(size=n), rng.normal(x2_mean, 1.0, size=n)
+        logit = 2.0 * x1 + 0.5 * (x2 - x2_mean) + np.where(g == "B", shift, -shift)
+        return pd.DataFrame({"x1": x1, "x2": x2, "g": g,
+                             "y": np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")})
+
+    paths = {}
+    for name, n, shift, x2_mean in (("before", 400, 0.0, 0.0), ("after", 500, 3.0, 1.0)):
+        paths[name] = str(folder / f"{name}.csv")
+        table(n, shift, x2_mean).to_csv(paths[name], index=False)
+    return paths
+
+
+DRIFT_THEN_RETRAIN = """
+steps:
+  - process: drift
+    when: traffic
+  - process: retraining
+    when: drift
+    with: {metric: accuracy, trials: 1, folds: 2, n_resamples: 200, min_group_size: 20}
+"""
+
+
+@pytest.mark.timeout(900)  # a champion, then drift, retraining, its training and two evaluations; a shared 2-core machine
+def test_drift_starts_retraining_in_the_chain_and_a_better_but_less_fair_challenger_is_not_deployed(tmp_path):
+    import mlsitter
+    from mlsitter.ml.tracking import promote
+
+    tables = group_tables(tmp_path)
+    champion = mlsitter.run("training", approve="auto", data=tables["before"], target="y", trials=1, folds=2,
+                            model_name="groups", metric="accuracy")
+    assert champion.status == "completed", champion.error
+    promote("groups/1")
+    steps = tmp_path / "steps.yaml"
+    steps.write_text(DRIFT_THEN_RETRAIN, encoding="utf-8")
+    # auto+production: a challenger that passed every check would be deployed without asking anyone
+    run = mlsitter.run("lifecycle", approve="auto+production", data=tables["before"], target="y", sensitive=["g"],
+                       traffic=tables["after"], model_name="groups", steps=str(steps))
+    assert run.status == "completed", run.error
+    store = Store()
+
+    def children(run_id: str) -> list[tuple[str, str]]:
+        return [(store.get_run(e.data["child_run_id"]).process, e.data["child_run_id"])
+                for e in store.events(run_id, types=("child.started",))]
+
+    chain = children(run.run_id)
+    assert [p for p, _ in chain] == ["drift", "retraining"] and run.result.retrained
+    assert any(m.startswith("step retraining done (drift alerts: ") for m in
+               [e.data["message"] for e in store.events(run.run_id, types=("log",))])  # why it ran, journaled
+    retraining = chain[1][1]
+    assert [p for p, _ in children(retraining)] == ["training", "evaluation", "evaluation"]  # fairness: child evaluations
+    result = Codec(store.artifacts).decode(store.get_run(retraining).result)
+    fired = {t["name"] for t in result.triggers if t["fired"]}
+    assert "drift" in fired, result.triggers  # the drift step's result is the trigger
+    comparison, fairness = result.comparison, result.fairness
+    assert comparison["challenger"] > comparison["champion"] and comparison["p_value"] <= 0.05  # better on accuracy
+    assert result.status == "challenger-less-fair", (result.status, result.reason, fairness)
+    assert fairness["challenger"]["dp_ratio"] < fairness["champion"]["dp_ratio"] - 0.05
+    assert "less fair than groups/1" in result.reason and "allowed drop 0.05" in result.reason
+    assert "deploy" not in [r.process for r in store.list_runs()]  # no deploy child, anywhere
+    gates = {e.data["name"]: e.data["passed"] for e in store.events(retraining, types=("gate.evaluated",))}
+    assert gates["challenger-better-p-value"] and not gates["fairness-dp_ratio-not-worse"]
+    logged = [e.data["message"] for e in store.events(retraining, types=("log",))]
+    assert any(m.startswith("retraining: challenger-less-fair: groups/2 is less fair than groups/1") for m in logged)
