@@ -186,34 +186,11 @@ def _report_handle(handle: Any, as_json: bool) -> NoReturn:
     sys.exit(STATUS_EXIT.get(handle.status, EXIT_OK))
 
 
-class _Progress:
-    """A one-line live status of the current step while a run executes in a terminal."""
+def _progress() -> Any:
+    """What a run shows while it executes: rich bars in a terminal, plain periodic lines when redirected."""
+    from mlsitter.cli.progress import RunProgress
 
-    def __init__(self) -> None:
-        self.console = _console(stderr=True)
-        self.status = None
-        self.steps = 0
-
-    def __enter__(self) -> "_Progress":
-        if self.console.is_terminal:
-            self.status = self.console.status("starting…")
-            self.status.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.status is not None:
-            self.status.__exit__(*exc)
-
-    def __call__(self, event: Any) -> None:
-        if self.status is None:
-            return
-        if event.type == "step.started":
-            self.steps += 1
-            self.status.update(f"step {event.data['key']}: {event.data['name'].rsplit('.', 1)[-1]} (steps run: {self.steps})")
-        elif event.type == "gate.evaluated":
-            mark = "✓" if event.data["passed"] else "✗"
-            self.console.print(f"  gate {event.data['name']}: {event.data['value']} {event.data['operator']} "
-                               f"{event.data['threshold']} {mark}", markup=False)
+    return RunProgress(_console(stderr=True))
 
 
 class _RunCommand(click.Command):
@@ -267,7 +244,7 @@ def run(process: str, pairs: tuple[str, ...], inputs_file: str | None, policy: s
     from mlsitter.runtime import Runner
 
     inputs = _parse_inputs(pairs, inputs_file)
-    with _Progress() as progress:
+    with _progress() as progress:
         runner = Runner(on_event=None if as_json else progress)
         handle = runner.start(process, inputs, approve=policy, executor=executor, seed=seed)
     _report_handle(handle, as_json)
@@ -517,7 +494,7 @@ def resume(run_id: str | None, due: bool, as_json: bool) -> None:
             if not handles:
                 click.echo("no run is due")
         return
-    with _Progress() as progress:
+    with _progress() as progress:
         runner.on_event = None if as_json else progress
         handle = runner.resume(run_id)
     _report_handle(handle, as_json)

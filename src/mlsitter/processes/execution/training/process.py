@@ -298,6 +298,10 @@ def run_hpo(ctx: Context, *, prep: Any, settings: TrainingSettings, space: dict[
         outcomes.extend(results)
         values.extend(r.value if r.state == "complete" else None for r in results)
         batch += 1
+        scored = [v for v in values if v is not None]
+        if scored:  # a progress line (the CLI shows it beside its bar); a log takes no journal position
+            ctx.log("info", f"trials {len(outcomes)}/{settings.trials}, best {settings.metric} "
+                            f"{(max if greater_is_better else min)(scored):.4f}")
         if len(outcomes) < settings.trials and is_converged(values, settings.patience, greater_is_better):
             stop = f"converged: no improvement in {settings.patience} trials"
             break
