@@ -87,3 +87,33 @@ def test_contract_measurements_name_what_is_wrong():
     check = check_predictions(entries, labels=[0, 1])
     assert (check.read, check.in_range, check.finite, check.errors) == (3, 2, 2, 1)
     assert check_predictions([{"outcome": "ok", "output": float("inf")}], labels=None).finite == 0
+
+
+def test_reproduction_golden_quality_and_pinned_requirements(tmp_path):
+    import numpy as np
+    from importlib import metadata
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlsitter.ml.metrics import get_metric
+    from mlsitter.ml.testing import golden_quality, reproduce_training, requirement_mismatches
+
+    X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+    auc = get_metric("roc_auc", "classification")
+    same = reproduce_training(RandomForestClassifier(n_estimators=10), X[:150], y[:150], X[150:], y[150:], metric=auc,
+                              seed=3, classes=[0, 1])
+    assert same.difference == 0.0 and same.first is not None and same.seed == 3
+    refused = reproduce_training(object(), X[:150], y[:150], X[150:], y[150:], metric=auc, seed=3, classes=[0, 1])
+    assert refused.difference is None and "could not be refitted" in refused.detail
+    value, left_out = golden_quality(auc, [0, 1, 1, 0], [0, 1, 1, 0], [0.1, 0.9, float("nan"), None], [0, 1])
+    assert (value, left_out) == (1.0, 2)
+    r2 = get_metric("r2", "regression")
+    assert golden_quality(r2, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [None] * 3, None) == (1.0, 0)
+    numpy = metadata.version("numpy")
+    (tmp_path / "requirements.txt").write_text(f"mlflow\nnumpy=={numpy}\nscikit-learn==0.0.1\nnot-a-package-xyz==1.0\n")
+    checked, differing = requirement_mismatches(tmp_path)
+    assert checked == 3 and len(differing) == 2
+    assert any(d.startswith("scikit-learn: model pinned 0.0.1, installed") for d in differing)
+    assert "not-a-package-xyz==1.0 is not installed" in differing
+    assert requirement_mismatches(tmp_path / "none")[1][0].endswith("has no requirements.txt")
+    assert np.isfinite(same.first)
