@@ -128,6 +128,29 @@ def caruana_weights(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Me
     return counts / counts.sum()
 
 
+#: Bagged selection (Caruana et al. 2006): on data up to this many rows the weights are averaged over
+#: ``BAGS`` greedy selections, each from a random half of the library, and the held-out comparison is
+#: repeated at least ``MIN_JUDGE_REPEATS`` times. Small, wide data is where a member's out-of-fold score
+#: flatters it most (hundreds of trials fitted to the same folds), and where scoring is cheap enough to afford it.
+BAG_ROWS = 5_000
+BAGS = 8
+MIN_JUDGE_REPEATS = 3
+
+
+def bagged_weights(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric, classes: np.ndarray | None,
+                   iterations: int, bags: int, rng: np.random.RandomState) -> np.ndarray:
+    """Caruana weights averaged over ``bags`` selections, each from a random half of the models (at least
+    two), so no single lucky member decides the blend; one bag is plain Caruana selection over all."""
+    n = len(predictions)
+    if bags <= 1 or n <= 2:
+        return caruana_weights(predictions, y, metric, classes, iterations)
+    total = np.zeros(n)
+    for _ in range(bags):
+        chosen = np.sort(rng.choice(n, size=max(2, n // 2), replace=False))
+        total[chosen] += caruana_weights([predictions[i] for i in chosen], y, metric, classes, iterations)
+    return total / total.sum()
+
+
 @stable_name("automl.EnsembleChoice")
 @dataclass
 class EnsembleChoice:
@@ -138,51 +161,93 @@ class EnsembleChoice:
     best_single_score: float
     keep: bool
     members: int
+    rejected: list[int] = field(default_factory=list)  # candidates dropped: the held-out blend did better without them
+    wins: float = 0.0  # share of the held-out halves on which the blend beat the best single model
 
 
 def _blend(predictions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
     return sum(w * p for w, p in zip(weights, predictions) if w > 0)
 
 
+def _cross_fit(preds: Sequence[np.ndarray], alive: list[int], y: np.ndarray, metric: Metric, cls: np.ndarray | None,
+               splits: list[Any], iterations: int, bags: int, seed: int) -> tuple[list[float], list[float], np.ndarray]:
+    """Per split: the blend of the ``alive`` candidates chosen on one half and the best single model of all
+    chosen there, both scored on the other half; and each alive candidate's mean held-out harm (loss with it
+    minus loss without it, its weight spread over the others): positive where the blend does better without it."""
+    ens_scores, single_scores, harm = [], [], np.zeros(len(preds))
+    rng = np.random.RandomState(seed)
+    for pick_rows, judge_rows in splits:
+        w = np.zeros(len(preds))
+        w[alive] = bagged_weights([preds[i][pick_rows] for i in alive], y[pick_rows], metric, cls, iterations, bags,
+                                  rng)
+        judged = [p[judge_rows] for p in preds]
+        with_all = score(metric, y[judge_rows], _blend(judged, w), cls)
+        ens_scores.append(with_all)
+        losses = [metric.loss(score(metric, y[pick_rows], p[pick_rows], cls)) for p in preds]
+        single_scores.append(score(metric, y[judge_rows], judged[int(np.argmin(losses))], cls))
+        for i in np.flatnonzero((w > 0) & (w < 1)):
+            rest = w.copy()
+            rest[i] = 0
+            without = score(metric, y[judge_rows], _blend(judged, rest / rest.sum()), cls)
+            harm[i] += (metric.loss(with_all) - metric.loss(without)) / len(splits)
+    return ens_scores, single_scores, harm
+
+
 def select_ensemble(predictions: Sequence[np.ndarray], y: Any, metric: Metric, classes: Sequence[Any] | None,
                     seed: int = 0, iterations: int = 25, repeats: int = 1) -> EnsembleChoice:
-    """Caruana selection on out-of-fold predictions, judged by 2-way cross-fitting: weights (and the best
-    single model) are chosen on one half of the rows and scored on the other, so the comparison is held out;
-    ``repeats`` reshuffles the halves (small data) and averages the comparison."""
+    """Caruana selection on out-of-fold predictions (bagged on small data), judged by 2-way cross-fitting:
+    weights (and the best single model) are chosen on one half of the rows and scored on the other, the halves
+    reshuffled ``repeats`` times (at least ``MIN_JUDGE_REPEATS`` on small data). Candidates the held-out blend
+    does better without are rejected and the rest judged again; the ensemble is kept only if its mean gain over
+    the best single model on the held-out halves exceeds that gain's standard error (a gain, not noise)."""
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
     y = np.asarray(y)
     cls = np.asarray(classes) if classes is not None and len(classes) else None
     preds = [np.asarray(p, dtype=np.float64) for p in predictions]
-    splitter = (RepeatedStratifiedKFold if cls is not None else RepeatedKFold)(n_splits=2, n_repeats=max(1, repeats),
+    small = len(y) <= BAG_ROWS
+    bags = BAGS if small else 1
+    n_repeats = max(1, repeats, MIN_JUDGE_REPEATS if small else 1)
+    splitter = (RepeatedStratifiedKFold if cls is not None else RepeatedKFold)(n_splits=2, n_repeats=n_repeats,
                                                                               random_state=seed)
-    ens_scores, single_scores = [], []
-    for pick_rows, judge_rows in splitter.split(np.zeros(len(y)), y):
-        w = caruana_weights([p[pick_rows] for p in preds], y[pick_rows], metric, cls, iterations)
-        ens_scores.append(score(metric, y[judge_rows], _blend([p[judge_rows] for p in preds], w), cls))
-        losses = [metric.loss(score(metric, y[pick_rows], p[pick_rows], cls)) for p in preds]
-        best = int(np.argmin(losses))
-        single_scores.append(score(metric, y[judge_rows], preds[best][judge_rows], cls))
-    weights = caruana_weights(preds, y, metric, cls, iterations)
+    splits = list(splitter.split(np.zeros(len(y)), y))
+    alive = list(range(len(preds)))
+    ens_scores, single_scores, harm = _cross_fit(preds, alive, y, metric, cls, splits, iterations, bags, seed)
+    rejected = [int(i) for i in np.flatnonzero(harm > 0)]
+    if rejected and len(rejected) < len(alive):
+        alive = [i for i in alive if i not in rejected]
+        ens_scores, single_scores, _ = _cross_fit(preds, alive, y, metric, cls, splits, iterations, bags, seed)
+    else:
+        rejected = []
+    kept = bagged_weights([preds[i] for i in alive], y, metric, cls, iterations, bags, np.random.RandomState(seed))
+    weights = np.zeros(len(preds))
+    weights[alive] = kept
     ens, single = float(np.mean(ens_scores)), float(np.mean(single_scores))
+    gains = np.array([metric.loss(b) - metric.loss(e) for e, b in zip(ens_scores, single_scores)])
     members = int((weights > 0).sum())
+    spread = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
     return EnsembleChoice(weights=[float(w) for w in weights], ensemble_score=ens, best_single_score=single,
-                          keep=members > 1 and metric.is_better(ens, single), members=members)
+                          keep=members > 1 and float(gains.mean()) > max(spread, 0.0), members=members,
+                          rejected=rejected, wins=float(np.mean(gains > 0)))
 
 
 class WeightedEnsemble(BaseEstimator):
     """Weighted average of fitted pipelines' probabilities (classification) or predictions (regression)."""
 
     def __init__(self, estimators: list[Any] | None = None, weights: list[float] | None = None,
-                 task: str = CLASSIFICATION) -> None:
+                 task: str = CLASSIFICATION, target_range: tuple[float, float] | None = None) -> None:
         self.estimators = estimators
         self.weights = weights
         self.task = task
+        self.target_range = target_range  # regression: each member's prediction clipped to the training targets
 
     @classmethod
-    def from_fitted(cls, estimators: list[Any], weights: list[float], task: str) -> "WeightedEnsemble":
-        """An ensemble of pipelines that are already fitted (refitted in parallel elsewhere)."""
-        ensemble = cls(estimators, weights, task)
+    def from_fitted(cls, estimators: list[Any], weights: list[float], task: str,
+                    target_range: tuple[float, float] | None = None) -> "WeightedEnsemble":
+        """An ensemble of pipelines that are already fitted (refitted in parallel elsewhere); ``target_range``
+        (regression) keeps a member that extrapolates wildly on a row unlike the training rows (a linear model
+        on a house far larger than any it saw) from dragging the blend below its best member."""
+        ensemble = cls(estimators, weights, task, target_range)
         ensemble.estimators_ = list(estimators)
         if task == CLASSIFICATION:
             ensemble.classes_ = np.unique(np.concatenate([np.asarray(e.classes_) for e in estimators]))
@@ -205,7 +270,9 @@ class WeightedEnsemble(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         if self.task == CLASSIFICATION:
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return sum(w * np.asarray(est.predict(X), dtype=float) for est, w in zip(self.estimators_, self.weights or []))
+        lo, hi = getattr(self, "target_range", None) or (-np.inf, np.inf)  # models pickled before it have none
+        return sum(w * np.clip(np.asarray(est.predict(X), dtype=float), lo, hi)
+                   for est, w in zip(self.estimators_, self.weights or []))
 
 
 @stable_name("automl.LeaderboardRow")

@@ -142,7 +142,9 @@ def evaluate_winner(prep: Any, members: list[dict[str, Any]], fitted: list[dict[
     if len(members) == 1:
         model, description = models[0], f"{members[0]['family']} (trial {members[0]['trial']})"
     else:
-        model = WeightedEnsemble.from_fitted(models, [m["weight"] for m in members], prep.task)
+        y = prep.y_train.to_numpy()
+        span = None if prep.classes else (float(np.min(y)), float(np.max(y)))
+        model = WeightedEnsemble.from_fitted(models, [m["weight"] for m in members], prep.task, target_range=span)
         description = "ensemble of " + ", ".join(f"{m['family']}#{m['trial']} x{m['weight']:.2f}" for m in members)
     final = fit_final(model, prep.X_train, prep.y_train, prep.X_test, prep.y_test, task=prep.task, metric=metric,
                       classes=prep.classes, seed=seed, learning_curve=False, threads=n_jobs,
