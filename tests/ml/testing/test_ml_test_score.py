@@ -62,7 +62,8 @@ def test_checkpoints_registry_lineage_and_removing_evidence():
     assert every.row("model-7").score == 1.0
     assert every.row("model-1").score == 0.5 and every.row("model-1").runs == 1
     lineage_only = ml_test_score([_run("t", "training")], model=model).row("model-1")
-    assert lineage_only.score == 0.5 and "registry: titanic/3 code_version = abc123" in lineage_only.evidence[0].describe()
+    assert lineage_only.score == 0.5
+    assert "registry: titanic/3 code_version = abc123" in lineage_only.evidence[0].describe()
     fewer = ml_test_score(runs[1:], model=model)
     assert changed_rows(every, fewer) == {"model-7": (1.0, 0.5)}
     empty = ml_test_score([])

@@ -67,8 +67,8 @@ def response_problems(body: Any, *, label: str, labels: Sequence[Any] | None) ->
     prediction = body.get("prediction")
     if labels:
         kinds = {type(v).__name__ for v in labels}
-        if type(prediction).__name__ not in kinds and not (isinstance(prediction, (int, float)) and
-                                                           kinds <= {"int", "float"} and not isinstance(prediction, bool)):
+        numeric = isinstance(prediction, (int, float)) and not isinstance(prediction, bool)
+        if type(prediction).__name__ not in kinds and not (numeric and kinds <= {"int", "float"}):
             problems.append(f"prediction {prediction!r} is a {type(prediction).__name__}, the target's labels are "
                             f"{'/'.join(sorted(kinds))}")
     elif not isinstance(prediction, (int, float)) or isinstance(prediction, bool):

@@ -392,7 +392,8 @@ def ml_test_score(runs: Sequence[RunEvidence], *, repeated: int = 2, model: Mode
     if repeated < 1:
         from mlsitter.errors import InputError
 
-        raise InputError(f"repeated must be at least 1 (runs that make a check 'automated and repeated'); got {repeated}")
+        raise InputError(f"repeated must be at least 1 (runs that make a check 'automated and repeated'); "
+                         f"got {repeated}")
     rows = [score_test(test, runs, repeated=repeated, model=model) for test in rubric]
     sections = {name: float(sum(r.score for r in rows if r.section == name)) for name, _ in SECTIONS}
     weakest = min(sections, key=lambda name: sections[name])

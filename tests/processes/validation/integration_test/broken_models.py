@@ -1,6 +1,7 @@
 """Deliberately broken Titanic models for the integration-test tests, each a scikit-learn estimator (so the
 reproducibility test can refit it) that breaks one contract: labels of the wrong type, NaN scores, a slow
-answer; and any of them a server that never becomes ready. Pickled by value, so a server process loads them without this module."""
+answer; and any of them a server that never becomes ready. Pickled by value, so a server process loads them
+without this module."""
 
 from __future__ import annotations
 

@@ -115,7 +115,8 @@ def ingest(data: str, target: str, sample: int, golden_share: float, seed: int, 
 
     frame = read_table(data)
     if target not in frame.columns:
-        raise DataError(f"target column {target!r} is not in {data}; its columns are {', '.join(map(str, frame.columns))}")
+        raise DataError(f"target column {target!r} is not in {data}; its columns are "
+                        f"{', '.join(map(str, frame.columns))}")
     frame = frame[frame[target].notna()]
     rows = len(frame)
     if rows < 20:
@@ -357,7 +358,8 @@ def contract_table(contract: DataContract, sample: Sample, findings: ServerFindi
                       f"({contract.source}); " + "; ".join(contract.problems[:3])),
         contract_test("request-schema", "the server lists the registered signature, answers a valid record and "
                       "refuses schema violations with a 422 naming the field",
-                      findings.request_as_expected, "==", findings.request_probes, "; ".join(findings.request_problems)),
+                      findings.request_as_expected, "==", findings.request_probes,
+                      "; ".join(findings.request_problems)),
         contract_test("response-schema", "every answer carries request id, model version, a prediction of the "
                       "target's type and a numeric (or null) score", findings.response_ok, "==", findings.golden_sent,
                       "; ".join(findings.response_problems[:3])),
