@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mlsitter import Context, process, task
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def scaled(i: int, weights: np.ndarray, offset: int) -> int:
@@ -19,12 +21,10 @@ def total(values: list[int]) -> int:
     return sum(values)
 
 
-def pid() -> int:
-    return os.getpid()
-
-
 @process("ray-map")
 def ray_map(ctx: Context, n: int = 200) -> dict:
+    import numpy as np  # here, so that the other cases' workers need not import it
+
     weights = np.arange(100_000, dtype=np.float64) % 7
     values = ctx.map(scaled, range(n), weights=weights, offset=3)
     summed = ctx.task(total, values=values)

@@ -63,9 +63,13 @@ def journal(run_id: str) -> list[tuple[str, str, str, str]]:
                    hashlib.sha256(canonical_json(done[k]["result"]).encode()).hexdigest()) for k in done)
 
 
-def test_map_task_and_parallel_on_ray_match_inline(on_ray: str) -> None:
+def test_map_task_and_parallel_on_ray_match_inline(on_ray: str, monkeypatch: pytest.MonkeyPatch) -> None:
     inline = mlsitter.run(f"{CASES}:ray-map", executor="inline")
+    puts: list[int] = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(len(value)) or real_put(value, **kw))
     on = mlsitter.run(f"{CASES}:ray-map", executor="ray")
+    assert len(puts) == 1 and puts[0] > 800_000  # the map's big common argument went to the store once
     assert inline.status == on.status == "completed"
     assert on.result == inline.result
     assert len(on.result["values"]) == 200

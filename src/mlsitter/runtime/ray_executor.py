@@ -94,6 +94,7 @@ class RayExecutor:
     def __init__(self) -> None:
         self._remote: Any = None
         self._owns_ray = False
+        self._targets: dict[Callable[..., Any], str] = {}
 
     def _connect(self) -> Any:
         if self._remote is not None:
@@ -128,7 +129,10 @@ class RayExecutor:
         shared = [(k, v.ref) for k, v in kwargs.items() if isinstance(v, Shared)]
         # The shared references travel inside a list, so Ray does not fetch them before the call: each
         # worker fetches and unpickles one once per map (see _shared_value), not once per task.
-        ref = remote.remote(function_target(fn), pickle.dumps(own, pickle.HIGHEST_PROTOCOL), shared)
+        target = self._targets.get(fn)
+        if target is None:
+            target = self._targets[fn] = function_target(fn)
+        ref = remote.remote(target, pickle.dumps(own, pickle.HIGHEST_PROTOCOL), shared)
         out: Future[Any] = Future()
         ref.future().add_done_callback(lambda done: _settle(out, done))
         return out
