@@ -25,6 +25,16 @@ PostgreSQL (``--postgres-n``, issue 20): one throwaway PostgreSQL server (``init
 (c) the floor of one commit per step: a psycopg loop doing one transaction with two inserts per step.
 Targets: DBOS per-step / mlsitter per-step >= 3x, mlsitter per-step <= 2x the floor's per-step time.
 
+SQLite at full durability (``--full-n``, issue 20): its floor is one SQLite transaction (two inserts,
+WAL, ``synchronous=FULL``: one fsync) per step, in a database in the same temporary folder as mlsitter's
+home (the same disk). Target: mlsitter's full-durability per-step overhead <= 1.5x that floor's per-step
+time; DBOS on its SQLite defaults (which fsync each commit too) is shown beside it where it ran.
+
+Ray (``--ray-n``, issue 20): one local Ray cluster on 127.0.0.1 (``--ray-cpus`` CPUs) serves, one after
+the other, bare Ray (``ray.get([f.remote(i) for i in range(N)])``) and mlsitter's Ray executor (a process
+whose one ``ctx.map`` runs the same trivial function N times as journaled Ray tasks). Target: mlsitter's
+time per task <= 1.5x bare Ray's.
+
 Targets (issue 2): DBOS per-step / mlsitter per-step >= 20x; resume of 10,000 steps < 1 s;
 mlsitter total at 20k within 2.3x of 10k. This is a benchmark, not a test: it always exits 0 once
 every measurement ran, and prints which targets were met.
@@ -59,6 +69,11 @@ def step(i: int) -> int:
     """The trivial task: what the floor loop calls directly and the process journals."""
     CALLS[0] += 1
     return i + 1
+
+
+def bench_map_process(ctx, n: int) -> int:
+    """One ``ctx.map`` of N trivial tasks (on the Ray executor: N Ray tasks)."""
+    return sum(ctx.map(step, range(n)))
 
 
 def bench_process(ctx, n: int, wait: bool = False) -> int:
@@ -132,12 +147,16 @@ def measure_mlsitter(n: int, *, durability: str = "default", resume: bool = True
             assert calls[0] == before, f"replay ran {calls[0] - before} tasks again"
         return out
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _restore_env(saved)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def combine(runs: list[dict]) -> dict:
@@ -188,6 +207,78 @@ def measure_dbos(python: Path, n: int, url: str | None = None) -> dict:
                 "recover_call_to_end_s": rec["recover_call_to_end_s"], "version": rec["dbos_version"]}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- SQLite full durability and Ray (issue 20) ---------------------------------------------------------
+def measure_sqlite_full_floor(n: int, repeat: int = 3) -> dict:
+    """The floor of a power-cut-safe step on SQLite: one transaction (two inserts, WAL, synchronous=FULL, so
+    one fsync) per step, in a database in the temporary folder where mlsitter's homes are made."""
+    import sqlite3
+
+    folder = tempfile.mkdtemp(prefix="sqlite-floor-")
+    try:
+        conn = sqlite3.connect(Path(folder) / "floor.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE steps(id INTEGER, seq INTEGER, data TEXT, PRIMARY KEY(id, seq))")
+        conn.execute("CREATE TABLE marks(id INTEGER, seq INTEGER, at REAL, PRIMARY KEY(id, seq))")
+        best = float("inf")
+        for rep in range(repeat + 1):  # the first round warms the statements up
+            t0 = time.perf_counter()
+            for i in range(n):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO steps VALUES(?, ?, ?)", (rep, i, f'{{"i": {i}}}'))
+                conn.execute("INSERT INTO marks VALUES(?, ?, ?)", (rep, i, time.time()))
+                conn.execute("COMMIT")
+            if rep:
+                best = min(best, time.perf_counter() - t0)
+        conn.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"n": n, "total_s": best, "per_step_us": best / n * 1e6}
+
+
+def measure_ray(n: int, repeat: int, cpus: int) -> dict:
+    """Bare Ray against mlsitter's Ray executor, N trivial tasks each, on one local cluster (127.0.0.1)."""
+    import ray
+
+    import mlsitter
+    from mlsitter.runtime.ray_executor import start_local_ray
+
+    temp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths must fit in 107 characters
+    home = tempfile.mkdtemp(prefix="mlsitter-bench-")
+    saved = {k: os.environ.get(k) for k in ("MLSITTER_HOME", "MLSITTER_DURABILITY", "MLSITTER_DB")}
+    os.environ["MLSITTER_HOME"] = home
+    os.environ.pop("MLSITTER_DURABILITY", None)
+    os.environ.pop("MLSITTER_DB", None)
+    t0 = time.perf_counter()
+    start_local_ray(cpus, temp)
+    started_s = time.perf_counter() - t0
+    try:
+        bare_step = ray.remote(step)
+        target = f"{THIS}:bench_map_process"
+        ray.get([bare_step.remote(i=i) for i in range(4 * cpus)])  # start the workers
+        warm = mlsitter.run(target, n=4 * cpus, executor="ray")
+        assert warm.status == "completed", warm
+        bare, ours = [], []
+        for _ in range(max(1, repeat)):  # in turn, so that load from other users hits both alike
+            gc.collect()
+            t0 = time.perf_counter()
+            got = ray.get([bare_step.remote(i=i) for i in range(n)])
+            bare.append(time.perf_counter() - t0)
+            assert sum(got) == expected(n)
+            gc.collect()
+            t0 = time.perf_counter()
+            handle = mlsitter.run(target, n=n, executor="ray")
+            ours.append(time.perf_counter() - t0)
+            assert handle.status == "completed" and handle.result == expected(n), handle
+    finally:
+        ray.shutdown()
+        _restore_env(saved)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)
+    return {"n": n, "cpus": cpus, "start_s": started_s, "bare_s": min(bare), "mlsitter_s": min(ours),
+            "all_bare_s": [round(x, 4) for x in bare], "all_mlsitter_s": [round(x, 4) for x in ours]}
 
 
 # -- PostgreSQL (issue 20) ----------------------------------------------------------------------------
@@ -258,12 +349,19 @@ def main() -> int:
     parser.add_argument("--postgres-n", type=int, default=1000,
                         help="N for the PostgreSQL rows (mlsitter, DBOS, one-commit floor; 0: leave them out)")
     parser.add_argument("--postgres-only", action="store_true", help="measure only the PostgreSQL rows")
+    parser.add_argument("--issue20-only", action="store_true",
+                        help="measure only the full-durability rows (with DBOS at --full-n) and the Ray rows")
     parser.add_argument("--postgres-dir", help="where the throwaway server keeps its data (default: the temporary "
                                                "folder; /dev/shm: memory, where a flush costs nothing)")
+    parser.add_argument("--ray-n", type=int, default=0,
+                        help="N for the Ray rows (bare ray.get against mlsitter's Ray executor; 0: leave them out)")
+    parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args()
     if args.postgres_only:
         args.n, args.full_n = [], 0
+    if args.issue20_only:
+        args.n, args.postgres_n = [], 0
 
     import mlsitter
 
@@ -290,10 +388,28 @@ def main() -> int:
     if args.full_n:
         n = args.full_n
         floor = floors.get(n) or measure_floor(n)
-        full = combine([measure_mlsitter(n, durability="full", resume=False) for _ in range(max(1, args.repeat))])
+        # In turn (floor, mlsitter, floor, ...): a flush's cost on this shared disk drifts within minutes.
+        fulls, sqlite_floors = [], []
+        for _ in range(max(1, args.repeat)):
+            sqlite_floors.append(measure_sqlite_full_floor(n, 1))
+            fulls.append(measure_mlsitter(n, durability="full", resume=False))
+        full = combine(fulls)
         full["per_step_us"] = per_step_us(full["total_s"], floor, n)
         rows.append({"system": "mlsitter (WAL, sync=FULL)", **full})
-        print(f"  N={n}: mlsitter durability=full {full['total_s']:.3f} s", flush=True)
+        sqlite_floor = min(sqlite_floors, key=lambda r: r["total_s"])
+        sqlite_floor["all_total_s"] = [round(r["total_s"], 4) for r in sqlite_floors]
+        rows.append({"system": "sqlite3 1 txn/step (FULL floor)", "n": n, "total_s": sqlite_floor["total_s"],
+                     "per_step_us": sqlite_floor["per_step_us"]})
+        print(f"  N={n}: mlsitter durability=full {full['total_s']:.3f} s (runs: {full['all_total_s']}), "
+              f"one FULL transaction per step {sqlite_floor['total_s']:.3f} s (runs: {sqlite_floor['all_total_s']})", flush=True)
+    ray_row = None
+    if args.ray_n:
+        ray_row = measure_ray(args.ray_n, max(1, args.repeat), args.ray_cpus)
+        for system, key in (("bare Ray (ray.get of N .remote)", "bare_s"), ("mlsitter (Ray executor, map)", "mlsitter_s")):
+            rows.append({"system": system, "n": ray_row["n"], "total_s": ray_row[key],
+                         "per_step_us": ray_row[key] / ray_row["n"] * 1e6})
+        print(f"  Ray ({ray_row['cpus']} CPUs, started in {ray_row['start_s']:.1f} s): N={ray_row['n']}: bare "
+              f"{ray_row['all_bare_s']} s, mlsitter {ray_row['all_mlsitter_s']} s", flush=True)
     version = ""
     python = None if args.skip_dbos else dbos_python()
     pg = None
@@ -308,7 +424,7 @@ def main() -> int:
         print(f"  PostgreSQL {pg['settings']}, data in {args.postgres_dir or tempfile.gettempdir()}: N={n}: floor {pg['floor']['total_s']:.3f} s, "
               f"mlsitter {pg['mlsitter']['total_s']:.3f} s (runs: {pg['mlsitter']['all_total_s']})", flush=True)
     if python is not None:
-        for n in args.n:
+        for n in sorted(set(args.n) | ({args.full_n} if args.full_n else set())):  # DBOS also beside the full row
             theirs[n] = combine([measure_dbos(python, n) for _ in range(max(1, args.dbos_repeat))])
             theirs[n]["per_step_us"] = per_step_us(theirs[n]["total_s"], theirs[n]["floor_s"], n)
             version = theirs[n]["version"]
@@ -331,7 +447,7 @@ def main() -> int:
     print()
     verdicts = []
     for n in args.n:
-        if n in theirs:
+        if n in theirs and n in ours:
             ratio = theirs[n]["per_step_us"] / ours[n]["per_step_us"]
             verdicts.append((f"DBOS / mlsitter per-step overhead, N={n}", f"{ratio:.1f}x", ">= 20x", ratio >= 20))
     if pg is not None:
@@ -341,6 +457,15 @@ def main() -> int:
             verdicts.append((f"PG: DBOS / mlsitter per-step, N={pg['n']}", f"{ratio:.1f}x", ">= 3x", ratio >= 3))
         verdicts.append((f"PG: mlsitter per-step / one-commit floor", f"{mine / floor_us:.2f}x", "<= 2x",
                          mine / floor_us <= 2))
+    if args.full_n:
+        ratio = full["per_step_us"] / sqlite_floor["per_step_us"]
+        verdicts.append((f"SQLite full: mlsitter per-step / FULL floor", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+        if full["n"] in theirs:
+            ratio = theirs[full["n"]]["per_step_us"] / full["per_step_us"]
+            verdicts.append((f"DBOS (SQLite) / mlsitter full, N={full['n']}", f"{ratio:.1f}x", "(info)", None))
+    if ray_row is not None:
+        ratio = ray_row["mlsitter_s"] / ray_row["bare_s"]
+        verdicts.append((f"Ray: mlsitter / bare per task, N={ray_row['n']}", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
     if 10000 in ours:
         r = ours[10000]["resume_s"]
         verdicts.append(("mlsitter resume of a 10,000-step journal", f"{r:.3f} s", "< 1 s", r < 1.0))
@@ -359,7 +484,8 @@ def main() -> int:
           f"{max(1, args.dbos_repeat)} DBOS measurement(s) per N is shown)")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "verdicts": verdicts, "python": platform.python_version(),
-                                         "cpus": os.cpu_count(), "dbos": version, "postgres": pg}, indent=2))
+                                         "cpus": os.cpu_count(), "dbos": version, "postgres": pg,
+                                         "ray": ray_row}, indent=2))
     return 0
 
 
