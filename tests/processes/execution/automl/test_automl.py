@@ -122,13 +122,34 @@ def test_automl_on_adult_needs_a_human_even_with_auto_approval(adult_csv):
         assert r.ensemble_heldout_score > r.best_single_heldout_score and r.winner.startswith("ensemble")
     rows = list(csv.DictReader(open(r.leaderboard_csv)))
     assert len(rows) == r.trials_run
-    assert {"rank", "family", "cv_roc_auc", "seconds", "size_kb"} <= set(rows[0])
+    assert {"rank", "family", "cv_roc_auc", "cv_std", "seconds", "size_kb"} <= set(rows[0])
+    import mlflow
+
+    from mlsitter.ml.tracking import _tracking as tracking
+
+    tracking.configure()  # the MLflow params name the rows the winner was trained and tested on
+    params = mlflow.get_run(r.mlflow_run_id).data.params
+    assert int(params["train_rows"]) + int(params["test_rows"]) == 1500 and params["target"] == "class"
+    assert "dropped_columns" in params
     card = Path(r.model_card).read_text()
     assert "Intended use" in card and "Training data" in card and r.dataset_version in card
     assert lineage("adult-automl@challenger")["run"]["process"] == "automl"
     model = load_registered_model("adult-automl@challenger")
     proba = model.predict_proba(realdata.adult().head(4).drop(columns=["class"]))
     assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_a_leaderboard_scored_on_one_holdout_is_headed_so():
+    from types import SimpleNamespace
+
+    from mlsitter.processes.execution.automl.tasks import leaderboard_rows
+
+    board = [SimpleNamespace(rank=1, family="lightgbm", trial=0, state="complete", cv_score=0.91, cv_std=0.0,
+                             seconds=1.5, size_bytes=2048, params={"n_estimators": 100})]
+    held = leaderboard_rows(board, "roc_auc", holdout=True)[0]
+    assert held["holdout_roc_auc"] == 0.91 and "cv_roc_auc" not in held and "cv_std" not in held  # no spread to show
+    cv = leaderboard_rows(board, "roc_auc", holdout=False)[0]
+    assert cv["cv_roc_auc"] == 0.91 and cv["cv_std"] == 0.0
 
 
 def test_automl_regression_on_bike_sharing_and_rejection_registers_nothing(bike_csv):

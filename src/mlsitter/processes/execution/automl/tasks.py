@@ -155,25 +155,32 @@ def evaluate_winner(prep: Any, members: list[dict[str, Any]], fitted: list[dict[
     return Winner(final=final, description=description, members=members, member_test_scores=member_scores)
 
 
+def leaderboard_rows(board: list[Any], metric: str, *, holdout: bool) -> list[dict[str, Any]]:
+    """The leaderboard as table rows, headed by how trials were scored: ``cv_<metric>`` and ``cv_std`` under
+    k-fold CV, ``holdout_<metric>`` (one score, no spread to show) under a single holdout."""
+    import json
+
+    return [{"rank": r.rank, "family": r.family, "trial": r.trial, "state": r.state,
+             **({f"holdout_{metric}": r.cv_score} if holdout else {f"cv_{metric}": r.cv_score, "cv_std": r.cv_std}),
+             "seconds": r.seconds, "size_kb": round(r.size_bytes / 1024, 1), "params": json.dumps(r.params, default=str)}
+            for r in board]
+
+
 @task(name="automl.write_outputs")
 def write_outputs(*, out_dir: str, model_name: str, prep: Any, metric: str, board: list[Any], winner: Winner,
                   choice: Any, eliminated: dict[str, str], search_seconds: float, budget_s: float, run_id: str,
                   code_version: str, gates: list[dict[str, Any]], validation: str) -> dict[str, str]:
     """Leaderboard (CSV + HTML report) and the model card stub that ``explain`` completes."""
-    import json
-
     import pandas as pd
 
     from mlsitter.report import Report
     from mlsitter.ml.modeling._training_data import class_balance
     from mlsitter.processes.common.training_setup import dropped_note
+    from mlsitter.processes.execution.automl.search import holdout_fraction
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame([{"rank": r.rank, "family": r.family, "trial": r.trial, "state": r.state,
-                           f"cv_{metric}": r.cv_score, "cv_std": r.cv_std, "seconds": r.seconds,
-                           "size_kb": round(r.size_bytes / 1024, 1), "params": json.dumps(r.params, default=str)}
-                          for r in board])
+    table = pd.DataFrame(leaderboard_rows(board, metric, holdout=holdout_fraction(len(prep.y_train)) is not None))
     csv_path = out / "leaderboard.csv"
     table.to_csv(csv_path, index=False)
     fin = winner.final
@@ -236,7 +243,9 @@ def log_automl(*, mlsitter_run_id: str, prep: Any, winner: Winner, board: list[A
     done = [r for r in board if r.cv_score is not None]
     params = {"metric": metric, "task": prep.task, "time_budget_s": budget_s, "winner": winner.description[:500],
               "families": ",".join(sorted({r.family for r in board})), "trials": len(board),
-              "ensemble_kept": bool(choice is not None and choice.keep)}
+              "ensemble_kept": bool(choice is not None and choice.keep), "target": prep.target,
+              "train_rows": len(prep.y_train), "test_rows": len(prep.y_test),
+              "dropped_columns": ",".join(prep.dropped_columns)}
     metrics = {**{f"test_{k}": v for k, v in winner.final.test_metrics.items()},
                f"best_cv_{metric}": done[0].cv_score if done else float("nan")}
     if choice is not None:
