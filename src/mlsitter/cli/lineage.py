@@ -31,6 +31,11 @@ def lineage(model: str, as_json: bool) -> None:
                f"MLflow run {r['mlflow_run_id'] or '?'})")
     click.echo(f"              code {r['code_version'] or '(not recorded)'}")
     click.echo(f"  <- dataset  {d['dataset_version'] or '(not recorded)'}")
+    upstream = info.get("upstream") or {}
+    if upstream.get("feature_pipeline"):
+        click.echo(f"  <- features {upstream['feature_pipeline']}")
+    if upstream.get("model_selection"):
+        click.echo(f"  <- selection {upstream['model_selection']}")
     parent = info.get("parent") or {}
     if parent.get("version"):
         click.echo(f"  <- parent   {parent['version']} (retrained because: {parent.get('trigger') or '(not recorded)'})")

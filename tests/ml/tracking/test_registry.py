@@ -96,5 +96,25 @@ def test_lineage_command_prints_text_and_json():
     assert "iris version 1" in text.output and "run-9" in text.output and "sha256:feed" in text.output
     as_json = runner.invoke(main, ["lineage", "iris/1", "--json"])
     assert json.loads(as_json.output)["run"]["mlsitter_run_id"] == "run-9"
+    assert "upstream" not in json.loads(as_json.output) and "<- features" not in text.output
     missing = runner.invoke(main, ["lineage", "ghost"])
     assert missing.exit_code != 0 and "no registered model named 'ghost'" in missing.output
+
+
+def test_lineage_names_the_feature_pipeline_and_the_model_selection_a_model_was_trained_from():
+    import mlflow
+
+    from mlsitter.cli import main
+
+    logged = _logged_iris("run-7")[0]
+    client = mlflow.MlflowClient()  # the tags training sets on its MLflow run (from reconcile_inputs)
+    client.set_tag(logged.mlflow_run_id, "mlsitter.feature_pipeline", "/runs/f/pipeline.skops sha256:beef")
+    client.set_tag(logged.mlflow_run_id, "mlsitter.model_selection", "run 20261202-ms: lightgbm")
+    _register(logged)
+    text = CliRunner().invoke(main, ["lineage", "iris@challenger"])
+    assert text.exit_code == 0, text.output
+    assert "<- features /runs/f/pipeline.skops sha256:beef" in text.output
+    assert "<- selection run 20261202-ms: lightgbm" in text.output
+    upstream = json.loads(CliRunner().invoke(main, ["lineage", "iris/1", "--json"]).output)["upstream"]
+    assert upstream == {"feature_pipeline": "/runs/f/pipeline.skops sha256:beef",
+                        "model_selection": "run 20261202-ms: lightgbm"}

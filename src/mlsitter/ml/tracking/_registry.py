@@ -216,10 +216,15 @@ def tag_lineage(ref: str, *, parent_version: str, trigger: str) -> RegisteredVer
     return resolve_model(f"{found.name}/{found.version}")
 
 
+#: MLflow run tags naming what a model was trained from upstream: training's feature pipeline and selection
+UPSTREAM_TAGS = {"feature_pipeline": "mlsitter.feature_pipeline", "model_selection": "mlsitter.model_selection"}
+
+
 def lineage(ref: str) -> dict[str, Any]:
-    """Model version -> mlsitter run -> dataset version, as a plain dict (what ``mlsitter lineage`` prints)."""
+    """Model version -> mlsitter run -> dataset version, and the feature pipeline and model-selection hand-off it
+    was trained from (its MLflow run's tags), as a plain dict (what ``mlsitter lineage`` prints)."""
     found = resolve_model(ref)
-    return {
+    info = {
         "model": {"name": found.name, "version": found.version, "aliases": found.aliases,
                   "artifact_sha256": found.artifact_sha256, "metrics": found.metrics},
         "run": {"mlsitter_run_id": found.mlsitter_run_id, "process": found.process,
@@ -227,6 +232,21 @@ def lineage(ref: str) -> dict[str, Any]:
         "dataset": {"dataset_version": found.dataset_version},
         "parent": {"version": found.parent_version, "trigger": found.trigger},
     }
+    upstream = _upstream(found.mlflow_run_id)
+    if upstream:
+        info["upstream"] = upstream
+    return info
+
+
+def _upstream(mlflow_run_id: str) -> dict[str, str]:
+    """The upstream hand-offs the MLflow run's tags name ({} when the run is gone or names none)."""
+    if not mlflow_run_id:
+        return {}
+    try:
+        tags = _client().get_run(mlflow_run_id).data.tags
+    except Exception:  # a run deleted from the tracking store: the registry's lineage still stands
+        return {}
+    return {key: tags[tag] for key, tag in UPSTREAM_TAGS.items() if tags.get(tag)}
 
 
 def _verify_artifact(model_uri: str, expected: str, label: str) -> str:
