@@ -136,7 +136,7 @@ def test_malformed_recorded_metrics_and_failed_scrapes_are_reported_gaps(tmp_pat
 
 def test_a_deployment_whose_servers_are_gone_is_a_reported_gap_and_nothing_is_rolled_back(tmp_path):
     from mlsitter.ml.serving import DeploymentState, ServerRecord, save_state
-    from mlsitter.processes.monitoring.observability.tasks import Plan, roll_back
+    from mlsitter.processes.monitoring.observability.tasks import Plan, roll_back, rollback_target
 
     dead = ServerRecord("champion", 999_999_999, 0.0, "127.0.0.1", _free_port(), "titanic", 1, str(tmp_path / "x.log"))
     save_state(DeploymentState("gone", "titanic", {"champion": dead}))
@@ -145,6 +145,9 @@ def test_a_deployment_whose_servers_are_gone_is_a_reported_gap_and_nothing_is_ro
     assert [g["error"] for g in run.result.gaps] == ["the deployment has no running model server"] * 2
     done = roll_back(Plan("deployment", "gone", "", [], True), at=0.0, workdir=str(tmp_path), reason="test")
     assert done["stopped"] is None and "mlsitter rollback gone" in done["note"]
+    # a live run asks first whether a candidate serves: none does, so no child rollback run is started
+    assert rollback_target("gone") == {"model": "titanic", "candidate": None}
+    assert rollback_target("never-deployed") == {"model": "", "candidate": None}
 
 
 # -- a real model server ------------------------------------------------------------------------------
