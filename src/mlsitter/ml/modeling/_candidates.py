@@ -103,12 +103,26 @@ def parse_candidate_names(text: str | list[str] | None) -> list[str]:
     return [n for n in CANDIDATE_NAMES if n in chosen or n in BASELINES]
 
 
+#: k-NN scans every training row per prediction and loses its neighbours in many dimensions: above these it is skipped
+KNN_MAX_ROWS, KNN_MAX_FEATURES = 20_000, 100
+
+
+def skipped_candidates(names: list[str], n_rows: int, n_features: int) -> dict[str, str]:
+    """The named candidates that are not compared on data of this size, each with why (the report says so)."""
+    if "knn" not in names or (n_rows <= KNN_MAX_ROWS and n_features <= KNN_MAX_FEATURES):
+        return {}
+    why = (f"{n_rows:,} rows > {KNN_MAX_ROWS:,}" if n_rows > KNN_MAX_ROWS else
+           f"{n_features:,} columns > {KNN_MAX_FEATURES}")
+    return {"knn": f"skipped: {why} (k-NN scans every training row for each prediction)"}
+
+
 def build_candidates(features: Any, task: str, names: list[str], n_rows: int, n_features: int, seed: int = 0,
                      n_jobs: int = 1) -> list[Candidate]:
-    """Each named family as ``Pipeline([features, model])``; k-NN is skipped where it does not fit."""
+    """Each named family as ``Pipeline([features, model])``; those :func:`skipped_candidates` names are left out."""
     out = []
+    skipped = skipped_candidates(names, n_rows, n_features)
     for name in names:
-        if name == "knn" and (n_rows > 20_000 or n_features > 100):
+        if name in skipped:
             continue
         pipe = Pipeline([("features", clone(features)), ("model", _estimator(name, task, seed, n_jobs))])
         out.append(Candidate(name, pipe, name in INTERPRETABLE))

@@ -89,3 +89,17 @@ def test_bad_candidates_and_metric_are_named(tmp_path):
     run = mlsitter.run("model-selection", approve="auto", data=str(titanic_csv(tmp_path)), target="Survived",
                        exclude="Nmae")
     assert run.status == "failed" and "Nmae" in run.error
+
+
+def test_knn_above_twenty_thousand_rows_is_skipped_with_a_stated_reason():
+    from sklearn.preprocessing import StandardScaler
+
+    from mlsitter.ml.modeling._candidates import build_candidates, skipped_candidates
+
+    names = ["dummy", "linear", "knn"]
+    assert skipped_candidates(names, 20_000, 10) == {}
+    skipped = skipped_candidates(names, 20_001, 10)
+    assert skipped == {"knn": "skipped: 20,001 rows > 20,000 (k-NN scans every training row for each prediction)"}
+    assert [c.name for c in build_candidates(StandardScaler(), "binary", names, 20_001, 10)] == ["dummy", "linear"]
+    assert [c.name for c in build_candidates(StandardScaler(), "binary", names, 500, 10)] == names
+    assert "101 columns > 100" in skipped_candidates(names, 500, 101)["knn"]

@@ -152,10 +152,11 @@ def compare_models(X: Any, y: Any, features: Any, problem: Any, settings: dict[s
 
 @task(name="model-selection.write_selection_report")
 def write_selection_report(comparison: Any, gates: list[dict[str, Any]], notes: list[str],
-                           constraints: dict[str, Any], attempt: int, rows: int, out_dir: str) -> dict[str, str]:
+                           constraints: dict[str, Any], attempt: int, rows: int, out_dir: str,
+                           skipped: dict[str, str] | None = None) -> dict[str, str]:
     from mlsitter.processes.planning.model_selection.report import write_model_selection_report
 
-    files = write_model_selection_report(comparison, gates, notes, constraints, attempt, rows, out_dir)
+    files = write_model_selection_report(comparison, gates, notes, constraints, attempt, rows, out_dir, skipped=skipped)
     return {"html": str(files.html), "markdown": str(files.markdown), "json": str(files.json)}
 
 
@@ -241,6 +242,7 @@ def compare_attempt(ctx: Context, number: int, feedbacks: list[str], *, inputs: 
     """(comparison, report files, the report's artifact) of one attempt: settings from the feedback so far, the
     candidates compared on the same folds, the recommendation gated against the baselines and the charter."""
     from mlsitter.ml.metrics._metric_catalog import default_success_metric
+    from mlsitter.ml.modeling._candidates import skipped_candidates
 
     problem = inputs["problem"]
     settings = ctx.task(selection_settings, metric=metric or inputs["metric"],
@@ -251,10 +253,14 @@ def compare_attempt(ctx: Context, number: int, feedbacks: list[str], *, inputs: 
                           problem=problem, settings=settings, cv_folds=cv_folds, cv_repeats=cv_repeats,
                           n_jobs=n_jobs, seed=seed)
     gates = gate_recommendation(ctx, comparison, settings=settings, inputs=inputs, on_gate_fail=on_gate_fail)
+    skipped = skipped_candidates(settings["names"], len(inputs["X"]), inputs["X"].shape[1])
+    for name, why in skipped.items():
+        ctx.log("warning", f"candidate {name} {why}")
     files = ctx.task(write_selection_report, comparison=comparison, gates=gate_rows(gates), notes=settings["notes"],
                      constraints={k: settings[k] for k in ("max_latency_ms", "max_model_size_mb",
                                                            "interpretability", "alpha")},
-                     attempt=number, rows=len(inputs["X"]), out_dir=str(folder))
+                     attempt=number, rows=len(inputs["X"]), out_dir=str(folder),
+                     **({"skipped": skipped} if skipped else {}))  # passed only when used: runs in flight keep their hash
     html = ctx.artifact(f"model-selection-{number}.html", files["html"], media_type="text/html")
     ctx.artifact(f"model-selection-{number}.md", files["markdown"], media_type="text/markdown")
     ctx.artifact(f"model-selection-{number}.json", files["json"], media_type="application/json")

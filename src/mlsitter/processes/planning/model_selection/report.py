@@ -44,10 +44,12 @@ def tradeoff_figure(comparison: Comparison):
 
 def write_model_selection_report(comparison: Comparison, gates: list[dict[str, Any]], notes: list[str],
                                  constraints: dict[str, Any], attempt: int, rows: int,
-                                 out_dir: str | Path) -> ReportFiles:
+                                 out_dir: str | Path, skipped: dict[str, str] | None = None) -> ReportFiles:
     report = Report("Model selection", f"Attempt {attempt} · {rows:,} rows · metric {comparison.metric}")
     if notes:
         report.note("Changed by review feedback: " + "; ".join(notes))
+    for name, why in (skipped or {}).items():
+        report.note(f"Not compared: {name} {why}.", "warn")
     rec = comparison.result(comparison.recommended)
     report.section("Recommendation")
     report.metrics({"recommended": comparison.recommended, comparison.metric: rec.mean,
