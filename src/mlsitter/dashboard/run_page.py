@@ -41,6 +41,51 @@ class RefineRow:
 
 
 @dataclass
+class ChildApproval:
+    """A question asked by a run below this one: who answered it (authenticated, and any claimed name), the
+    approvals short of the quorum, and the approval rule it was judged by."""
+
+    depth: int
+    process: str
+    run_id: str
+    question: BreakpointView
+    rule: str
+    """The governing rules with their version ('' when none governed it)."""
+
+    @property
+    def answer(self) -> str:
+        return "pending" if self.question.approved is None else ("approved" if self.question.approved else "rejected")
+
+
+#: how many runs below a parent the run page reads for their approvals (a lifecycle has about a dozen)
+MAX_DESCENDANTS = 200
+
+
+def child_approvals(store: Store, run_id: str) -> list[ChildApproval]:
+    """Every question of every run below ``run_id`` (children, their children, ...), in the order they ran."""
+    from mlsitter.runtime import approvals
+    from mlsitter.runtime.runner import Runner
+
+    runner, out, seen = Runner(store), [], 0
+
+    def walk(parent: str, depth: int) -> None:
+        nonlocal seen
+        for c in queries.run_view(store, parent).children:
+            if seen >= MAX_DESCENDANTS:
+                return
+            seen += 1
+            child = queries.run_view(store, c["child_run_id"])
+            rules = approvals.bound_rules(runner.bound_event(child.run.run_id))
+            for bp in child.breakpoints:
+                out.append(ChildApproval(depth, child.run.process, child.run.run_id, bp,
+                                         approvals.describe(rules, bp.tags) if rules else ""))
+            walk(child.run.run_id, depth + 1)
+
+    walk(run_id, 1)
+    return out
+
+
+@dataclass
 class RunPage:
     view: RunView
     parents: list[RunRecord]
@@ -52,6 +97,7 @@ class RunPage:
     leaf: RunRecord | None = None
     result_refs: list[dict[str, Any]] = field(default_factory=list)
     versions: list[VersionLink] = field(default_factory=list)
+    child_approvals: list[ChildApproval] = field(default_factory=list)
 
     @property
     def is_live(self) -> bool:
@@ -148,4 +194,5 @@ def build_run_page(store: Store, run_id: str) -> RunPage:
         view=view, parents=queries.parents_of(store, run), children=children, timeline=_timeline(run, view.steps),
         refines=_refines(view), artifacts=artifacts, pending=pending, leaf=leaf,
         result_refs=artifact_refs(run.result), versions=versions_in(run.inputs, run.result),
+        child_approvals=child_approvals(store, run.run_id) if children else [],
     )

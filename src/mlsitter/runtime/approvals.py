@@ -225,6 +225,29 @@ def bound_rules(data: dict[str, Any] | None) -> ApprovalRules | None:
     return ApprovalRules.from_dict(data["rules"])
 
 
+def describe(rules: ApprovalRules, tags: list[str] | tuple[str, ...]) -> str:
+    """The rules that govern a breakpoint with ``tags``, as a page shows them ('' when none governs it), e.g.
+    ``production (version 1): one of release-manager, 2 distinct approvers, not the run's starter, valid 24h``."""
+    parts = []
+    for rule in rules.for_tags(tags):
+        terms = [f"one of {', '.join(rule.roles)}" if rule.roles else "any user",
+                 f"{rule.approvers} distinct approvers" if rule.approvers > 1 else "1 approver"]
+        if not rule.starter_may_approve:
+            terms.append("not the run's starter")
+        if rule.valid_for is not None:
+            terms.append(f"valid {_span(rule.valid_for)}")
+        parts.append(f"{rule.tag} (version {rules.version}): {', '.join(terms)}")
+    return "; ".join(parts)
+
+
+def _span(seconds: float) -> str:
+    """A duration as the file spells them (90m, 24h, 7d): the largest unit that divides it, days from two on."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNIT[unit] * (2 if unit == "d" else 1) and seconds % _UNIT[unit] == 0:
+            return f"{seconds / _UNIT[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def drift(bound: ApprovalRules) -> str | None:
     """A sentence when the bound file now differs from what the run started with (edited, removed, unreadable)."""
     path = Path(bound.source)
