@@ -85,6 +85,15 @@ def _item_links(cfg: Dashboard, items: list[queries.PendingItem]) -> dict[str, s
 @router.get("/runs/{run_id}/review")
 def review(request: Request, run_id: str, cfg: Dashboard = Depends(dashboard)) -> Response:
     """One waiting question with its artifacts shown inline and the answer form."""
+    return _review_page(cfg, request, run_id)
+
+
+#: what a rejection without feedback is told, on the review page with the form still there (not a dead end)
+NEEDS_FEEDBACK = "A rejection needs feedback saying what to change: write it in the Feedback box and reject again."
+
+
+def _review_page(cfg: Dashboard, request: Request, run_id: str, error: str = "") -> Response:
+    """The review page of ``run_id``; ``error`` is shown above the answer form."""
     from mlsitter.runtime.runner import Runner
 
     leaf = Runner(cfg.store).waiting_leaf(run_id)
@@ -98,7 +107,7 @@ def review(request: Request, run_id: str, cfg: Dashboard = Depends(dashboard)) -
             previews[a["sha256"]] = build_preview(path, a.get("media_type", "")) if path else None
     links = _item_links(cfg, [item]) if item else {}
     return _page(cfg, request, "review.html", item=item, run=leaf, previews=previews, links=links,
-                 resume_on_answer=cfg.resume_on_answer)
+                 resume_on_answer=cfg.resume_on_answer, error=error)
 
 
 @router.get("/runs/{run_id}/artifacts/{sha256}")
@@ -177,6 +186,10 @@ def answer_form(
 ) -> Response:
     if decision not in ("approve", "reject"):
         raise InputError(f"decision must be 'approve' or 'reject', got {decision!r}")
+    if decision == "reject" and not feedback.strip():  # asked again where the question is, the form still there
+        page = _review_page(cfg, request, run_id, error=NEEDS_FEEDBACK)
+        page.status_code = 400
+        return page
     leaf = actions.answer(cfg.store, run_id, approved=decision == "approve", feedback=feedback, by=cfg.by,
                           key=key or None, option=option or None, identity=session_identity(request))
     if cfg.resume_on_answer and leaf.status != "waiting":  # a partial approval: the run waits for more
