@@ -17,6 +17,7 @@ from ._ingest import (
     SourceSpec as SourceSpec,
     SourceInfo as SourceInfo,
     parse_sources as parse_sources,
+    read_source_polars as read_source_polars,
     detect_format as detect_format,
     read_source as read_source,
     detect_encoding as detect_encoding,

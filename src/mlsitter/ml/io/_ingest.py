@@ -151,13 +151,7 @@ def read_source(spec: SourceSpec) -> tuple[pd.DataFrame, SourceInfo]:
     if fmt in ("sql",) or _SQL_URL.match(spec.location):
         frame, info = _read_sql(spec, fmt)
     else:
-        path = Path(spec.location).expanduser()
-        if not path.exists():
-            raise DataError(f"source '{spec.label}': file {str(path)!r} does not exist; expected a readable {fmt} file")
-        if path.is_dir():
-            raise DataError(f"source '{spec.label}': {str(path)!r} is a directory; expected a {fmt} file")
-        if path.stat().st_size == 0:
-            raise DataError(f"source '{spec.label}': file {str(path)!r} is empty (0 bytes); expected a header and data rows")
+        path = _source_file(spec, fmt)
         if fmt in ("csv", "tsv"):
             frame, info = _read_delimited(spec, path, fmt)
         elif fmt == "parquet":
@@ -170,6 +164,40 @@ def read_source(spec: SourceSpec) -> tuple[pd.DataFrame, SourceInfo]:
             frame, info = _read_sql(spec, fmt)
         else:
             raise SpecError(f"source '{spec.label}': format {fmt!r} is not one of {', '.join(FORMATS)}")
+    return _checked(spec, frame, info)
+
+
+def read_source_polars(spec: SourceSpec) -> tuple[Any, SourceInfo]:
+    """Read one source into a polars frame; a Parquet file is read by polars itself, without a pandas copy
+    (NaN read as missing, as the pandas route gives it)."""
+    import polars as pl
+
+    from mlsitter.ml.io._frames import as_polars
+
+    fmt = detect_format(spec)
+    if fmt != "parquet" or _SQL_URL.match(spec.location):
+        frame, info = read_source(spec)
+        return as_polars(frame), info
+    path = _source_file(spec, fmt)
+    table, info = _read_with(spec, path, fmt, lambda: pl.read_parquet(path))
+    floats = [c for c, t in table.schema.items() if t.is_float()]
+    return _checked(spec, table.with_columns(pl.col(floats).fill_nan(None)) if floats else table, info)
+
+
+def _source_file(spec: SourceSpec, fmt: str) -> Path:
+    """The source's file, refused with the reason when it is missing, a folder or empty."""
+    path = Path(spec.location).expanduser()
+    if not path.exists():
+        raise DataError(f"source '{spec.label}': file {str(path)!r} does not exist; expected a readable {fmt} file")
+    if path.is_dir():
+        raise DataError(f"source '{spec.label}': {str(path)!r} is a directory; expected a {fmt} file")
+    if path.stat().st_size == 0:
+        raise DataError(f"source '{spec.label}': file {str(path)!r} is empty (0 bytes); expected a header and data rows")
+    return path
+
+
+def _checked(spec: SourceSpec, frame: Any, info: SourceInfo) -> Any:
+    """(frame, info) once the frame has columns and rows, with string column names and its shape in ``info``."""
     if frame.shape[1] == 0:
         raise DataError(f"source '{spec.label}': {spec.location!r} has no columns")
     if len(frame) == 0:

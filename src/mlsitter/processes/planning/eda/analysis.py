@@ -33,6 +33,7 @@ class EdaAnalysis:
     rows_total: int
     problems: list[str] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict, metadata=ADDED_LATER)
+    sampled: list[str] = field(default_factory=list, metadata=ADDED_LATER)  # each statistic drawn from a sample, and how
 
 
 def analyze_dataset(
@@ -43,13 +44,14 @@ def analyze_dataset(
     options: ReportOptions = ReportOptions(),
     seed: int = 0,
     pair_rows: int = 100_000,
+    outlier_rows: int = 50_000,
     date_format: str | None = None,
     source: dict[str, Any] | None = None,
 ) -> EdaAnalysis:
     """Profile, correlate, find outliers, analyse the target and score quality, honouring ``options``.
 
     Pairwise associations use a seeded sample of ``pair_rows`` rows (correlations from 100,000 rows
-    have a standard error near 0.003). Columns in ``options.exclude`` that are not in the frame are reported in ``problems`` (they come
+    have a standard error near 0.003), Isolation Forest one of ``outlier_rows``; ``sampled`` says so. Columns in ``options.exclude`` that are not in the frame are reported in ``problems`` (they come
     from reviewer feedback); excluding the target is refused with a DataError. Text dates are read in
     ``date_format`` (None: inferred); ``source`` is what reading found (tokens read as missing), shown as is.
     """
@@ -74,10 +76,28 @@ def analyze_dataset(
     associations = compute_associations(kept, kinds, seed=seed, max_rows=pair_rows)
     quartiles = {c.name: (c.quantiles["p25"], c.quantiles["p50"], c.quantiles["p75"]) for c in profile.columns
                  if c.kind == "numeric" and c.quantiles}
-    outliers = detect_outliers(kept, profile.names("numeric"), seed=seed, quartiles=quartiles)
+    outliers = detect_outliers(kept, profile.names("numeric"), seed=seed, quartiles=quartiles, max_rows=outlier_rows)
     target_result = analyze_target(kept, target, kinds, seed=seed) if target else None
     quality = score_quality(profile, associations, outliers, target_result)
-    return EdaAnalysis(profile, associations, outliers, target_result, quality, options, rows_total, problems, dict(source or {}))
+    sampled = sampled_statistics(kept.height, seed, pair_rows=pair_rows, outlier_rows=outlier_rows if outliers.rows else None)
+    labelled = int(kept[target].is_not_null().sum()) if target_result else 0
+    if target_result and target_result.rows_used < labelled:
+        sampled.append(f"target balance, feature power and leak checks: a seeded uniform random sample (without replacement, "
+                       f"seed {seed}) of {target_result.rows_used:,} of the {labelled:,} rows with a target")
+    return EdaAnalysis(profile, associations, outliers, target_result, quality, options, rows_total, problems, dict(source or {}),
+                       sampled)
+
+
+def sampled_statistics(rows: int, seed: int, *, pair_rows: int, outlier_rows: int | None) -> list[str]:
+    """Which statistics came from a sample of the ``rows`` analysed, and how drawn (every other statistic uses every row)."""
+    how = "a seeded uniform random sample (without replacement, seed {seed}) of {n:,} of {rows:,} rows"
+    out = []
+    if rows > pair_rows:
+        out.append("correlations, associations and VIF: " + how.format(seed=seed, n=pair_rows, rows=rows))
+    if outlier_rows is not None and rows > outlier_rows:
+        out.append("Isolation Forest row outliers: " + how.format(seed=seed, n=outlier_rows, rows=rows)
+                   + "; the IQR and z-score column counts use every row")
+    return out
 
 
 def eda_frame(frame: Any, options: ReportOptions, seed: int = 0) -> Any:

@@ -80,11 +80,10 @@ def _read_table(spec: Any) -> tuple[Any, dict[str, Any]]:
     """(polars frame, what reading found) of one source."""
     from dataclasses import asdict
 
-    from mlsitter.ml.io._frames import as_polars
-    from mlsitter.ml.io._ingest import read_source
+    from mlsitter.ml.io._ingest import read_source_polars
 
-    frame, info = read_source(spec)
-    return as_polars(frame), asdict(info)
+    frame, info = read_source_polars(spec)
+    return frame, asdict(info)
 
 
 def _source_frame(source: EdaSource, data: str, options: dict[str, Any]) -> Any:

@@ -37,6 +37,7 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
         applied.append("excluded columns: " + ", ".join(opts.exclude))
     if p.sampled_from:
         applied.append(f"profiled a seeded sample of {p.rows:,} of {p.sampled_from:,} rows")
+    applied += [f"sampled: {line}" for line in analysis.sampled]
     for item in applied:
         rep.note(item)
     _missing_tokens_section(rep, analysis.source)
