@@ -53,13 +53,20 @@ def _train_workers() -> list[psutil.Process]:
             if "RayTrainWorker" in " ".join(p.cmdline() if p.is_running() else [])]
 
 
+# Each Ray Train fit starts a controller, helper actors and the workers as fresh processes: on this shared 2-core
+# machine under load that alone can pass the suite's 300 s per test; a stalled test still stops, at 1500 s.
+SLOW_CLUSTER = pytest.mark.timeout(1500)
+
+
+@SLOW_CLUSTER
 def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_cluster, mlsitter_home):
     killed: list[int] = []
     stop = threading.Event()
 
     def kill_one_worker_once_a_checkpoint_exists() -> None:
         while not stop.is_set() and not killed:
-            workers = _train_workers() if _checkpoint_dirs(mlsitter_home) else []
+            # a second checkpoint on disk means the first was reported by every worker and registered
+            workers = _train_workers() if len(_checkpoint_dirs(mlsitter_home)) >= 2 else []
             if workers:
                 workers[-1].send_signal(signal.SIGKILL)
                 killed.append(workers[-1].pid)
@@ -73,7 +80,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_cluster, mlsitter_
     finally:
         stop.set()
         killer.join(5)
-    assert killed, "no training worker was running after the first checkpoint"
+    assert killed, "no training worker was running after the second checkpoint"
     assert run.status == "completed", run.error
     result = run.result
     assert result.recoveries and result.recoveries[0]["from_epoch"] >= 1, result.recoveries
@@ -100,6 +107,7 @@ def _wait_for(predicate, limit: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@SLOW_CLUSTER
 def test_a_killed_runner_resumes_from_the_last_journaled_checkpoint(ray_cluster, mlsitter_home, tmp_path):
     inputs = {**SMALL, "epochs": 4, "epochs_per_step": 2, "patience": 10, "drop": "duration"}
     args = [a for k, v in inputs.items() for a in ("-i", f"{k}={v}")]
@@ -109,7 +117,7 @@ def test_a_killed_runner_resumes_from_the_last_journaled_checkpoint(ray_cluster,
                                *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         store = Store()
-        run_id = _wait_for(lambda: [r.run_id for r in store.list_runs(process="distributed-training")], 240,
+        run_id = _wait_for(lambda: [r.run_id for r in store.list_runs(process="distributed-training")], 300,
                            "the run").pop()
 
         def second_step_training() -> bool:
@@ -120,7 +128,7 @@ def test_a_killed_runner_resumes_from_the_last_journaled_checkpoint(ray_cluster,
             return "checkpoint-epoch-002.pt" in names and len(steps) == 2 and bool(
                 _checkpoint_dirs(mlsitter_home)[2:])
 
-        _wait_for(second_step_training, 240, "the second step to train an epoch")
+        _wait_for(second_step_training, 600, "the second step to train an epoch")
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait(30)

@@ -242,9 +242,10 @@ def train(ctx: Context, *, arrays: Any, spec: Any, plan: ResourcePlan, start: di
             history.append(asdict(record))
         for restart in chunk.recoveries:
             recoveries.append({**restart, "step": steps_run})
+            origin = (f"the checkpoint of epoch {restart['from_epoch']}" if restart["from_epoch"] else
+                      "the start (the failure came before a checkpoint was reported)")
             ctx.log("warning", f"a Ray Train worker failed in epochs {chunk.start_epoch + 1}-{chunk.end_epoch}: the "
-                               f"worker group restarted from the checkpoint of epoch {restart['from_epoch']} "
-                               f"(FailureConfig max_failures={max_failures})")
+                               f"worker group restarted from {origin} (FailureConfig max_failures={max_failures})")
         checkpoint, epoch = refs[-1].path, chunk.end_epoch
         ctx.log("info", f"epoch {epoch}: validation loss {history[-1]['val_loss']:.4f}, checkpoint "
                         f"{checkpoint_name(epoch)} journaled")
