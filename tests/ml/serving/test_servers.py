@@ -139,3 +139,20 @@ def test_mlsitter_serve_command(registry):
     unknown = subprocess.run([sys.executable, "-m", "mlsitter", "serve", "titanic@nosuch", "--port", str(free_port())],
                              capture_output=True, text=True, timeout=180)
     assert unknown.returncode == 2 and "model 'titanic@nosuch' not found" in unknown.stderr
+
+
+def test_a_start_interrupted_while_waiting_stops_its_server(registry, monkeypatch, tmp_path):
+    """Ctrl-C or a test timeout during the readiness wait must not leave an orphan: nobody else knows its pid."""
+    from mlsitter.ml.serving import _processes
+
+    seen = []
+
+    def interrupted(proc, record, ready_path, timeout):
+        seen.append(record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_processes, "_wait_until_ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _processes.start_process(["server", "titanic@champion"], role="champion", host="127.0.0.1",
+                                 port=_processes.free_port(), log=tmp_path / "server.log")
+    assert len(seen) == 1 and not _processes.is_alive(seen[0])

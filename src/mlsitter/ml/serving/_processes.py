@@ -105,30 +105,40 @@ def start_process(args: list[str], *, role: str, host: str, port: int, log: str 
     """Start ``python -m mlsitter.ml.serving ARGS`` in its own session and wait until ``ready_path`` answers 200.
 
     A process that exits first, or is not ready in ``timeout`` seconds, raises ServerStartError with the
-    end of its log (and is stopped)."""
-    import httpx
-
+    end of its log; it is stopped whatever interrupts the wait."""
     check_port_free(host, port)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mlsitter.ml.serving", *args], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     record = ServerRecord(role, proc.pid, process_start_time(proc.pid), host, port, model, version, str(log))
+    try:
+        _wait_until_ready(proc, record, ready_path, timeout)
+    except BaseException:  # not ready, or interrupted (Ctrl-C, a test's timeout): nobody else knows its pid yet
+        stop_process(record)
+        raise
+    return record
+
+
+def _wait_until_ready(proc: subprocess.Popen[bytes], record: ServerRecord, ready_path: str, timeout: float) -> None:
+    """Poll ``ready_path`` until it answers 200; ServerStartError with the log's end if the process exits first
+    or ``timeout`` s pass."""
+    import httpx
+
     deadline = time.monotonic() + timeout
     while True:
         code = proc.poll()
         if code is not None:
-            raise ServerStartError(f"the {role} server ({record.label}) exited with code {code} before it was "
-                                   f"ready; its log {log} ends with:\n{_tail(str(log))}")
+            raise ServerStartError(f"the {record.role} server ({record.label}) exited with code {code} before it "
+                                   f"was ready; its log {record.log} ends with:\n{_tail(record.log)}")
         try:
             if httpx.get(record.url + ready_path, timeout=2.0).status_code == 200:
-                return record
+                return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            stop_process(record)
-            raise ServerStartError(f"the {role} server ({record.label}) was not ready on {record.url} within "
-                                   f"{timeout:.0f} s; its log {log} ends with:\n{_tail(str(log))}")
+            raise ServerStartError(f"the {record.role} server ({record.label}) was not ready on {record.url} "
+                                   f"within {timeout:.0f} s; its log {record.log} ends with:\n{_tail(record.log)}")
         time.sleep(0.2)
 
 
