@@ -8,29 +8,35 @@ from pathlib import Path
 
 import pytest
 
-_TEMPLATES: dict[str, Path] = {}
-
-
 def _template(name: str, tmp_root: Path) -> Path:
-    """An empty MLflow or Optuna database with its schema built, made once per test process.
+    """An empty MLflow or Optuna database with its schema built, made once per test session (the first worker
+    to need it builds it under a lock; the others copy it, without importing either library).
 
     A fresh home's first MLflow call otherwise runs MLflow's ~50 schema migrations (2-20 s, by load), and
     Optuna's first study builds its tables; most tests start from a fresh home, and a copy of the built file is
     what either library would have made."""
-    if name not in _TEMPLATES:
-        folder = tmp_root / "db-templates"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        if name == "mlflow.db":
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    import fcntl
 
-            SqlAlchemyStore(f"sqlite:///{path}", str(folder / "mlruns")).engine.dispose()
-        else:
-            import optuna
+    root = tmp_root.parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_root  # shared by xdist workers
+    folder = root / "db-templates"
+    path = folder / name
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            building = folder / f"building-{name}"
+            if name == "mlflow.db":
+                from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-            optuna.storages.RDBStorage(f"sqlite:///{path}").engine.dispose()
-        _TEMPLATES[name] = path
-    return _TEMPLATES[name]
+                SqlAlchemyStore(f"sqlite:///{building}", str(folder / "mlruns")).engine.dispose()
+            else:
+                import optuna
+
+                optuna.storages.RDBStorage(f"sqlite:///{building}").engine.dispose()
+            building.rename(path)
+    return path
 
 
 def seed_databases(home: Path, tmp_root: Path, names: tuple[str, ...] = ("mlflow.db", "optuna.db")) -> None:
