@@ -173,8 +173,11 @@ def run_peer(peer: str, python: Path, train: Path, test: Path, target: str, task
         command = [str(python), "-c", AUTOGLUON_WORKER, *args, preset, str(folder / f"{peer}-models")]
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    if proc.returncode:
-        raise RuntimeError(f"{peer} failed:\n{proc.stderr[-3000:]}")
+    if proc.returncode:  # recorded as a failure of that tool on that dataset; the campaign goes on
+        error = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        print(f"  {peer} failed: {error}", flush=True)
+        return {"failed": error, "wall_seconds": time.perf_counter() - started, "best": "failed", "pred": None,
+                "classes": []}
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     info["wall_seconds"] = time.perf_counter() - started
     info["pred"] = np.load(out)
@@ -245,13 +248,19 @@ def summarise(rows: list[dict], budgets: list[float], tools: list[str]) -> None:
         gaps = []
         for name in dict.fromkeys(r["dataset"] for r in sub):
             runs = [r for r in sub if r["dataset"] == name]
-            means = {t: float(np.mean([r["scores"][t] for r in runs])) for t in tools}
+            means = {t: float(np.mean([r["scores"][t] for r in runs])) for t in tools
+                     if all(r["scores"].get(t) is not None for r in runs)}  # a tool that failed a run is left out
+            failed = [t for t in tools if t not in means]
+            for t in failed:  # ranked last on that dataset
+                all_ranks[t].append(float(len(tools)))
             for t, rank in ranks(runs[0]["metric"], means).items():
                 all_ranks[t].append(rank)
-            gap = worse_by(runs[0]["metric"], means["mlsitter"], {t: v for t, v in means.items() if t != "mlsitter"})
+            gap = worse_by(runs[0]["metric"], means["mlsitter"], {t: v for t, v in means.items() if t != "mlsitter"}
+                           or {"mlsitter": means["mlsitter"]})
             gaps.append((gap, name))
             print(f"  [{budget:g}s] {name:8s} " + "  ".join(f"{t} {v:.4f}" for t, v in means.items())
-                  + f"  gap {gap:+.2f}%" + (f"  ({len(runs)} tool seeds)" if len(runs) > 1 else ""))
+                  + f"  gap {gap:+.2f}%" + (f"  ({len(runs)} tool seeds)" if len(runs) > 1 else "")
+                  + (f"  failed: {', '.join(failed)}" if failed else ""))
         worst = max(gaps)
         walls = [r["mlsitter_review_s"] / budget for r in sub]
         print(f"{budget:>5g}s  mean rank " + "  ".join(f"{t} {np.mean(v):.2f}" for t, v in all_ranks.items())
@@ -294,14 +303,16 @@ def main(default_peers: tuple[str, ...] = PEERS) -> None:
                 ml = run_mlsitter(train, test, target, metric, budget, args.n_jobs, tool_seed,
                                   f"{name}-{budget:g}-t{tool_seed}")
                 r = ml["result"]
-                scores = {"mlsitter": r.test_score, **{p: score_peer(info["pred"], test, target, task, metric,
-                                                                    info["classes"]) for p, info in peers.items()}}
+                scores = {"mlsitter": r.test_score, **{p: None if info["pred"] is None else score_peer(
+                    info["pred"], test, target, task, metric, info["classes"]) for p, info in peers.items()}}
+                done = {p: v for p, v in scores.items() if v is not None}
                 train_seconds = r.total_seconds
                 row = {
                     "budget_s": budget, "split_seed": args.seed, "tool_seed": tool_seed, "dataset": name,
                     "task": task, "metric": metric, "rows": int(len(frame)), "scores": scores,
-                    "ranks": ranks(metric, scores),
-                    "mlsitter_worse_by_pct": worse_by(metric, r.test_score, {p: scores[p] for p in args.peers}),
+                    "ranks": ranks(metric, done), "peer_errors": {p: i["failed"] for p, i in peers.items() if "failed" in i},
+                    "mlsitter_worse_by_pct": worse_by(metric, r.test_score, {p: v for p, v in done.items()
+                                                                             if p != "mlsitter"} or {"mlsitter": r.test_score}),
                     "mlsitter_winner": r.winner[:80], "ensemble_kept": r.ensemble_kept,
                     "peer_best": {p: info["best"] for p, info in peers.items()},
                     "trials": r.trials_run, "eliminated": sorted(r.eliminated),
@@ -313,7 +324,7 @@ def main(default_peers: tuple[str, ...] = PEERS) -> None:
                 }
                 rows.append(row)
                 print(f"[{budget:g}s] {name:8s} t{tool_seed} {metric:8s} "
-                      + "  ".join(f"{t} {v:.4f}" for t, v in scores.items())
+                      + "  ".join(f"{t} {v:.4f}" if v is not None else f"{t} failed" for t, v in scores.items())
                       + f"  gap {row['mlsitter_worse_by_pct']:+.2f}%  walls mlsitter {ml['review_seconds']:.1f}s to review "
                       + " ".join(f"{p} {info['wall_seconds']:.0f}s" for p, info in peers.items())
                       + f"  mlflow {row['mlflow_share_pct']:.1f}%  load {os.getloadavg()[0]:.1f}  winner {r.winner[:60]}",
