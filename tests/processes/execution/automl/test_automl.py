@@ -183,7 +183,8 @@ def test_search_stops_when_no_family_fits_the_time_left(adult_csv, monkeypatch):
     events = Store().events(run.run_id)
     trials = [e for e in events if e.type == "step.started" and e.data["name"].endswith("evaluate_family_trial")]
     clock_reads = [e for e in events if e.type == "value.recorded"]
-    assert len(trials) == 1 and len(clock_reads) < 10  # nor does a family not yet tried, judged by the others
+    # nor does a family not yet tried, judged by the others; the tail reads the clock three times for its phases
+    assert len(trials) == 1 and len(clock_reads) < 13
 
 
 def test_automl_bad_inputs_fail_clearly(adult_csv):
