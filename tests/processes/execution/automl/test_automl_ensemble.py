@@ -43,8 +43,9 @@ def test_an_ensemble_is_never_worse_than_its_best_member_on_held_out_rows(member
     r2 = get_metric("r2", "regression")
     choice = select_ensemble(members["oof"], members["y"], r2, None, seed=0)
     tests = [r2_score(members["y_test"], m.predict(members["X_test"])) for m in members["fitted"]]
-    # the blend beats the best single model held out; the heavily shrunk linear member did not help there
-    assert choice.keep and choice.rejected == [3] and choice.weights[3] == 0.0
+    # the blend beats the best single model held out; a linear member that did not help there is rejected
+    assert choice.keep and choice.rejected and set(choice.rejected) <= {2, 3}
+    assert all(choice.weights[i] == 0.0 for i in choice.rejected)
     span = (float(members["y"].min()), float(members["y"].max()))
     blend = WeightedEnsemble.from_fitted(members["fitted"], choice.weights, "regression", target_range=span)
     assert r2_score(members["y_test"], blend.predict(members["X_test"])) >= max(tests) - 0.005
