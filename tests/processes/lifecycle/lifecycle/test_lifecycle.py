@@ -226,3 +226,17 @@ def test_drift_starts_retraining_in_the_chain_and_a_better_but_less_fair_challen
     assert gates["challenger-better-p-value"] and not gates["fairness-dp_ratio-not-worse"]
     logged = [e.data["message"] for e in store.events(retraining, types=("log",))]
     assert any(m.startswith("retraining: challenger-less-fair: groups/2 is less fair than groups/1") for m in logged)
+
+
+def test_observability_runs_only_when_deploy_serves_the_model():
+    from mlsitter.errors import SpecError
+    from mlsitter.processes.lifecycle.lifecycle.tasks import child_inputs, condition_holds
+
+    state = {"data": "d.csv", "target": "y", "name": "d", "model_name": "bank", "sensitive": [], "traffic": ""}
+    runs, why = condition_holds("deployment", state)
+    assert not runs and why == "no deploy step served the model"
+    with pytest.raises(SpecError, match="needs deployment from an earlier step .*deploy for the deployment"):
+        child_inputs("observability", state, {})
+    served = {**state, "router": "http://127.0.0.1:9"}
+    assert condition_holds("deployment", served) == (True, "bank serves at http://127.0.0.1:9")
+    assert child_inputs("observability", served, {"duration": 8}) == {"deployment": "bank", "duration": 8}

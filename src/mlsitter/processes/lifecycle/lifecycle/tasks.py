@@ -12,7 +12,7 @@ from mlsitter.naming import stable_name
 from mlsitter.runtime import task
 
 DEFAULT_STEPS = Path(__file__).with_name("steps.yaml")
-CONDITIONS = ("traffic", "drift")
+CONDITIONS = ("traffic", "drift", "deployment")
 
 
 @stable_name("lifecycle.Step")
@@ -94,6 +94,7 @@ def child_inputs(process: str, state: dict[str, Any], extra: dict[str, Any]) -> 
         "explain": {"model": model, "data": s.get("holdout", ""), "target": s["target"], **sensitive,
                     **({"evaluation": s["evaluation"]} if s.get("evaluation") else {})},
         "deploy": {"model": model, "fixtures": s.get("fixtures", ""), "deployment": s["model_name"]},
+        "observability": {"deployment": s["model_name"] if s.get("router") else ""},
         "drift": {"reference": s.get("train", s["data"]), "current": s.get("traffic", ""), "target": s["target"]},
         "retraining": {"model": f"{s['model_name']}@champion", "data": s.get("traffic", ""), "target": s["target"],
                        "reference": s.get("holdout", ""), "deployment": s["model_name"],
@@ -102,11 +103,12 @@ def child_inputs(process: str, state: dict[str, Any], extra: dict[str, Any]) -> 
                        **({"selection": s["selection"]} if s.get("selection") else {})},
     }
     inputs = dict(wired.get(process, {}))
-    missing = [k for k in ("model", "data", "fixtures", "current") if k in inputs and inputs[k] in ("", [""])]
+    missing = [k for k in ("model", "data", "fixtures", "current", "deployment")
+               if k in inputs and inputs[k] in ("", [""])]
     if missing:
         raise SpecError(f"lifecycle step {process!r} needs {', '.join(missing)} from an earlier step "
-                        f"(training for the model, data-validation for the holdout, traffic= for drift); "
-                        "put it after the step that produces it")
+                        f"(training for the model, data-validation for the holdout, traffic= for drift, deploy for "
+                        "the deployment); put it after the step that produces it")
     return {**inputs, **extra}
 
 
@@ -143,6 +145,9 @@ def condition_holds(when: str, state: dict[str, Any]) -> tuple[bool, str]:
     if when == "traffic":
         return bool(state.get("traffic")), ("a traffic table was given" if state.get("traffic")
                                             else "no traffic= table was given")
+    if when == "deployment":
+        return bool(state.get("router")), (f"{state['model_name']} serves at {state['router']}" if state.get("router")
+                                           else "no deploy step served the model")
     signal = json.loads(state["drift"]) if state.get("drift") else {}
     fired = signal.get("status") == "drift" and signal.get("action", "retrain") == "retrain"
     why = (f"drift alerts: {'; '.join(signal.get('alerts', []))}" if fired
