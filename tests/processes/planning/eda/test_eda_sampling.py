@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import unescape
+
 import numpy as np
 import pandas as pd
 
@@ -23,3 +25,21 @@ def test_sampled_statistics_are_labelled_in_the_report():
 
     whole = analyze_dataset(frame, seed=3)  # below the thresholds: every statistic uses every row, no label
     assert whole.sampled == [] and "sampled:" not in build_eda_report(whole, frame).to_html()
+
+
+def test_histograms_past_the_cap_start_with_the_target_and_say_what_was_left_out():
+    from mlsitter.processes.planning.eda import plots
+
+    rng = np.random.default_rng(1)
+    rows = 60
+    frame = pd.DataFrame({f"x{i:02d}": rng.normal(0, 1, rows) for i in range(25)})
+    frame["day"] = pd.date_range("2024-01-01", periods=rows, freq="D")
+    frame["y"] = frame["x00"] + rng.normal(0, 1, rows)  # the target comes last, after 25 columns
+    analysis = analyze_dataset(frame, target="y", timestamp="day", seed=0)
+    drawn = plots.plotted_columns(analysis.profile, "y")[:plots.MAX_HISTOGRAMS]
+    assert drawn[0].name == "y" and len(drawn) == 24
+    html = unescape(build_eda_report(analysis, frame).to_html())
+    assert "capped: histograms of 24 of" in html and "the target 'y' first" in html and "x24" in html
+    # the Time table lists the timestamp once (its gap analysis), not also as a plain datetime column
+    time_table = html.split(">Time<", 1)[1].split("</table>", 1)[0]
+    assert time_table.count(">day<") == 1, time_table

@@ -53,9 +53,20 @@ def _short(text: str, width: int = 18) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def distributions_figure(profile: DatasetProfile, max_columns: int = 24) -> Figure | None:
-    """Histograms of numeric columns and bar charts of the top values of the others."""
-    cols: list[ColumnProfile] = [c for c in profile.columns if c.histogram or c.top_values][:max_columns]
+#: histograms drawn at most in the distributions figure (the Columns table has every column)
+MAX_HISTOGRAMS = 24
+
+
+def plotted_columns(profile: DatasetProfile, first: str | None = None) -> list[ColumnProfile]:
+    """The columns that have a histogram or top values, ``first`` (the target) leading, the others in order."""
+    cols = [c for c in profile.columns if c.histogram or c.top_values]
+    return sorted(cols, key=lambda c: c.name != first)
+
+
+def distributions_figure(profile: DatasetProfile, max_columns: int = MAX_HISTOGRAMS,
+                         first: str | None = None) -> Figure | None:
+    """Histograms of numeric columns and bar charts of the top values of the others (``first`` leads)."""
+    cols: list[ColumnProfile] = plotted_columns(profile, first)[:max_columns]
     if not cols:
         return None
     fig, axes = _grid(len(cols))

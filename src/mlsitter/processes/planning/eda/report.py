@@ -80,7 +80,9 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
     dates = [c for c in p.columns if c.kind == "datetime"]
     if dates or p.time_gaps:
         rep.heading("Time")
-        rows = [{"column": c.name, "first": c.first, "last": c.last, **_gap_cells(c.gaps)} for c in dates]
+        # the timestamp's own row (its gap analysis) stands for it: a column is listed once
+        rows = [{"column": c.name, "first": c.first, "last": c.last, **_gap_cells(c.gaps)} for c in dates
+                if not (p.time_gaps and c.name == p.time_gaps.column)]
         if p.time_gaps:
             g = p.time_gaps
             rows.append({"column": g.column, "first": g.start, "last": g.end, **_gap_cells(g)})
@@ -98,9 +100,16 @@ def build_eda_report(analysis: EdaAnalysis, frame: Any, *, title: str = "Explora
 
     figure_source = eda_frame(frame, opts, seed)
     rep.section("Distributions")
-    fig = eda_plots.distributions_figure(p)
+    target = analysis.target.target if analysis.target else None
+    fig = eda_plots.distributions_figure(p, first=target)
     if fig is not None:
         rep.figure(eda_plots.to_png(fig), "Histograms (numeric) and top values (categorical)", name="distributions.png")
+    plotted = eda_plots.plotted_columns(p, target)
+    if len(plotted) > eda_plots.MAX_HISTOGRAMS:
+        rep.note(f"capped: histograms of {eda_plots.MAX_HISTOGRAMS} of {len(plotted)} columns"
+                 + (f", the target {target!r} first" if target else "") + f"; not drawn: "
+                 + ", ".join(c.name for c in plotted[eda_plots.MAX_HISTOGRAMS:])[:300]
+                 + " (every column's statistics are in the Columns table)")
     fig = eda_plots.missingness_figure(figure_source, seed=seed)
     if fig is not None:
         rep.figure(eda_plots.to_png(fig), "Missingness matrix", name="missingness.png")
