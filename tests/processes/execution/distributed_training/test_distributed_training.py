@@ -45,7 +45,7 @@ def ray_cluster():
 
 def _checkpoint_dirs(home: Path) -> list[Path]:
     """Every checkpoint Ray Train wrote for the runs of ``home`` (one per epoch trained, any attempt)."""
-    return sorted(home.glob("runs/*/work/ray/*/checkpoint_*"))
+    return sorted(p for p in home.glob("runs/*/work/ray/*/checkpoint_*") if p.is_dir())  # not the manager's file
 
 
 def _train_workers() -> list[psutil.Process]:
