@@ -41,7 +41,7 @@ def test_catalogue_import_is_lazy():
 
 
 def test_the_built_in_processes_come_from_entry_points():
-    assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "deploy", "drift", "eda", "evaluation",
+    assert set(BUILTIN) == {"ab-test", "automl", "data-validation", "deploy", "distributed-training", "drift", "eda", "evaluation",
                             "experiment-plan", "explain", "feature-store", "features", "integration-test", "lifecycle",
                             "model-selection", "observability", "retraining", "rollback", "scoping", "training"}
     assert all(target.startswith("mlsitter.processes.") for target in BUILTIN.values())
