@@ -132,8 +132,8 @@ def test_a_corrupted_dataset_version_is_detected():
     assert handle.status == "completed", handle.error
     store = Store()
     report = store.verify(handle.run_id)
-    assert report.ok and report.files == 1, report
-    recorded = store.events(handle.run_id, types=("file.recorded",))[0].data
+    assert report.ok and report.files == 2, report  # the input file read in place, and the dataset version
+    recorded = next(e.data for e in store.events(handle.run_id, types=("file.recorded",)) if e.data["kind"] == "tree")
     assert recorded["path"].startswith("datasets/titanic/dv-") and recorded["kind"] == "tree"
     parquet = store.home / recorded["path"] / "data.parquet"
     parquet.chmod(0o644)
