@@ -260,11 +260,15 @@ def automl(
     reserved = tail_reserve(search.outcomes, measure, holdout, (folds - 1) * repeats, parallel, time_budget_s)
     best_single, choice, members = choose_members(ctx, ranked, measure=measure, prep=prep, ensemble=ensemble,
                                                   ensemble_size=ensemble_size, seed=seed, repeats=repeats)
-    chosen_seconds = _elapsed(ctx, started)
-    members, choice, note = members_that_fit(members, choice, ranked, seconds_left=time_budget_s - chosen_seconds,
-                                             holdout=holdout, full_fits=(folds - 1) * repeats, parallel=parallel)
+    timed = ctx.patched("automl.budget-phases")  # a run begun before read the clock only when its search ended
+    mark = (lambda: _elapsed(ctx, started)) if timed else (lambda: search_seconds)
+    chosen_seconds = mark()
+    note = "phases after the search were not timed (the run began before they were)"
+    if timed:
+        members, choice, note = members_that_fit(members, choice, ranked, seconds_left=time_budget_s - chosen_seconds,
+                                                 holdout=holdout, full_fits=(folds - 1) * repeats, parallel=parallel)
     fitted = ctx.map(refit_member, members, prep=prep, seed=seed, n_jobs=n_jobs)
-    refit_seconds = _elapsed(ctx, started)
+    refit_seconds = mark()
     winner = ctx.task(evaluate_winner, prep=prep, members=members, fitted=fitted, seed=seed, metric=prep.metric,
                       n_jobs=n_jobs)
     total_seconds = _elapsed(ctx, started)
@@ -276,8 +280,9 @@ def automl(
                      gates=gates, validation=_validation_text(holdout, folds, repeats))
     logged = ctx.task(log_automl, mlsitter_run_id=ctx.run_id, prep=prep, winner=winner, board=board, metric=prep.metric,
                       choice=choice, files=files, code_version=code, model_name=name, budget_s=time_budget_s)
+    logged_seconds = _elapsed(ctx, started) if timed else total_seconds
     budget = budget_use(time_budget_s, reserved, [search_seconds, chosen_seconds, refit_seconds, total_seconds,
-                                                  _elapsed(ctx, started)], note)
+                                                  logged_seconds], note)
     ctx.log("info" if budget.kept else "warning", budget.summary())
     answer = ask_acceptance(ctx, name=name, prep=prep, winner=winner, choice=choice, search=search, logged=logged,
                             refs=record_outputs(ctx, files), budget=budget)
