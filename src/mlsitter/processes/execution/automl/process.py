@@ -22,7 +22,7 @@ from mlsitter.processes.common.training_setup import identifier_warning, optuna_
 from mlsitter.processes.execution.automl.tasks import (  # noqa: F401
     FamilyAsk, Winner, ask_portfolio, choose_ensemble, evaluate_family_trial, evaluate_winner, log_automl,
     plan_portfolio, refit_member, register_winner, tell_portfolio, write_outputs)
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 from mlsitter.processes.vocabulary import (
     DatasetVersion, DropColumns, ModelFamily, Seed, TestData, TestSize, TrainingMetric, family_spelling, metric_spelling,
 )
@@ -59,7 +59,7 @@ class AutomlResult:
     dataset_version: str
     feedback: str = ""
     leaderboard_top: list[dict[str, Any]] = field(default_factory=list)
-    budget: BudgetUse | None = None
+    budget: BudgetUse | None = field(default=None, metadata=ADDED_LATER)
 
 
 #: Share of the budget the search always leaves for the tail (ensemble choice, refit, test evaluation, report,

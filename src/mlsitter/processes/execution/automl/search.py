@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, clone
 from mlsitter.errors import SpecError
 from mlsitter.ml.metrics._scoring import CLASSIFICATION, Metric, score
 from mlsitter.ml.modeling._search_space import check_family
-from mlsitter.naming import stable_name
+from mlsitter.naming import ADDED_LATER, stable_name
 
 #: Cheap, usually strong families first so a short budget still sees them.
 PORTFOLIO = ("lightgbm", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn")
@@ -162,8 +162,8 @@ class EnsembleChoice:
     best_single_score: float
     keep: bool
     members: int
-    rejected: list[int] = field(default_factory=list)  # candidates dropped: the held-out blend did better without them
-    wins: float = 0.0  # share of the held-out halves on which the blend beat the best single model
+    rejected: list[int] = field(default_factory=list, metadata=ADDED_LATER)  # candidates dropped: the held-out blend did better without them
+    wins: float = field(default=0.0, metadata=ADDED_LATER)  # share of the held-out halves on which the blend beat the best single model
 
 
 def _blend(predictions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:

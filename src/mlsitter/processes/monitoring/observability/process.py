@@ -102,8 +102,7 @@ def observability(
                                  Doc("share of labelled predictions that were right")] = 0.9,
     anomaly_threshold: Annotated[float, Interval(1, 50), Doc("robust z beyond which a point is an anomaly")] = 3.5,
     time_scale: Annotated[float, Interval(1, 100_000),
-                          Doc("a live source on accelerated time (a drill): simulated seconds per wall-clock "
-                              "second; interval and duration are then simulated seconds")] = 1.0,
+                          Doc("a drill on accelerated time: simulated seconds per wall-clock second (interval and duration are simulated)")] = 1.0,
 ) -> ObservabilityResult:
     """Watch a model deployment's SLOs and run its incidents."""
     workdir = str(ctx.workdir)
