@@ -219,3 +219,31 @@ def test_a_real_server_s_metrics_are_read_and_a_dead_endpoint_is_a_gap(model_ser
     assert [s[1] for s in scrapes] == sorted(s[1] for s in scrapes)
     assert sli["availability"] == scrapes[-1][1] - scrapes[0][1] > 0  # increases since the first (baseline) scrape
     assert sli["quality"] > 0  # labelled feedback joined with the prediction log
+
+
+def test_an_alert_on_the_old_errors_of_a_mitigated_incident_opens_no_second_incident():
+    """After a rollback the 6h window still holds the burst's errors: its late page is that incident's echo,
+    while new errors after the mitigation open a new incident."""
+    from mlsitter.ml.monitoring import RuleState
+    from mlsitter.ml.monitoring._observer import TickSummary
+    from mlsitter.processes.monitoring.observability.process import Incident, Watch
+
+    class Log:
+        def log(self, level, message):
+            pass
+
+    def tick(at, bad, firing=()):
+        states = [RuleState("availability", rule, "page", 6.0, 100.0, 100.0, True) for rule in firing]
+        return TickSummary(at, events={"availability": [100.0 - bad, 100.0]}, states=states)
+
+    watch = Watch({"availability": 0.999}, skip_echoes=True)
+    watch.record(Log(), tick(T0, 60, ["14.4x over 1h/5m"]))
+    handled = Incident("availability", "page", "14.4x over 1h/5m", T0, T0, status="closed", mitigated_at=T0 + 300)
+    watch.incidents.append(handled)
+    late = tick(T0 + 1800, 0, ["6x over 6h/30m"])
+    watch.record(Log(), late)
+    assert watch.echo_of(late.firing[0]) == 1
+    again = tick(T0 + 2100, 40, ["6x over 6h/30m"])
+    watch.record(Log(), again)
+    assert watch.echo_of(again.firing[0]) is None  # new errors since the mitigation: a new incident
+    assert Watch({"availability": 0.999}).echo_of(late.firing[0]) is None  # a run journaled before the rule

@@ -114,7 +114,7 @@ def observability(
     times: list[float | None] = list(plan.times) if plan.simulated else [None] * live_ticks
     # an accelerated clock starts now (only a run that asks for one journals its origin)
     clock = {} if plan.simulated or time_scale == 1 else {"scale": time_scale, "origin": ctx.now().timestamp()}
-    watch = Watch()
+    watch = Watch(objectives, skip_echoes=ctx.patched("observability.echoes-of-handled-incidents"))
     since: float | None = None
     for number, at in enumerate(times):
         if number and not plan.simulated:
@@ -141,9 +141,15 @@ def observability(
 
 
 class Watch:
-    """What the ticks so far showed: alert episodes, gaps, the open incident and the closed ones."""
+    """What the ticks so far showed: alert episodes, gaps, the open incident and the closed ones.
 
-    def __init__(self) -> None:
+    With ``skip_echoes``, an alert on an SLI whose last incident was mitigated, with no interval over the error
+    budget since, is an echo of that incident (its long window still holds the old errors) and opens none."""
+
+    def __init__(self, objectives: dict[str, float] | None = None, skip_echoes: bool = False) -> None:
+        self.objectives = objectives or {}
+        self.skip_echoes = skip_echoes
+        self.last_bad_at: dict[str, float] = {}  # per SLI: the last tick whose new events broke the error budget
         self.episodes: list[dict[str, Any]] = []
         self.firing: dict[tuple[str, str], dict[str, Any]] = {}
         self.gaps: list[dict[str, Any]] = []
@@ -158,6 +164,9 @@ class Watch:
         for target, error in tick.gaps.items():
             self.gaps.append({"at": tick.at, "target": target, "error": error})
             ctx.log("warning", f"scrape gap at {tick.at:.0f}: {target}: {error}")
+        for sli, (good, total) in tick.events.items():
+            if total > 0 and (total - good) / total > 1 - self.objectives.get(sli, 1.0):
+                self.last_bad_at[sli] = tick.at
         now = {(s.sli, s.rule): s for s in tick.firing}
         for key, state in now.items():
             if key not in self.firing:
@@ -177,11 +186,27 @@ class Watch:
     def alerts(self) -> list[dict[str, Any]]:
         return [dict(e) for e in self.episodes]
 
+    def echo_of(self, alert: Any) -> int | None:
+        """The number of the mitigated incident an alert only echoes (see the class), else None."""
+        if not self.skip_echoes:
+            return None
+        for number, incident in reversed(list(enumerate(self.incidents, 1))):
+            if incident.sli == alert.sli and incident.mitigated_at is not None:
+                return number if self.last_bad_at.get(alert.sli, 0.0) <= incident.mitigated_at else None
+        return None
+
 
 def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, table: str,
                   objectives: dict[str, float], threshold: float, workdir: str) -> None:
     """The worst firing alert (pages first) opens an incident: open, triage, mitigate."""
     firing = [s for s in tick.firing if (s.sli, s.rule) not in watch.dismissed]
+    for alert in [s for s in firing if watch.echo_of(s)]:
+        episode = watch.firing[(alert.sli, alert.rule)]
+        if "echo_of_incident" not in episode:
+            episode["echo_of_incident"] = watch.echo_of(alert)
+            ctx.log("info", f"{alert.severity} {alert.sli} ({alert.rule}) only echoes incident "
+                            f"{episode['echo_of_incident']}: no interval broke the error budget since its mitigation")
+        firing.remove(alert)
     if not firing:
         return
     alert = max(firing, key=lambda s: (SEVERITY[s.severity], s.short_burn))

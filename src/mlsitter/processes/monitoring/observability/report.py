@@ -146,7 +146,9 @@ def write_observability_report(out_dir: str, table: str, source: str, objectives
                caption="left: each SLI per tick against its objective (dashed); right: the long-window burn rate of "
                        "each rule against its factor (dotted)")
     rep.section("Alerts")
-    rep.table([{**a, "started_at": _when(a["started_at"]), "ended_at": _when(a["ended_at"])} for a in alerts]
+    echoes = any("echo_of_incident" in a for a in alerts)  # the incident an alert only echoed, where one did
+    rep.table([{**a, "started_at": _when(a["started_at"]), "ended_at": _when(a["ended_at"]),
+                **({"echo_of_incident": a.get("echo_of_incident") or ""} if echoes else {})} for a in alerts]
               or [{"alerts": "none fired"}])
     rep.section("Incidents")
     for number, incident in enumerate(incidents, 1):
