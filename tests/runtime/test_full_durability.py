@@ -39,7 +39,8 @@ def test_sigkill_at_full_durability_loses_no_marker_and_resume_reruns_no_landed_
                              "-i", "n=10", "-i", "delay=0.15"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
-        while time.time() < deadline and (not counter.exists() or len(counter.read_text().split()) < 3):
+        # the 4th step's body has run only after the 3rd step's completion was on disk (steps run in order)
+        while time.time() < deadline and (not counter.exists() or len(counter.read_text().split()) < 4):
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:

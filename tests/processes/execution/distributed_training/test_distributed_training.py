@@ -48,6 +48,19 @@ def _checkpoint_dirs(home: Path) -> list[Path]:
     return sorted(p for p in home.glob("runs/*/work/ray/*/checkpoint_*") if p.is_dir())  # not the manager's file
 
 
+def _registered_checkpoints(home: Path) -> int:
+    """How many checkpoints Ray Train's controller has registered for the runs of ``home`` (its snapshot file)."""
+    import json
+
+    count = 0
+    for snapshot in home.glob("runs/*/work/ray/*/checkpoint_manager_snapshot.json"):
+        try:
+            count += len(json.loads(snapshot.read_text())["checkpoint_results"])
+        except (OSError, ValueError, KeyError):  # being written
+            pass
+    return count
+
+
 def _train_workers() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True)
             if "RayTrainWorker" in " ".join(p.cmdline() if p.is_running() else [])]
@@ -65,8 +78,8 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_cluster, mlsitter_
 
     def kill_one_worker_once_a_checkpoint_exists() -> None:
         while not stop.is_set() and not killed:
-            # a second checkpoint on disk means the first was reported by every worker and registered
-            workers = _train_workers() if len(_checkpoint_dirs(mlsitter_home)) >= 2 else []
+            # only a checkpoint Ray Train's controller has registered is one a restarted worker group resumes from
+            workers = _train_workers() if _registered_checkpoints(mlsitter_home) >= 1 else []
             if workers:
                 workers[-1].send_signal(signal.SIGKILL)
                 killed.append(workers[-1].pid)
@@ -92,7 +105,8 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_cluster, mlsitter_
     journaled = [e.data["name"] for e in events if e.type == "artifact.recorded"
                  and e.data["name"].startswith("checkpoint-epoch-")]
     assert journaled == [f"checkpoint-epoch-{e:03d}.pt" for e in range(1, 9)]  # every epoch once, in order
-    assert not [e for e in events if e.type == "breakpoint.requested"]  # under budget: no spend question
+    # under budget: no spend question (a quality gate on the recovered model may ask, and auto answers it)
+    assert not [e for e in events if e.type == "breakpoint.requested" and "spend" in e.data["tags"]]
     assert result.version >= 1 and result.alias == "challenger" and Path(result.report).is_file()
     assert 0 < result.scaling["efficiency"] and result.measured_cpu_seconds > 0
 
