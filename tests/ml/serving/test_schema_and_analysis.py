@@ -101,3 +101,31 @@ def test_window_analysis_verdicts(tmp_path):
     _write(tmp_path / "d", rows)
     shadow = analyze_window(tmp_path / "d", phase="shadow", start=0, end=200, champion="m/1", candidate="m/2", thresholds=t)
     assert shadow.verdict == "pass" and shadow.agreement == pytest.approx(0.95) and shadow.compared == 40
+
+
+def test_a_score_shift_fails_only_when_its_lower_bound_is_past_the_allowance(tmp_path):
+    import numpy as np
+    from scipy.stats import ks_2samp
+
+    t = AnalysisThresholds(min_requests=20)
+    rng = np.random.default_rng(7)
+    # a candidate whose scores collapsed towards 0.9 (a broken model): the distance ~0.9, far past 0.25
+    rows = [_row(i, "m/1", score=float(s)) for i, s in enumerate(rng.beta(2, 3, 150))] + [
+        _row(i, "m/2", score=float(s)) for i, s in enumerate(rng.uniform(0.85, 0.95, 50))]
+    _write(tmp_path / "broken", rows)
+    broken = analyze_window(tmp_path / "broken", phase="canary", start=0, end=200, champion="m/1", candidate="m/2",
+                            thresholds=t)
+    check = next(c for c in broken.checks if c.name == "score-shift-ks")
+    assert broken.verdict == "fail" and not check.passed and check.value > 0.8 and "lower bound" in check.detail
+    # the same score distribution, a sample whose distance (0.27) exceeds 0.25 and whose p-value is below 0.01
+    # by chance: not evidence of a shift past the allowance
+    champ, cand = rng.beta(2, 3, 150), rng.beta(2, 3, 50)
+    while not (ks_2samp(champ, cand).statistic > 0.25 and ks_2samp(champ, cand).pvalue < 0.01):
+        champ, cand = rng.beta(2, 3, 150), rng.beta(2, 3, 50)
+    rows = [_row(i, "m/1", score=float(s)) for i, s in enumerate(champ)] + [
+        _row(i, "m/2", score=float(s)) for i, s in enumerate(cand)]
+    _write(tmp_path / "noise", rows)
+    noise = analyze_window(tmp_path / "noise", phase="canary", start=0, end=200, champion="m/1", candidate="m/2",
+                           thresholds=t)
+    check = next(c for c in noise.checks if c.name == "score-shift-ks")
+    assert check.value > 0.25 and check.passed and noise.verdict == "pass"

@@ -141,6 +141,16 @@ def accuracy_drop_pvalue(champion: VersionWindow, candidate: VersionWindow) -> f
     return float(p) if p == p else (0.0 if counts[0] / champion.labelled > counts[1] / candidate.labelled else 1.0)
 
 
+def shift_lower_bound(distance: float, n: int, m: int, alpha: float) -> float:
+    """A lower confidence bound of the true KS distance between two score distributions: the observed one less
+    the two-sample critical value at ``alpha`` (as the triangle inequality and the KS null allow). A window fails
+    on a shift only when even this bound is past the allowance, so a fair candidate is not rolled back on noise
+    in small windows (about 1 % of 25 % windows of 200 requests were, with a plain p-value)."""
+    import math
+
+    return distance - math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n + m) / (n * m))
+
+
 def slower_tail_pvalue(candidate: list[float], champion: list[float], cutoff: float) -> float:
     """One-sided Fisher exact p-value that more of the candidate's requests than the champion's are slower than
     ``cutoff`` (the champion's p99 plus the allowed increase): a p99 of a few dozen requests is one stall away from
@@ -208,9 +218,12 @@ def analyze_window(log_dir: str | Path, *, phase: str, start: float, end: float,
 
             test = ks_2samp(a, b)
             out.score_shift, out.score_shift_p = float(test.statistic), float(test.pvalue)
-            shifted = out.score_shift > t.max_score_shift and out.score_shift_p < t.alpha
-            out.checks.append(Check("score-shift-ks", round(out.score_shift, 6), "<=", t.max_score_shift, not shifted,
-                                    f"KS p-value {out.score_shift_p:.3g} (fails only below {t.alpha})"))
+            lower = shift_lower_bound(out.score_shift, len(a), len(b), t.alpha)
+            out.checks.append(Check("score-shift-ks", round(out.score_shift, 6), "<=", t.max_score_shift,
+                                    lower <= t.max_score_shift,
+                                    f"KS distance {out.score_shift:.3f}, its one-sided {1 - t.alpha:.0%} lower bound "
+                                    f"{lower:.3f} (fails only above {t.max_score_shift}); KS p-value "
+                                    f"{out.score_shift_p:.3g}"))
     if cand.labelled >= t.min_labelled and champ.labelled >= t.min_labelled:
         drop = (champ.accuracy or 0.0) - (cand.accuracy or 0.0)
         p = accuracy_drop_pvalue(champ, cand)
