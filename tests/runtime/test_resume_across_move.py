@@ -54,7 +54,7 @@ CHANGED_ON_PURPOSE: dict[str, dict[str, str]] = {
         "/tests/bootstrap": "issue 24: the bootstrap CI of the difference is bias-corrected, as every other bootstrap CI",
     },
     "automl-waiting": {
-        "/budget": "issue 25: the result says how the time budget was spent (its phases, the tail reserve, whether it held)",
+        "/budget": "issue 25: the result says how the time budget was spent (phases, tail reserve, whether it held)",
     },
 }
 

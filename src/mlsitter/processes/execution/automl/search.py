@@ -162,8 +162,10 @@ class EnsembleChoice:
     best_single_score: float
     keep: bool
     members: int
-    rejected: list[int] = field(default_factory=list, metadata=ADDED_LATER)  # candidates dropped: the held-out blend did better without them
-    wins: float = field(default=0.0, metadata=ADDED_LATER)  # share of the held-out halves on which the blend beat the best single model
+    # candidates dropped (the held-out blend did better without them), and the share of the held-out halves on
+    # which the blend beat the best single model
+    rejected: list[int] = field(default_factory=list, metadata=ADDED_LATER)
+    wins: float = field(default=0.0, metadata=ADDED_LATER)
 
 
 def _blend(predictions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:

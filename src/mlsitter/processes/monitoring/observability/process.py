@@ -102,7 +102,8 @@ def observability(
                                  Doc("share of labelled predictions that were right")] = 0.9,
     anomaly_threshold: Annotated[float, Interval(1, 50), Doc("robust z beyond which a point is an anomaly")] = 3.5,
     time_scale: Annotated[float, Interval(1, 100_000),
-                          Doc("a drill on accelerated time: simulated seconds per wall-clock second (interval and duration are simulated)")] = 1.0,
+                          Doc("a drill on accelerated time: simulated seconds per wall-clock second (interval and "
+                              "duration are simulated)")] = 1.0,
 ) -> ObservabilityResult:
     """Watch a model deployment's SLOs and run its incidents."""
     workdir = str(ctx.workdir)
@@ -190,10 +191,11 @@ class Watch:
         """The number of the mitigated incident an alert only echoes (see the class), else None."""
         if not self.skip_echoes:
             return None
-        for number, incident in reversed(list(enumerate(self.incidents, 1))):
-            if incident.sli == alert.sli and incident.mitigated_at is not None:
-                return number if self.last_bad_at.get(alert.sli, 0.0) <= incident.mitigated_at else None
-        return None
+        mine = [(n, i) for n, i in enumerate(self.incidents, 1) if i.sli == alert.sli and i.status != "dismissed"]
+        if not mine or mine[-1][1].mitigated_at is None:
+            return None
+        number, last = mine[-1]
+        return number if self.last_bad_at.get(alert.sli, 0.0) <= last.mitigated_at else None
 
 
 def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, table: str,
