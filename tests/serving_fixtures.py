@@ -80,3 +80,24 @@ def drive(handle, limit: float = 180.0):
         time.sleep(max(0.0, handle.wake_at - time.time()) + 0.05)
         handle = mlsitter.resume(handle.run_id)
     return handle
+
+
+# The canary settings the deploy tests share: short stages, a generous latency budget for a loaded machine.
+CANARY = dict(latency_budget_ms=5000.0, stages="25,50,100", stage_seconds=5.0, min_requests=10, min_labelled=10,
+              max_extensions=2, max_p99_increase_ms=120.0, max_accuracy_drop=0.1)
+
+
+def canary_load(router: str, **kw):
+    """A bounded load of Titanic records through ``router`` (stop it with ``.stop()``)."""
+    from mlsitter.ml.serving import LoadGenerator
+
+    rows, labels = serving_models.records(400, seed=3)
+    options = dict(labels=labels, concurrency=4, rate=40, max_requests=4000, max_seconds=120)
+    return LoadGenerator(router, rows, **{**options, **kw}).start()
+
+
+def alias_version(alias: str) -> int:
+    """The registry version ``titanic@alias`` names."""
+    from mlsitter.ml.tracking import resolve_model
+
+    return resolve_model(f"titanic@{alias}").version
