@@ -202,13 +202,16 @@ def open_incident(ctx: Context, watch: Watch, tick: Any, *, plan: steps.Plan, ta
                   objectives: dict[str, float], threshold: float, workdir: str) -> None:
     """The worst firing alert (pages first) opens an incident: open, triage, mitigate."""
     firing = [s for s in tick.firing if (s.sli, s.rule) not in watch.dismissed]
-    for alert in [s for s in firing if watch.echo_of(s)]:
+    for alert in list(firing):
+        echoed = watch.echo_of(alert)
+        if echoed is None:
+            continue
+        firing.remove(alert)
         episode = watch.firing[(alert.sli, alert.rule)]
         if "echo_of_incident" not in episode:
-            episode["echo_of_incident"] = watch.echo_of(alert)
-            ctx.log("info", f"{alert.severity} {alert.sli} ({alert.rule}) only echoes incident "
-                            f"{episode['echo_of_incident']}: no interval broke the error budget since its mitigation")
-        firing.remove(alert)
+            episode["echo_of_incident"] = echoed
+            ctx.log("info", f"{alert.severity} {alert.sli} ({alert.rule}) only echoes incident {echoed}: no "
+                            "interval broke the error budget since its mitigation")
     if not firing:
         return
     alert = max(firing, key=lambda s: (SEVERITY[s.severity], s.short_burn))
