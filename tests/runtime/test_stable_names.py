@@ -3,15 +3,20 @@ and journals that recorded module paths resume after the module moved (``mlsitte
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import pickle
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 import mlsitter
 from mlsitter import naming
 from mlsitter.errors import NonDeterminismError
+
+RECORDED_FIELDS = Path(__file__).with_name("journaled_fields.json")
 
 OLD = '''
 from dataclasses import dataclass
@@ -156,9 +161,8 @@ def test_one_name_per_object_and_one_object_per_name():
         naming._BY_NAME.pop("case.only", None)
 
 
-def test_every_built_in_task_and_result_type_has_a_stable_name():
-    """Each function a built-in process runs as a step, and each dataclass in ml/ and processes/, is named."""
-    import dataclasses
+def built_in_dataclasses() -> list[type]:
+    """Each dataclass defined in ml/ and processes/ (the types a built-in step journals)."""
     import importlib
     import inspect
     import pkgutil
@@ -166,12 +170,40 @@ def test_every_built_in_task_and_result_type_has_a_stable_name():
     import mlsitter.ml
     import mlsitter.processes
 
-    unnamed = []
+    found = []
     for package in (mlsitter.ml, mlsitter.processes):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             module = importlib.import_module(info.name)
             for value in vars(module).values():
                 if inspect.isclass(value) and dataclasses.is_dataclass(value) and value.__module__ == info.name:
-                    if naming.name_of(value) is None:
-                        unnamed.append(f"{info.name}.{value.__qualname__}")
+                    found.append(value)
+    return found
+
+
+def test_every_built_in_task_and_result_type_has_a_stable_name():
+    """Each function a built-in process runs as a step, and each dataclass in ml/ and processes/, is named."""
+    unnamed = [f"{cls.__module__}.{cls.__qualname__}" for cls in built_in_dataclasses() if naming.name_of(cls) is None]
     assert not unnamed, unnamed
+
+
+def test_a_field_added_to_a_journaled_type_is_marked_added_later():
+    """Runs journaled a type's fields as recorded in journaled_fields.json; a field added since must be
+    ``metadata=ADDED_LATER`` with a default (else the argument hashes of waiting runs change and they cannot
+    resume), and a recorded field must stay (else old journals no longer decode)."""
+    recorded = json.loads(RECORDED_FIELDS.read_text())
+    problems = []
+    for cls in built_in_dataclasses():
+        name = naming.name_of(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in recorded:
+            problems.append(f"new journaled type {name}: add to {RECORDED_FIELDS.name}: {json.dumps(name)}: "
+                            f"{json.dumps(list(fields))}")
+            continue
+        for gone in sorted(set(recorded[name]) - set(fields)):
+            problems.append(f"{name}.{gone} was removed; journals that hold it would no longer decode")
+        for added in [f for n, f in fields.items() if n not in recorded[name]]:
+            has_default = added.default is not dataclasses.MISSING or added.default_factory is not dataclasses.MISSING
+            if not (has_default and added.metadata.get("mlsitter_added_later")):
+                problems.append(f"{name}.{added.name} was added after runs journaled {name}: give it a default and "
+                                "metadata=ADDED_LATER")
+    assert not problems, "\n".join(problems)
