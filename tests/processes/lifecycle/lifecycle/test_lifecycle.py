@@ -105,6 +105,29 @@ def test_manual_approvals_arrive_in_order_and_a_rejected_design_changes_the_next
     assert ("approved", "erin") in [(a["answer"], a["by"]) for a in rows["training"]["approvals"]]
     assert rows["training"]["gates"] and rows["data-validation"]["report"].endswith(".html")
 
+    # the lifecycle's compliance record lists each checkpoint its children served, with evidence and who
+    # approved; its signed bundle verifies offline and a tampered member fails, named
+    bundle = tmp_path / "lifecycle-compliance.zip"
+    assert cli("compliance", run_id, "-o", str(bundle)).exit_code == 0
+    record = json.loads(cli("compliance", "show", run_id, "--json").stdout)
+    served = {c["name"]: c for p in record["phases"] for c in p["checkpoints"] if c["outcome"] != "no evidence"}
+    assert {"data-quality", "feature-integrity", "model-quality"} <= set(served), sorted(served)
+    assert all(c["gates"] or c["approvals"] for c in served.values())
+    signers = {s["claimed_by"] for c in served.values() for a in c["approvals"] for s in a["signatures"]}
+    assert {"dana", "erin"} <= signers, signers  # the names given with --by, journaled as claimed
+    verified = cli("compliance", "verify", str(bundle))
+    assert verified.exit_code == 0 and "3 child run(s)" in verified.stdout, verified.stdout
+    import zipfile
+
+    with zipfile.ZipFile(bundle) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    members["compliance.json"] = members["compliance.json"].replace(b'"erin"', b'"mallory"')
+    with zipfile.ZipFile(bundle, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    tampered = cli("compliance", "verify", str(bundle))
+    assert tampered.exit_code == 4 and "member compliance.json was modified" in tampered.stdout
+
 
 @pytest.mark.timeout(900)  # several child runs on real data; a shared 2-core machine
 def test_sigkill_inside_training_then_resume_finishes_without_redoing_steps(bank_sample, tmp_path):
