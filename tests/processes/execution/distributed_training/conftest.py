@@ -1,0 +1,1 @@
+from ray_fixtures import ray_cluster  # noqa: F401
