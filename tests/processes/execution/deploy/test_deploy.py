@@ -76,6 +76,20 @@ def test_a_good_candidate_passes_shadow_and_stages_and_is_promoted_after_approva
     assert [(h.version, h.share, h.run_id) for h in now] == [("titanic/1", 1.0, rolled.run_id)]
     assert httpx.post(champion + "/predict", json={"record": serving_models.records(1)[0][0]}).headers[
         "x-model-version"] == "titanic/1"
+    # the ML Test Score reads the canary from the journal: leaving this deploy run out lowers exactly the rows
+    # its canary (and its smoke test, the second of two deploys) supplied
+    from mlsitter.ml.testing import changed_rows
+    from mlsitter.processes.validation.integration_test.tasks import resolve_model_under_test, score_rubric
+
+    found = resolve_model_under_test("titanic@champion")
+    every = score_rubric(found, repeated=2)
+    assert every.row("infra-6").score == 0.5 and every.row("infra-6").evidence[0].run_id == run.run_id
+    assert every.row("infra-7").score == 0.5 and every.row("infra-7").evidence[0].run_id == rolled.run_id
+    without_canary = score_rubric(found, repeated=2, exclude_runs=[run.run_id])
+    assert changed_rows(every, without_canary) == {"infra-2": (1.0, 0.5), "infra-6": (0.5, 0.0),
+                                                   "model-2": (0.5, 0.0), "monitor-6": (0.5, 0.0),
+                                                   "monitor-7": (0.5, 0.0)}
+    assert "deploy" in without_canary.row("infra-6").missing
 
 
 def _verdicts(run_id):

@@ -462,9 +462,10 @@ def run_evidence(store: Any, run: Any) -> Any:
 
 
 @task(name="integration-test.score_ml_test_score")
-def score_rubric(model: ModelUnderTest, repeated: int, exclude_processes: list[str] | None = None) -> Any:
+def score_rubric(model: ModelUnderTest, repeated: int, exclude_processes: list[str] | None = None,
+                 exclude_runs: list[str] | None = None) -> Any:
     """Read every run of this store (newest first) into evidence records and score the 28 tests on them;
-    ``exclude_processes`` leaves some processes' runs out (what the score would be without them)."""
+    ``exclude_processes`` and ``exclude_runs`` leave some runs out (what the score would be without them)."""
     from mlsitter import Store
     from mlsitter.ml.testing import ModelEvidence, ml_test_score
 
@@ -472,7 +473,8 @@ def score_rubric(model: ModelUnderTest, repeated: int, exclude_processes: list[s
     runs, offset = [], 0
     while batch := store.list_runs(limit=200, offset=offset):
         offset += len(batch)
-        runs += [r for r in batch if r.process not in (exclude_processes or [])]
+        runs += [r for r in batch if r.process not in (exclude_processes or [])
+                 and r.run_id not in (exclude_runs or [])]
     evidence = [run_evidence(store, run) for run in runs]
     return ml_test_score(evidence, repeated=repeated,
                          model=ModelEvidence(model.name, model.version, model.mlsitter_run_id, model.dataset_version,
