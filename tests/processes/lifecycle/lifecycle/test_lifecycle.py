@@ -128,6 +128,19 @@ def test_manual_approvals_arrive_in_order_and_a_rejected_design_changes_the_next
     tampered = cli("compliance", "verify", str(bundle))
     assert tampered.exit_code == 4 and "member compliance.json was modified" in tampered.stdout
 
+    # the ML Test Score of this lifecycle's runs scores the rows their evidence supports and no others, and
+    # leaving the features child out lowers exactly the rows it supplied
+    from mlsitter.ml.testing import changed_rows
+    from mlsitter.processes.validation.integration_test.tasks import resolve_model_under_test, score_rubric
+
+    found = resolve_model_under_test(result["model"])
+    every = score_rubric(found, repeated=2)
+    supported = {"data-1", "data-2", "data-3", "data-6", "data-7", "model-1", "model-3", "monitor-3"}
+    assert {k for k, v in every.scores().items() if v} == supported, every.scores()
+    assert every.score == 0.0 and every.weakest == "infrastructure" and every.row("infra-6").supplier == "deploy"
+    without_features = score_rubric(found, repeated=2, exclude_processes=["features"])
+    assert set(changed_rows(every, without_features)) == {"data-2", "data-3", "data-6", "data-7", "monitor-3"}
+
 
 @pytest.mark.timeout(900)  # several child runs on real data; a shared 2-core machine
 def test_sigkill_inside_training_then_resume_finishes_without_redoing_steps(bank_sample, tmp_path):
