@@ -14,7 +14,8 @@ import polars as pl
 
 from mlsitter.errors import SpecError
 from mlsitter.ml.drift._profile import (
-    CATEGORICAL, FeatureProfile, ReferenceProfile, _category_counts, _numeric_values, bin_counts, columns_of, each_column, groups)
+    CATEGORICAL, FeatureProfile, ReferenceProfile, _category_counts, _numeric_values, bin_counts, columns_of,
+    each_column, groups, one_blas_thread)
 from mlsitter.naming import stable_name
 
 EFFECTS = {"numeric": ("wasserstein", "ks", "psi"), "categorical": ("jensenshannon", "psi")}
@@ -210,14 +211,16 @@ def compare_window(profile: ReferenceProfile, table: Any, thresholds: Thresholds
     t = columns_of(table)
     features: list[FeatureDrift] = []
     order = {c: i for i, c in enumerate(profile.features)}
-    for group in groups(list(profile.features)):
-        part = t.read(group)
-        features += each_column(lambda c: compare_feature(profile.features[c], part, max_sample=profile.max_sample,
-                                                          seed=seed + order[c], what=what), group)
-    decide(features, thresholds)
-    pred = None
-    if profile.prediction is not None and prediction and prediction in t.columns:
-        pred = compare_feature(profile.prediction, t.read([prediction]), max_sample=profile.max_sample, seed=seed - 1,
-                               what=what)
-        decide([pred], thresholds)
+    with one_blas_thread():
+        for group in groups(list(profile.features)):
+            part = t.read(group)
+            features += each_column(lambda c: compare_feature(profile.features[c], part,
+                                                              max_sample=profile.max_sample, seed=seed + order[c],
+                                                              what=what), group)
+        decide(features, thresholds)
+        pred = None
+        if profile.prediction is not None and prediction and prediction in t.columns:
+            pred = compare_feature(profile.prediction, t.read([prediction]), max_sample=profile.max_sample,
+                                   seed=seed - 1, what=what)
+            decide([pred], thresholds)
     return WindowDrift(label, t.height, features, pred, thresholds.correction)
