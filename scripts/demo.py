@@ -170,6 +170,7 @@ def main() -> None:
     if state is not None:
         stop_all(state)
     bundle = compliance(first.run_id, home)
+    test_score("bank-marketing@champion", late)
     say(f"\nfinished in {time.monotonic() - started:.0f} s. The served model was stopped; its logs stay in the home.")
     say(f"  journal: {mlsitter.Store().location}")
     say(f"  every run:      mlsitter runs;   the chain: mlsitter status {first.run_id}")
@@ -198,6 +199,20 @@ def compliance(run_id: str, home: Path) -> str:
             + (f"; rules {', '.join(q.policy.get('tags', []))} version {q.policy.get('version')}, "
                f"{q.needed} approvers" if q.policy else ""))
     return export_bundle(store, run_id, home / f"compliance-{run_id}.zip").path
+
+
+def test_score(model: str, data: Path) -> None:
+    """The ML Test Score (Breck et al. 2017) of the demo's runs, read from their journals, and what is missing."""
+    from mlsitter.processes.validation.integration_test.tasks import resolve_model_under_test, score_rubric
+
+    scored = score_rubric(resolve_model_under_test(model), repeated=2)
+    say(f"\n== ML Test Score of these runs, from their journals: {scored.score:g} (the weakest section, "
+        f"{scored.weakest}) ==")
+    say("  sections: " + ", ".join(f"{name} {total:g}" for name, total in scored.sections.items()))
+    missing = [r for r in scored.rows if r.score == 0]
+    say(f"  shown by no run ({len(missing)} of 28): " + ", ".join(f"{r.id} ({r.supplier})" for r in missing))
+    say(f"  the contract tests and the full table: mlsitter run integration-test -i model={model} "
+        f"-i data={data.relative_to(ROOT)} -i target=y")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The bundled example process (what `make demo` runs) works end to end, auto and by hand."""
+"""The bundled example process `examples/titanic_quality.py` works end to end, auto and by hand."""
 
 from __future__ import annotations
 
