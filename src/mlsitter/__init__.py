@@ -73,6 +73,11 @@ def get(run_id: str) -> RunHandle:
     return Runner().handle(run_id)
 
 
+def retry(run_id: str, reason: str = "") -> RunHandle:
+    """Run a failed run again: steps it completed come from the journal, the failed step and the rest run now."""
+    return Runner().retry(run_id, reason=reason)
+
+
 def cancel(run_id: str, reason: str = "") -> RunHandle:
     runner = Runner()
     runner.cancel(run_id, reason=reason)
@@ -81,5 +86,5 @@ def cancel(run_id: str, reason: str = "") -> RunHandle:
 
 __all__ = [
     "Answer", "ArtifactRef", "Attempt", "Context", "Doc", "GateResult", "Interval", "Normalize", "RunHandle", "Runner",
-    "Store", "approve", "cancel", "errors", "get", "process", "reject", "resume", "run", "task",
+    "Store", "approve", "cancel", "errors", "get", "process", "reject", "resume", "retry", "run", "task",
 ]

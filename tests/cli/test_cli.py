@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mlsitter import Store
 from mlsitter.cli import main
 
 CASES = Path(__file__).parents[1] / "runtime" / "runtime_cases.py"
@@ -66,6 +67,23 @@ def test_failed_gate_exit_code_and_message():
     res = cli("run", f"{CASES}:gated", "-i", "value=0.1")
     assert res.exit_code == 1
     assert "gate 'quality' failed: measured 0.1, required >= 0.5" in res.stdout
+
+
+def test_retry_continues_a_failed_run_and_journals_who_and_why(tmp_path):
+    counter, flag = tmp_path / "c", tmp_path / "upstream.csv"
+    res = cli("run", f"{CASES}:needs-file", "-i", f"counter={counter}", "-i", f"flag={flag}", "--json")
+    assert res.exit_code == 1
+    rid = run_id_of(res)
+    not_yet = cli("retry", rid, "--json")  # still missing: fails again, and can be retried again
+    assert not_yet.exit_code == 1 and "is not there yet" in json.loads(not_yet.stdout)["error"]
+    flag.write_text("here")
+    done = cli("retry", rid, "--reason", "file restored", "--by", "Ops Desk", "--json")
+    assert done.exit_code == 0 and json.loads(done.stdout)["status"] == "completed"
+    assert counter.read_text().split() == ["1", "2"]
+    last = Store().events(rid, types=("run.retried",))[-1].data
+    assert (last["reason"], last["claimed_by"]) == ("file restored", "Ops Desk") and last["identity"]["auth"] == "os"
+    again = CliRunner().invoke(main, ["retry", rid])
+    assert again.exit_code == 2 and "only a failed run can be retried" in again.output
 
 
 def test_inputs_file_yaml(tmp_path):

@@ -128,6 +128,17 @@ PROCESS_SOURCE = textwrap.dedent('''
     def label_task(ctx: Context) -> dict:
         return ctx.external("person", {"what": "label 3 rows"},
                             {"type": "object", "properties": {"labels": {"type": "array"}}, "required": ["labels"]})
+
+
+    def check_flag(flag: str) -> str:
+        if not Path(flag).exists():
+            raise FileNotFoundError(f"{flag} is missing")
+        return "found"
+
+
+    def needs_flag(ctx: Context, flag: str) -> str:
+        ctx.task(measure, x=1)
+        return ctx.task(check_flag, flag=flag)
 ''')
 
 
@@ -646,6 +657,38 @@ def test_answering_resumes_the_run_in_the_background(store: Store, procs: Path) 
     resumer.wait()
     assert store.get_run(run_id).status == "completed"
     assert "Nothing waits for an answer" in client.get("/inbox").text
+
+
+def test_retry_and_cancel_buttons_journal_who_pressed_them(store: Store, procs: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    failed = mlsitter.run(f"{procs}:needs_flag", flag=str(flag))
+    assert failed.status == "failed"
+    client = make_client(store)
+    page = text(client.get(f"/runs/{failed.run_id}"))
+    assert "Retry from the failed step" in page and "Cancel run" not in page
+    flag.write_text("here")
+    r = client.post(f"/runs/{failed.run_id}/retry", data=form(client, reason="flag restored"), follow_redirects=False)
+    assert r.status_code == 303
+    client.app.state.dashboard.resumer.wait()
+    assert store.get_run(failed.run_id).status == "completed"
+    page = text(client.get(f"/runs/{failed.run_id}"))
+    assert "retried by dashboard:tester: flag restored" in page and "is missing" in page  # the error it had
+    steps = [e.data["name"] for e in store.events(failed.run_id, types=("step.started",))]
+    assert [n.rsplit(".", 1)[1] for n in steps] == ["measure", "check_flag", "check_flag"]  # measure: from the journal
+    # a completed run has neither button; the API refuses a retry with the reason
+    assert "Retry from the failed step" not in page and "Cancel run" not in page
+    refused = client.post(f"/api/runs/{failed.run_id}/retry", json={"reason": "again"},
+                          headers={"X-CSRF-Token": csrf_of(client)})
+    assert refused.status_code == 409 and "only a failed run can be retried" in refused.text
+    waiting = start_report_run(procs)
+    assert "Cancel run" in text(client.get(f"/runs/{waiting}"))
+    done = client.post(f"/api/runs/{waiting}/cancel", json={"reason": "superseded"},
+                       headers={"X-CSRF-Token": csrf_of(client)})
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    [cancelled] = store.events(waiting, types=("run.cancelled",))
+    assert cancelled.data["reason"] == "superseded" and cancelled.data["claimed_by"] == "dashboard:tester"
+    no_token = client.post(f"/runs/{waiting}/cancel", data={"reason": "x"}, follow_redirects=False)
+    assert no_token.status_code == 403  # CSRF: a form without the session's token changes nothing
 
 
 def test_inbox_pages_through_many_waiting_runs(store: Store) -> None:

@@ -205,3 +205,23 @@ def upgraded(ctx: Context, counter: str) -> dict:
     ctx.breakpoint("go on?")
     after = ctx.task(mark, counter=counter, i=3) if today and ctx.patched("upgraded.after-wait") else None
     return {"first": first, "added": added, "after": after}
+
+
+@task()
+def needs_file(flag: str) -> str:
+    """Fails until ``flag`` exists (a missing upstream file fixed by hand, then the run retried)."""
+    if not Path(flag).exists():
+        raise FileNotFoundError(f"upstream file {flag} is not there yet")
+    return Path(flag).read_text()
+
+
+@process("needs-file")
+def needs_file_process(ctx: Context, counter: str, flag: str) -> dict:
+    first = ctx.task(mark, counter=counter, i=1)
+    found = ctx.task(needs_file, flag=flag)
+    return {"first": first, "found": found, "last": ctx.task(mark, counter=counter, i=2)}
+
+
+@process("needs-file-parent")
+def needs_file_parent(ctx: Context, counter: str, flag: str) -> dict:
+    return {"child": ctx.call("needs-file", counter=counter, flag=flag)}

@@ -339,6 +339,39 @@ def test_finished_run_cannot_be_resumed_or_cancelled(tmp_path):
         mlsitter.cancel(handle.run_id)
 
 
+def test_a_failed_run_retried_runs_only_what_did_not_complete(tmp_path, journal_db):
+    counter, flag = tmp_path / "counter", tmp_path / "upstream.csv"
+    failed = mlsitter.run(target("needs-file"), counter=str(counter), flag=str(flag))
+    assert failed.status == "failed" and "is not there yet" in failed.error
+    flag.write_text("fixed")
+    done = mlsitter.retry(failed.run_id, reason="upstream file restored")
+    assert done.status == "completed", done.error
+    assert done.result == {"first": 1, "found": "fixed", "last": 4}
+    assert counter.read_text().split() == ["1", "2"]  # the step that completed before the failure ran once
+    [retried] = Store().events(failed.run_id, types=("run.retried",))
+    assert retried.data["reason"] == "upstream file restored" and "is not there yet" in retried.data["error"]
+    assert retried.data["identity"]["user"] and Store().verify(failed.run_id).ok  # who asked; the row agrees
+    with pytest.raises(RunStateError, match="is completed; only a failed run can be retried"):
+        mlsitter.retry(failed.run_id)
+
+
+def test_retrying_a_parent_retries_its_failed_child_and_a_failed_gate_stays_failed(tmp_path, journal_db):
+    counter, flag = tmp_path / "counter", tmp_path / "upstream.csv"
+    failed = mlsitter.run(target("needs-file-parent"), counter=str(counter), flag=str(flag))
+    [child] = Store().list_runs(parent=failed.run_id)
+    assert failed.status == "failed" and child.status == "failed"
+    flag.write_text("fixed")
+    done = mlsitter.retry(failed.run_id)
+    assert done.status == "completed", done.error
+    assert done.result["child"]["found"] == "fixed" and mlsitter.get(child.run_id).status == "completed"
+    assert counter.read_text().split() == ["1", "2"]
+    assert Store().verify(failed.run_id).ok and Store().verify(child.run_id).ok
+    gated = mlsitter.run(target("gated"), value=0.1)  # a recorded decision: retrying does not undo a failed gate
+    assert gated.status == "failed"
+    again = mlsitter.retry(gated.run_id)
+    assert again.status == "failed" and again.error == gated.error
+
+
 def test_cancel_waiting_run_and_its_child():
     handle = mlsitter.run(target("rt-parent"))
     child_id = handle.waiting["child_run_id"]

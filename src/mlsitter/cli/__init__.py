@@ -500,6 +500,21 @@ def resume(run_id: str | None, due: bool, as_json: bool) -> None:
     _report_handle(handle, as_json)
 
 
+@main.command()
+@click.argument("run_id")
+@click.option("--reason", default="", help="Why (journaled), e.g. what was fixed.")
+@click.option("--by", default=None, help="A name to journal as claimed (claimed_by), apart from your OS account.")
+@click.option("--json", "as_json", is_flag=True)
+def retry(run_id: str, reason: str, by: str | None, as_json: bool) -> None:
+    """Run a failed run again: steps it completed come from the journal, the failed step and the rest run now
+    (failed children too); recorded gates and answers stand. Journaled with your OS account."""
+    runner = _runner()
+    with _progress() as progress:
+        runner.on_event = None if as_json else progress
+        handle = runner.retry(run_id, reason=reason, by=by)
+    _report_handle(handle, as_json)
+
+
 @main.group()
 def tasks() -> None:
     """External effects waiting for a result (and approvals), across runs."""

@@ -1,4 +1,4 @@
-"""What the dashboard changes: answers, external results and resumes, shared by pages and the API.
+"""What the dashboard changes: answers, external results, resumes, retries and cancels, shared by pages and the API.
 
 Answers go through :class:`Runner` (journaled, with who answered); the resume that may follow runs in
 a background thread with its own database connection, so the request returns at once.
@@ -156,3 +156,19 @@ def resumable(store: Store, run_id: str) -> RunRecord:
     if store.is_locked_by_live_process(run):
         raise RunStateError(f"run {run.run_id} is executing right now")
     return run
+
+
+def retry(store: Store, run_id: str, *, by: str, reason: str = "", identity: Identity | None = None) -> RunRecord:
+    """Make a failed run (and its failed children) ready to run again, journaled with who asked as for answers;
+    the caller resumes it."""
+    who, claimed = _who(identity, by)
+    return Runner(store).mark_retried(run_id, by=claimed, reason=reason.strip(), identity=who)
+
+
+def cancel(store: Store, run_id: str, *, by: str, reason: str = "", identity: Identity | None = None) -> RunRecord:
+    """Cancel a run that is not executing right now (and its unfinished children), journaled with who did it."""
+    run = store.get_run(run_id)
+    if run.status not in FINAL and store.is_locked_by_live_process(run):
+        raise RunStateError(f"run {run.run_id} is executing right now; stop its runner first, then cancel it")
+    who, claimed = _who(identity, by)
+    return Runner(store).cancel(run.run_id, by=claimed, reason=reason.strip(), identity=who)

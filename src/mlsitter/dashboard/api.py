@@ -233,3 +233,26 @@ def resume(run_id: str, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
     run = actions.resumable(cfg.store, run_id)
     cfg.resumer.start(run.run_id)
     return {"run_id": run.run_id, "status": run.status, "resuming": True}
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field("", description="Why (journaled), e.g. what was fixed before a retry.")
+
+
+@router.post("/runs/{run_id}/retry", response_model=ActionOut, dependencies=[Depends(require_csrf)],
+             summary="Run a failed run again from where it failed, in the background")
+def retry(run_id: str, body: ReasonIn, request: Request, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
+    identity = session_identity(request)
+    run = actions.retry(cfg.store, run_id, by=cfg.by, reason=body.reason, identity=identity)
+    cfg.resumer.start(run.run_id)
+    return {"run_id": run.run_id, "status": run.status, "by": identity.user if identity else cfg.by,
+            "resuming": True}
+
+
+@router.post("/runs/{run_id}/cancel", response_model=ActionOut, dependencies=[Depends(require_csrf)],
+             summary="Cancel a run that is not executing (its unfinished children too)")
+def cancel(run_id: str, body: ReasonIn, request: Request, cfg: Dashboard = Depends(dashboard)) -> dict[str, Any]:
+    identity = session_identity(request)
+    run = actions.cancel(cfg.store, run_id, by=cfg.by, reason=body.reason, identity=identity)
+    return {"run_id": run.run_id, "status": run.status, "by": identity.user if identity else cfg.by,
+            "resuming": False}

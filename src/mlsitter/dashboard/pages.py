@@ -220,6 +220,21 @@ def resume_form(run_id: str, next: str = Form(""), cfg: Dashboard = Depends(dash
     return RedirectResponse(safe_next(next, run_url(run.run_id)), status_code=303)
 
 
+@router.post("/runs/{run_id}/retry", dependencies=[Depends(require_csrf)])
+def retry_form(request: Request, run_id: str, reason: str = Form(""), next: str = Form(""),
+               cfg: Dashboard = Depends(dashboard)) -> Response:
+    run = actions.retry(cfg.store, run_id, by=cfg.by, reason=reason, identity=session_identity(request))
+    cfg.resumer.start(run.run_id)
+    return RedirectResponse(safe_next(next, run_url(run.run_id)), status_code=303)
+
+
+@router.post("/runs/{run_id}/cancel", dependencies=[Depends(require_csrf)])
+def cancel_form(request: Request, run_id: str, reason: str = Form(""), next: str = Form(""),
+                cfg: Dashboard = Depends(dashboard)) -> Response:
+    run = actions.cancel(cfg.store, run_id, by=cfg.by, reason=reason, identity=session_identity(request))
+    return RedirectResponse(safe_next(next, run_url(run.run_id)), status_code=303)
+
+
 def _back(request: Request, next_url: str, run_id: str, answered: str) -> RedirectResponse:
     """Back to the page the form was on; its next render says the answer was journaled (a session notice)."""
     session: Session | None = getattr(request.state, "session", None)

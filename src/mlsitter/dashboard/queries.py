@@ -68,7 +68,7 @@ def runs_page(store: Store, *, status: str | None, process: str | None, search: 
 _VIEW_EVENTS = ("gate.evaluated", "gate.overridden", "breakpoint.requested", "breakpoint.answered",
                 "breakpoint.approval", "refine.attempt",
                 "artifact.recorded", "log", "child.started", "external.requested", "external.completed",
-                "timer.started", "run.failed")
+                "timer.started", "run.failed", "run.retried", "run.cancelled")
 
 
 def run_view(store: Store, run_id: str) -> RunView:

@@ -98,6 +98,7 @@ class RunPage:
     result_refs: list[dict[str, Any]] = field(default_factory=list)
     versions: list[VersionLink] = field(default_factory=list)
     child_approvals: list[ChildApproval] = field(default_factory=list)
+    is_executing: bool = False  # a live runner holds its lease: no cancel button
 
     @property
     def is_live(self) -> bool:
@@ -193,6 +194,7 @@ def build_run_page(store: Store, run_id: str) -> RunPage:
     return RunPage(
         view=view, parents=queries.parents_of(store, run), children=children, timeline=_timeline(run, view.steps),
         refines=_refines(view), artifacts=artifacts, pending=pending, leaf=leaf,
+        is_executing=run.status not in FINAL and store.is_locked_by_live_process(run),
         result_refs=artifact_refs(run.result), versions=versions_in(run.inputs, run.result),
         child_approvals=child_approvals(store, run.run_id) if children else [],
     )

@@ -390,7 +390,8 @@ class Context:
         rec = self._open(key, "call", process_name)
         if rec and "child.completed" in rec:
             return self._codec.decode(rec["child.completed"]["result"])
-        if rec and "child.failed" in rec:
+        if rec and "child.failed" in rec and self._store.get_run(rec["child.failed"]["child_run_id"]).status in (
+                "failed", "cancelled"):  # a child retried since (mark_retried) runs again below
             raise ChildRunFailedError(rec["child.failed"]["error"])
         if rec and "child.started" in rec:
             child_id = rec["child.started"]["child_run_id"]

@@ -78,6 +78,8 @@ class Projection:
             self.status = before if before not in ("created", "running") else "interrupted"
         elif type_ == "run.interrupted":
             self.status = "interrupted"
+        elif type_ == "run.retried":
+            self.status, self.error, self.ended_at = "ready", None, None
         elif type_ == "gate.evaluated" and data is not None:
             if data.get("passed"):
                 self.gates_passed += 1

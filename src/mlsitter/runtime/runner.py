@@ -444,6 +444,33 @@ class Runner:
                 self.cancel(child.run_id, by=by, reason=f"parent {run.run_id} cancelled", identity=identity)
         return self.store.get_run(run.run_id)
 
+    def retry(self, run_id: str, *, by: str | None = None, reason: str = "", identity: Identity | None = None
+              ) -> RunHandle:
+        """Run a failed run again from where it failed: its completed steps come from the journal, the step that
+        failed and the rest run now (see :meth:`mark_retried`)."""
+        self.mark_retried(run_id, by=by, reason=reason, identity=identity)
+        return self.drive(self.store.get_run(run_id).run_id)
+
+    def mark_retried(self, run_id: str, *, by: str | None = None, reason: str = "",
+                     identity: Identity | None = None) -> RunRecord:
+        """Make a failed run (and its failed children) ready to run again, journaling who asked and the error it
+        had; a worker, ``resume`` or :meth:`retry` then continues it. Recorded gates and answers stay as they were,
+        so a run that failed on a gate fails on it again."""
+        run = self.store.get_run(run_id)
+        if run.status != "failed":
+            raise RunStateError(f"run {run.run_id} is {run.status}; only a failed run can be retried")
+        who = answered_by(identity or os_identity(), _claim(by))
+        owner = self.store.acquire(run.run_id)
+        try:
+            self.store.journal(run.run_id, owner).append(
+                "run.retried", {**who, "reason": reason, "error": run.error},
+                run={"status": "ready", "error": None, "ended_at": None})
+        finally:
+            self.store.release(run.run_id, owner)
+        for child in self.store.list_runs(parent=run.run_id, status="failed", limit=10_000):
+            self.mark_retried(child.run_id, by=by, reason=f"parent {run.run_id} retried", identity=identity)
+        return self.store.get_run(run.run_id)
+
     def pending(self) -> list[RunRecord]:
         """Runs waiting on a person or an external effect (not parents waiting on a child)."""
         runs = self.store.list_runs(status="waiting", limit=100_000)

@@ -82,6 +82,7 @@ class RunView:
     timers: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
     error_detail: str | None = None
+    interventions: list[dict[str, Any]] = field(default_factory=list)  # retried / cancelled: who, why, when
 
 
 def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> RunView:
@@ -156,6 +157,10 @@ def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> 
             view.timers.append({**d, "at": ev.at})
         elif t == "run.failed":
             view.error_detail = d.get("traceback")
+        elif t in ("run.retried", "run.cancelled"):
+            view.interventions.append({"action": t.split(".")[1], "at": ev.at, "by": d.get("by"),
+                                       "reason": d.get("reason", ""), "error": d.get("error")})
+            view.error_detail = None if t == "run.retried" else view.error_detail
     return view
 
 
