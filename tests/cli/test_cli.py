@@ -112,7 +112,7 @@ def test_tasks_pending_and_post_validates_against_schema(tmp_path):
     assert good.exit_code == 0 and json.loads(good.stdout)["result"] == {"got": {"label": "x", "score": 1}}
 
 
-def test_runs_events_artifacts_listings():
+def test_runs_events_artifacts_listings(tmp_path):
     rid = run_id_of(cli("run", f"{CASES}:review", "--json"))
     runs = json.loads(cli("runs", "--json").stdout)
     assert runs[0]["run_id"] == rid and runs[0]["status"] == "waiting"
@@ -121,6 +121,12 @@ def test_runs_events_artifacts_listings():
     arts = json.loads(cli("artifacts", rid, "--json").stdout)
     assert arts[0]["name"] == "report-1.html" and Path(arts[0]["path"]).exists()
     assert "waiting" in cli("runs").stdout
+    other = run_id_of(cli("run", f"{CASES}:steps", "-i", f"counter={tmp_path / 'c.txt'}", "-i", "n=2", "--json"))
+    picked = json.loads(cli("runs", "--input", "n=2", "--json").stdout)
+    assert [r["run_id"] for r in picked] == [other]
+    assert [r["run_id"] for r in json.loads(cli("runs", "--order", "oldest", "--json").stdout)] == [rid, other]
+    bad = CliRunner().invoke(main, ["runs", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "since must be a date as YYYY-MM-DD; got 'yesterday'" in bad.output
 
 
 def test_verify_fails_with_exit_4_after_tampering():

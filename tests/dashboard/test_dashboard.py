@@ -139,6 +139,10 @@ PROCESS_SOURCE = textwrap.dedent('''
     def needs_flag(ctx: Context, flag: str) -> str:
         ctx.task(measure, x=1)
         return ctx.task(check_flag, flag=flag)
+
+
+    def ship(ctx: Context) -> bool:
+        return ctx.breakpoint("Ship it?", tags=["production", "readiness"]).approved
 ''')
 
 
@@ -742,6 +746,41 @@ def test_runs_list_filters_search_and_pagination(store: Store) -> None:
     assert client.get("/runs?page=0").status_code == 422
     api = client.get("/api/runs", params={"status": "failed", "limit": 5, "offset": 10}).json()
     assert api["total"] == 12 and [i["run_id"] for i in api["items"]] == ["r0010", "r0000"]
+
+
+def test_runs_list_filters_by_date_input_and_asked_tag_and_sorts(store: Store, procs: Path) -> None:
+    import datetime as dt
+
+    day = dt.datetime(2026, 11, 20, 12, 0).timestamp()  # local noon, as the page shows times
+    for i in range(6):
+        run_id = store.create_run(process="deploy" if i % 2 else "eda", target="x:y", policy="manual",
+                                  inputs={"model": f"bank@{'champion' if i < 3 else 'challenger'}", "trials": i,
+                                          "note": "50%_off"}, executor="inline", seed=i, run_id=f"d{i}")
+        store.update_run(run_id, status="completed", created_at=day + i * 86400, ended_at=day + i * 86400 + i)
+    asked = mlsitter.run(f"{procs}:ship").run_id  # asks a question tagged production
+    start_report_run(procs)  # asks an untagged one
+    client = make_client(store)
+
+    def shown(query: str) -> list[str]:
+        return re.findall(r'<td class="mono"><a href="/runs/([^"]+)"', client.get(f"/runs?{query}").text)
+
+    assert shown("since=2026-11-21&until=2026-11-23") == ["d3", "d2", "d1"]  # both days included
+    assert shown("input=model%3Dbank%40champion&order=oldest") == ["d0", "d1", "d2"]
+    assert shown("input=trials%3D4") == ["d4"] and shown("input=note%3D50%25_off&process=eda") == ["d4", "d2", "d0"]
+    assert shown("input=note%3D50%25") == []  # a value matches whole, and % is not a wildcard
+    assert shown("order=longest&process=deploy") == ["d5", "d3", "d1"]
+    assert shown("order=process&since=2026-11-20&until=2026-11-25")[:3] == ["d5", "d3", "d1"]
+    assert [r.run_id for r in store.list_runs(tag="production")] == [asked] == shown("tag=production")
+    assert shown("tag=readiness") == [asked] and shown("tag=product") == [] and shown("tag=fairness") == []
+    page = client.get("/runs?process=deploy&order=status").text
+    assert 'href="/runs?status=&amp;process=deploy&amp;q=&amp;since=&amp;until=&amp;input=&amp;tag=&amp;order=longest' in page
+    for query, message in (("since=20-11-2026", "since must be a date as YYYY-MM-DD"),
+                           ("input=trials", "an input filter looks like KEY=VALUE"),
+                           ("order=random", "unknown order 'random'")):
+        r = client.get(f"/runs?{query}")
+        assert r.status_code == 400 and message in text(r), query
+    api = client.get("/api/runs", params={"input": "model=bank@challenger", "order": "oldest"}).json()
+    assert api["total"] == 3 and [i["run_id"] for i in api["items"]] == ["d3", "d4", "d5"]
 
 
 # -- JSON API ----------------------------------------------------------------------------------------------

@@ -251,19 +251,29 @@ def run(process: str, pairs: tuple[str, ...], inputs_file: str | None, policy: s
 
 
 @main.command()
-@click.option("--status", default=None, help="Only runs with this status.")
-@click.option("--process", "process_name", default=None, help="Only runs of this process.")
+@click.option("--status", default="", help="Only runs with this status.")
+@click.option("--process", "process_name", default="", help="Only runs of this process.")
+@click.option("--since", default="", help="Only runs started on or after this day (YYYY-MM-DD, local time).")
+@click.option("--until", default="", help="Only runs started on or before this day (YYYY-MM-DD, local time).")
+@click.option("--input", "input_value", default="", help="Only runs with this input value: KEY=VALUE.")
+@click.option("--tag", default="", help="Only runs that asked a question with this tag (e.g. production).")
+@click.option("--order", default="newest", show_default=True,
+              help="newest, oldest, longest, process or status.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def runs(status: str | None, process_name: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first."""
+def runs(status: str, process_name: str, since: str, until: str, input_value: str, tag: str, order: str, limit: int,
+         as_json: bool) -> None:
+    """List runs, newest first (or in --order), filtered."""
     from rich.table import Table
 
     from mlsitter.runtime import Store
+    from mlsitter.runtime.run_filters import RunFilters
     from mlsitter.runtime.views import gate_counts
 
     store = Store()
-    records = store.list_runs(status=status, process=process_name, limit=limit)
+    filters = RunFilters(status=status, process=process_name, since=since, until=until, input=input_value, tag=tag,
+                         order=order)
+    records = store.list_runs(**filters.store_filters(), order=order, limit=limit)
     gates = gate_counts(store, records)  # a warn gate that missed and an overridden gate are not failures
     if as_json:
         _dump([{"run_id": r.run_id, "process": r.process, "status": r.status, "created_at": r.created_at,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -122,20 +122,16 @@ def summary(r: RunRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/runs", response_model=RunsOut, summary="List runs, newest first")
+@router.get("/runs", response_model=RunsOut, summary="List runs (newest first, or in the order asked), filtered")
 def list_runs(
-    status: str | None = Query(None, description="Only runs with this status."),
-    process: str | None = Query(None, description="Only runs of this process."),
-    q: str | None = Query(None, description="Run id prefix."),
+    filters: Annotated[queries.RunFilters, Depends()],
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
     cfg: Dashboard = Depends(dashboard),
 ) -> dict[str, Any]:
-    if status and status not in queries.STATUSES:
-        raise InputError(f"unknown status {status!r}; expected one of {', '.join(queries.STATUSES)}")
-    filters = {"status": status, "process": process, "search": q}
-    items = cfg.store.list_runs(**filters, limit=limit, offset=offset)
-    return {"total": cfg.store.count_runs(**filters), "limit": limit, "offset": offset,
+    where = filters.store_filters()
+    items = cfg.store.list_runs(**where, order=filters.order, limit=limit, offset=offset)
+    return {"total": cfg.store.count_runs(**where), "limit": limit, "offset": offset,
             "items": [summary(r) for r in items]}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -17,6 +17,7 @@ from mlsitter.dashboard.security import ARTIFACT_CSP, safe_next
 from mlsitter.dashboard.sessions import Session
 from mlsitter.errors import InputError
 from mlsitter.runtime.artifacts import media_type_for
+from mlsitter.runtime.store import RUN_ORDERS
 
 router = APIRouter(include_in_schema=False)
 INBOX_PAGE = 50
@@ -39,21 +40,16 @@ def home() -> RedirectResponse:
 @router.get("/runs")
 def runs_list(
     request: Request,
-    status: str = "",
-    process: str = "",
-    q: str = "",
+    filters: Annotated[queries.RunFilters, Depends()],
     page: int = Query(1, ge=1),
     per: int = 50,
     cfg: Dashboard = Depends(dashboard),
 ) -> Response:
-    if status and status not in queries.STATUSES:
-        raise InputError(f"unknown status {status!r}; expected one of {', '.join(queries.STATUSES)}")
     if per not in queries.PAGE_SIZES:
         raise InputError(f"page size {per} is not offered; choose one of {', '.join(map(str, queries.PAGE_SIZES))}")
-    data = queries.runs_page(cfg.store, status=status, process=process, search=q.strip(), page=page, per_page=per)
-    filters = {"status": status, "process": process, "q": q, "per": per}
-    return _page(cfg, request, "runs.html", data=data, filters=filters, statuses=queries.STATUSES,
-                 gates=queries.gate_counts(cfg.store, data.items),
+    data = queries.runs_page(cfg.store, filters, page=page, per_page=per)
+    return _page(cfg, request, "runs.html", data=data, filters=filters, per=per, statuses=queries.STATUSES,
+                 orders=list(RUN_ORDERS), gates=queries.gate_counts(cfg.store, data.items),
                  page_sizes=queries.PAGE_SIZES, stamp=queries.runs_stamp(cfg.store), stamp_url="/api/stamps/runs")
 
 

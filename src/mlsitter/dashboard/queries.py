@@ -11,10 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlsitter.runtime.run_filters import RUN_STATUSES, RunFilters
 from mlsitter.runtime.store import Event, RunRecord, Store
 from mlsitter.runtime.views import GateCounts, GateView, RunView, StepView, build_view, count_gates, gate_counts
 
-STATUSES = ("created", "running", "waiting", "ready", "interrupted", "completed", "failed", "cancelled")
+STATUSES = RUN_STATUSES
 PAGE_SIZES = (25, 50, 100, 200)
 _INBOX_EVENTS = ("gate.evaluated", "gate.overridden", "refine.attempt")
 
@@ -53,14 +54,13 @@ class PendingItem:
     waiting_parents: list[RunRecord] = field(default_factory=list)
 
 
-def runs_page(store: Store, *, status: str | None, process: str | None, search: str | None, page: int,
-              per_page: int) -> RunsPage:
-    """Newest runs first, filtered; ``page`` is 1-based and clamped to the pages that exist."""
-    filters = {"status": status or None, "process": process or None, "search": search or None}
-    total = store.count_runs(**filters)
+def runs_page(store: Store, filters: RunFilters, *, page: int, per_page: int) -> RunsPage:
+    """One page of the filtered runs in the filters' order; ``page`` is 1-based and clamped to the pages that exist."""
+    where = filters.store_filters()
+    total = store.count_runs(**where)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    items = store.list_runs(**filters, limit=per_page, offset=(page - 1) * per_page)
+    items = store.list_runs(**where, order=filters.order, limit=per_page, offset=(page - 1) * per_page)
     return RunsPage(items, total, page, per_page, store.processes())
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from mlsitter.errors import JournalCorruptError, JournalKeyError, RunLockedError, RunNotFoundError
+from mlsitter.errors import InputError, JournalCorruptError, JournalKeyError, RunLockedError, RunNotFoundError
 from mlsitter.runtime.artifacts import ArtifactStore
 from mlsitter.runtime.canonical import GENESIS_HASH, EventHasher, canonical_json, journal_json
 from mlsitter.runtime.dialects import DB_ENV, SQLITE, Connection, Dialect, check_db_url, redact
@@ -420,21 +420,15 @@ class Store:
         with self._lock:
             self.conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*fields.values(), run_id))
 
-    def list_runs(
-        self,
-        *,
-        status: str | None = None,
-        process: str | None = None,
-        search: str | None = None,
-        parent: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[RunRecord]:
-        if status in _LIVENESS_STATUSES:  # decided by the lease, which SQL cannot see (a dead pid on this host)
-            return self._by_liveness(status, process=process, search=search, parent=parent)[offset:offset + limit]
-        where, args = self._run_filter(status=status, process=process, search=search, parent=parent)
+    def list_runs(self, *, limit: int = 50, offset: int = 0, order: str = "newest", **filters: Any) -> list[RunRecord]:
+        """Runs matching ``filters`` (see :meth:`_run_filter`), in ``order`` (a key of ``RUN_ORDERS``)."""
+        if order not in RUN_ORDERS:
+            raise InputError(f"unknown order {order!r}; expected one of {', '.join(RUN_ORDERS)}")
+        if filters.get("status") in _LIVENESS_STATUSES:  # decided by the lease, which SQL cannot see (a dead pid)
+            return self._by_liveness(order=order, **filters)[offset:offset + limit]
+        where, args = self._run_filter(**filters)
         rows = self.conn.execute(
-            f"SELECT * FROM runs {where} ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
+            f"SELECT * FROM runs {where} ORDER BY {RUN_ORDERS[order]} LIMIT ? OFFSET ?",
             (*args, limit, offset),
         ).fetchall()
         return [self._live(RunRecord.from_row(r)) for r in rows]
@@ -445,17 +439,34 @@ class Store:
         where, args = self._run_filter(**filters)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0])
 
-    def _by_liveness(self, status: str, **filters: Any) -> list[RunRecord]:
+    def _by_liveness(self, status: str, order: str = "newest", **filters: Any) -> list[RunRecord]:
         where, args = self._run_filter(**filters)
         where = (where + " AND " if where else "WHERE ") + "status IN ('running', 'interrupted')"
-        rows = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY created_at DESC, run_id DESC", args).fetchall()
+        rows = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY {RUN_ORDERS[order]}", args).fetchall()
         return [r for r in (self._live(RunRecord.from_row(row)) for row in rows) if r.status == status]
 
     @staticmethod
     def _run_filter(*, status: str | None = None, process: str | None = None, search: str | None = None,
-                    parent: str | None = None) -> tuple[str, tuple[Any, ...]]:
+                    parent: str | None = None, since: float | None = None, until: float | None = None,
+                    input_value: str | None = None, tag: str | None = None) -> tuple[str, tuple[Any, ...]]:
+        """SQL for the runs filters: status, process, run-id prefix, parent, created in [since, until), an input
+        ``key=value`` (the value as JSON, or as text), and a question tag the run asked (``production``)."""
         clauses: list[str] = []
         args: list[Any] = []
+        if since is not None:
+            clauses.append("created_at>=?")
+            args.append(since)
+        if until is not None:
+            clauses.append("created_at<?")
+            args.append(until)
+        if input_value:
+            patterns = _input_patterns(input_value)
+            clauses.append("(" + " OR ".join(["inputs LIKE ? ESCAPE '\\'"] * len(patterns)) + ")")
+            args.extend(patterns)
+        if tag:
+            clauses.append("EXISTS (SELECT 1 FROM events e WHERE e.run_id=runs.run_id AND e.type='breakpoint.requested'"
+                           " AND e.data LIKE ? ESCAPE '\\')")
+            args.append('%"tags":[%' + _like_literal(journal_json(tag)) + "%")
         if status:
             clauses.append("status=?")
             args.append(status)
@@ -700,9 +711,39 @@ def runner_gone(run: RunRecord) -> str | None:
     return holder_gone(run)
 
 
+def _like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: ``%`` and ``_`` are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching ``prefix`` literally at the start: ``%`` and ``_`` are not wildcards."""
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """A LIKE pattern matching ``prefix`` literally at the start."""
+    return _like_literal(prefix) + "%"
+
+
+def _input_patterns(key_value: str) -> list[str]:
+    """LIKE patterns of a run's inputs (canonical JSON: sorted keys, no spaces) holding ``key`` = ``value``: the
+    value as JSON (``trials=4``, ``shadow=true``) or as a string (``model=bank@champion``)."""
+    key, sep, value = key_value.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"an input filter looks like KEY=VALUE (e.g. model=bank@champion); got {key_value!r}")
+    key, value = key.strip(), value.strip()
+    forms = {canonical_json(value)}
+    try:
+        forms.add(canonical_json(json.loads(value)))
+    except ValueError:
+        pass
+    return [f"%{_like_literal(canonical_json(key) + ':' + form)}{end}%" for form in sorted(forms) for end in (",", "}")]
+
+
+# How the runs list can be sorted: name -> SQL ORDER BY (ties broken by run id, so pages never overlap).
+RUN_ORDERS: dict[str, str] = {
+    "newest": "created_at DESC, run_id DESC",
+    "oldest": "created_at ASC, run_id ASC",
+    "longest": "(COALESCE(ended_at, updated_at) - created_at) DESC, run_id DESC",
+    "process": "process ASC, created_at DESC, run_id DESC",
+    "status": "status ASC, created_at DESC, run_id DESC",
+}
 
 
 def new_run_id() -> str:
