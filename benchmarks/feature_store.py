@@ -90,18 +90,19 @@ def worker(engine: str, repo: str, rows: int, out: str) -> None:
     if engine == "feast":
         F.open_store(repo)  # imports and registry load outside the timing
     base = peak_rss_mb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if engine == "mlsitter":
         result = F.point_in_time_join(entities, defs)
         frame, no_value = result.frame, result.rows_without_value
     else:
         frame = F.open_store(repo).get_historical_features(entity_df=entities, features=defs.feature_refs()).to_df()
         no_value = {}
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = peak_rss_mb()
     frame.to_parquet(out, index=False)
     print(json.dumps({"engine": engine, "entity_rows": rows, "rows_out": len(frame), "seconds": elapsed,
-                      "peak_rss_mb": peak, "rss_before_mb": base, "rows_without_value": no_value}))
+                      "cpu_seconds": cpu, "load": os.getloadavg()[0], "peak_rss_mb": peak, "rss_before_mb": base,
+                      "rows_without_value": no_value}))
 
 
 def run_worker(engine: str, repo: Path, rows: int, out: Path, timeout: float) -> dict | None:
@@ -187,7 +188,8 @@ def main() -> None:
         for rows in sizes:
             ours = run_worker("mlsitter", repo, rows, root / f"ours-{rows}.parquet", 1800)
             results[("mlsitter", rows)] = ours
-            print(f"  mlsitter {rows:>9,} entity rows: {ours['seconds']:7.2f} s, {ours['rows_out']:,} rows out, peak RSS "
+            print(f"  mlsitter {rows:>9,} entity rows: {ours['seconds']:7.2f} s (CPU {ours['cpu_seconds']:.1f} s, load "
+                  f"{ours['load']:.1f}), {ours['rows_out']:,} rows out, peak RSS "
                   f"{ours['peak_rss_mb']:.0f} MB (after imports {ours['rss_before_mb']:.0f} MB), no value per view "
                   f"{ours['rows_without_value']}")
             if rows in args.feast_rows:
@@ -195,7 +197,8 @@ def main() -> None:
                 if feast:
                     results[("feast", rows)] = feast
                     returned, same = compare(root / f"ours-{rows}.parquet", root / f"feast-{rows}.parquet")
-                    print(f"  feast    {rows:>9,} entity rows: {feast['seconds']:7.2f} s, {feast['rows_out']:,} rows out "
+                    print(f"  feast    {rows:>9,} entity rows: {feast['seconds']:7.2f} s (CPU "
+                          f"{feast['cpu_seconds']:.1f} s, load {feast['load']:.1f}), {feast['rows_out']:,} rows out "
                           f"(dropped {rows - feast['rows_out']:,}), peak RSS {feast['peak_rss_mb']:.0f} MB (after imports "
                           f"{feast['rss_before_mb']:.0f} MB); same 20 values on {same:,} of {returned:,} Feast rows; "
                           f"speed ratio {feast['seconds'] / ours['seconds']:.1f}x")
