@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -984,3 +984,38 @@ def test_accepted_connections_get_tcp_nodelay(mlsitter_home: Path, loop: str) ->
             assert flags and all(flags), flags
     finally:
         store.close()
+
+
+def test_gate_trends_across_runs_and_two_runs_side_by_side(store: Store, procs: Path) -> None:
+    runs = []
+    for n in (1, 2, 3, 0):  # accuracy 0.6, 0.7, 0.8 pass; 0.5 misses the 0.6 threshold and fails the run
+        handle = mlsitter.run(f"{procs}:report_loop", n=n)
+        runs.append(handle.run_id)
+    client = make_client(store)
+    process = store.get_run(runs[0]).process
+    page = client.get("/trends", params={"process": process})
+    assert page.status_code == 200
+    body = page.text
+    assert "accuracy" in body and "latency-ms" in body and "4 run(s), oldest first" in body
+    accuracy = body[body.index("<h2>accuracy"):body.index("</svg>", body.index("<h2>accuracy"))]
+    titles = re.findall(r"<title>([^<]+)</title>", html.unescape(accuracy))
+    assert [t.split(":")[0] for t in titles] == runs  # oldest first, one dot per run, each linked
+    assert [t.split(": ")[1].split(" ")[0] for t in titles] == ["0.6", "0.7", "0.8", "0.5"]
+    assert accuracy.count('class="fail"') == 1 and accuracy.count('class="pass"') == 3
+    assert 'class="threshold"' in accuracy and "latest 0.5 against 0.6" in html.unescape(accuracy)
+    assert client.get("/trends?process=nope").status_code == 400
+    assert "no runs of process 'nope'" in text(client.get("/trends?process=nope"))
+    assert client.get("/trends", params={"process": process, "runs": 7}).status_code == 400
+
+    compared = text(client.get(f"/compare?a={runs[0]}&b={runs[3]}"))
+    rows = dict(re.findall(r"<td>([^<]+)</td><td class=\"num\">[^<]*</td><td class=\"num\">[^<]*</td>"
+                           r"<td class=\"num\">([^<]*)</td>", compared))
+    assert rows["n"] == "-1" and rows["accuracy"] == "-0.1" and rows["accuracy outcome"] == "≠"
+    assert rows["status"] == "≠" and rows["latency-ms"] == "≠"  # B failed on accuracy before measuring latency
+    same = text(client.get(f"/compare?a={runs[0]}&b={runs[1]}"))
+    assert re.search(r"<td>latency-ms</td><td class=\"num\">12</td><td class=\"num\">12</td><td class=\"num\">0</td>",
+                     same)
+    assert "lines differ" in compared and f'href="/runs/{runs[3]}"' in compared
+    assert f'href="/trends?process={quote(process)}"' in client.get(f"/runs/{runs[0]}").text
+    missing = client.get(f"/compare?a={runs[0]}&b=nonexistent")
+    assert missing.status_code == 404 and "nonexistent" in text(missing)
