@@ -1019,3 +1019,22 @@ def test_gate_trends_across_runs_and_two_runs_side_by_side(store: Store, procs: 
     assert f'href="/trends?process={quote(process)}"' in client.get(f"/runs/{runs[0]}").text
     missing = client.get(f"/compare?a={runs[0]}&b=nonexistent")
     assert missing.status_code == 404 and "nonexistent" in text(missing)
+
+
+def test_the_timeline_compresses_waits_so_a_long_approval_does_not_squash_the_steps(store: Store, procs: Path) -> None:
+    from mlsitter.dashboard.run_page import TimeAxis
+
+    day = 86400.0
+    axis = TimeAxis(0.0, 20.0 + day, [(10.0, 10.0 + day)])  # 10 s of work, a day's wait, 10 s more
+    assert axis.at(0.0) == 0.0 and axis.at(20.0 + day) == 100.0
+    assert round(axis.at(10.0), 6) == 48.0 and round(axis.at(10.0 + day), 6) == 52.0  # the wait: 4 % of the axis
+    assert round(axis.at(5.0), 6) == 24.0 and round(axis.at(10.0 + day / 2), 6) == 50.0
+    many = TimeAxis(0.0, 100.0, [(i * 10.0 + 1, i * 10.0 + 9) for i in range(10)])
+    assert round(many.at(1.0), 6) == 3.5 and round(many.at(9.0) - many.at(1.0), 6) == 3.0  # waits: 30 % in all,
+    assert round(many.at(100.0) - many.at(91.0), 6) == 6.5  # 20 s of work the other 70 %: a wait and 1 s of work
+    run_id = start_report_run(procs)
+    mlsitter.approve(run_id, resume=True)
+    page = text(make_client(store).get(f"/runs/{run_id}"))
+    assert 'waited: approval: Approve the report?' in page and 'class="bar wait"' in page
+    rows = re.findall(r'<tr class="(step step-\w+|wait)">', page)
+    assert rows == ["step step-completed", "step step-completed", "wait"], rows  # the wait after the report

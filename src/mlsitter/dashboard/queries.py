@@ -68,7 +68,7 @@ def runs_page(store: Store, filters: RunFilters, *, page: int, per_page: int) ->
 _VIEW_EVENTS = ("gate.evaluated", "gate.overridden", "breakpoint.requested", "breakpoint.answered",
                 "breakpoint.approval", "refine.attempt",
                 "artifact.recorded", "log", "child.started", "external.requested", "external.completed",
-                "timer.started", "run.failed", "run.retried", "run.cancelled")
+                "timer.started", "run.failed", "run.retried", "run.cancelled", "run.waiting", "run.resumed")
 
 
 def run_view(store: Store, run_id: str) -> RunView:

@@ -83,6 +83,7 @@ class RunView:
     events: int = 0
     error_detail: str | None = None
     interventions: list[dict[str, Any]] = field(default_factory=list)  # retried / cancelled: who, why, when
+    waits: list[dict[str, Any]] = field(default_factory=list)  # {"start", "end" (None: still waiting), "reason"}
 
 
 def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> RunView:
@@ -157,7 +158,11 @@ def build_view(store: Store, run_id: str, events: list[Event] | None = None) -> 
             view.timers.append({**d, "at": ev.at})
         elif t == "run.failed":
             view.error_detail = d.get("traceback")
-        elif t in ("run.retried", "run.cancelled"):
+        elif t == "run.waiting":
+            view.waits.append({"start": ev.at, "end": None, "reason": d.get("reason", "")})
+        elif t in ("run.resumed", "run.cancelled") and view.waits and view.waits[-1]["end"] is None:
+            view.waits[-1]["end"] = ev.at
+        if t in ("run.retried", "run.cancelled"):
             view.interventions.append({"action": t.split(".")[1], "at": ev.at, "by": d.get("by"),
                                        "reason": d.get("reason", ""), "error": d.get("error")})
             view.error_detail = None if t == "run.retried" else view.error_detail
