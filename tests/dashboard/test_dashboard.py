@@ -1038,3 +1038,23 @@ def test_the_timeline_compresses_waits_so_a_long_approval_does_not_squash_the_st
     assert 'waited: approval: Approve the report?' in page and 'class="bar wait"' in page
     rows = re.findall(r'<tr class="(step step-\w+|wait)">', page)
     assert rows == ["step step-completed", "step step-completed", "wait"], rows  # the wait after the report
+
+
+def test_two_refine_attempts_reports_side_by_side_with_what_the_feedback_changed(store: Store, procs: Path) -> None:
+    run_id = start_report_run(procs)
+    mlsitter.reject(run_id, "mention the data source", resume=True)
+    client = make_client(store)
+    run_page = client.get(f"/runs/{run_id}").text
+    link = f"/runs/{run_id}/refine/report?a=1&amp;b=2"
+    assert link in run_page and "compare with attempt 1" in run_page
+    page = client.get(html.unescape(link))
+    assert page.status_code == 200
+    body = page.text
+    assert body.count('<iframe class="report" sandbox=""') == 2 and "2 line(s) added, 2 removed" in body
+    shown = html.unescape(re.sub(r"<[^>]+>", "", body)).replace("\xa0", " ")  # the diff table's text
+    assert "Report attempt 1" in shown and "Report attempt 2" in shown
+    assert "Feedback applied: mention the data source" in shown and "Feedback applied: none yet" in shown
+    assert "parent.document.title" not in body  # the report's script is not text to compare, nor run here
+    bad = client.get(f"/runs/{run_id}/refine/report?a=1&b=3")
+    assert bad.status_code == 400 and "no reviewed attempt 3; reviewed: 1, 2" in text(bad)
+    assert "no refine loop 'nope'" in text(client.get(f"/runs/{run_id}/refine/nope?a=1&b=2"))

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from mlsitter.dashboard import actions, queries
 from mlsitter.dashboard.app import Dashboard, dashboard
 from mlsitter.dashboard.guards import require_csrf, session_identity
-from mlsitter.errors import InputError
 from mlsitter.runtime.store import RunRecord
 
 router = APIRouter(prefix="/api", tags=["api"])

@@ -76,7 +76,7 @@ def create_app(store: Store, token: str, resume_on_answer: bool = True, user: st
     """
     if not token or len(token) < 8:
         raise ValueError("the dashboard token must be at least 8 characters long")
-    from mlsitter.dashboard import api, compliance, login, pages, trends
+    from mlsitter.dashboard import api, attempts, compliance, login, pages, trends
 
     app = FastAPI(
         title="mlsitter dashboard API",
@@ -104,6 +104,7 @@ def create_app(store: Store, token: str, resume_on_answer: bool = True, user: st
     app.include_router(pages.router)
     app.include_router(compliance.router)
     app.include_router(trends.router)
+    app.include_router(attempts.router)
     _install_guard(app)
     _install_error_pages(app)
     return app
