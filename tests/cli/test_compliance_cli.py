@@ -4,12 +4,12 @@ and who cancelled a run."""
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from bundle_tools import tamper
 from mlsitter.cli import main
 from mlsitter.runtime.identity import Identity, os_identity
 from mlsitter.runtime.keys import default_key_path
@@ -65,12 +65,7 @@ def test_compliance_prints_checkpoints_writes_a_bundle_that_verifies_and_names_a
     key_file = default_key_path(Store().store_id)
     assert cli("compliance", "verify", str(bundle), "--key-file", str(key_file), "--against-store").exit_code == 0
 
-    with zipfile.ZipFile(bundle) as zf:
-        members = {i.filename: zf.read(i) for i in zf.infolist()}
-    members["compliance.json"] = members["compliance.json"].replace(b'"bob"', b'"mallory"')
-    with zipfile.ZipFile(bundle, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
+    tamper(bundle, "compliance.json", b'"bob"', b'"mallory"')
     bad = cli("compliance", "verify", str(bundle))
     assert bad.exit_code == 4 and "FAILED" in bad.stdout and "member compliance.json was modified" in bad.stdout
 

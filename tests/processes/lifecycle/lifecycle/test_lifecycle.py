@@ -117,14 +117,9 @@ def test_manual_approvals_arrive_in_order_and_a_rejected_design_changes_the_next
     assert {"dana", "erin"} <= signers, signers  # the names given with --by, journaled as claimed
     verified = cli("compliance", "verify", str(bundle))
     assert verified.exit_code == 0 and "3 child run(s)" in verified.stdout, verified.stdout
-    import zipfile
+    from bundle_tools import tamper
 
-    with zipfile.ZipFile(bundle) as zf:
-        members = {i.filename: zf.read(i) for i in zf.infolist()}
-    members["compliance.json"] = members["compliance.json"].replace(b'"erin"', b'"mallory"')
-    with zipfile.ZipFile(bundle, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
+    tamper(bundle, "compliance.json", b'"erin"', b'"mallory"')
     tampered = cli("compliance", "verify", str(bundle))
     assert tampered.exit_code == 4 and "member compliance.json was modified" in tampered.stdout
 
