@@ -64,3 +64,30 @@ def mlsitter_home(tmp_path, tmp_path_factory, monkeypatch):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+# The test files that take longest (seconds on one loaded 2-core worker, bare-clone `make test` of 2026-12-02), run
+# first: `--dist loadfile` hands files to workers in collection order, so starting the longest ones first keeps one
+# long file from starting last and running alone at the end (the suite's wall time is its slowest worker's).
+LONGEST_FILES = (
+    "processes/execution/distributed_training/test_distributed_training.py",  # 300
+    "processes/execution/deploy/test_deploy.py",  # 190
+    "processes/execution/distributed_training/test_distributed_training_recovery.py",  # 180
+    "processes/execution/training/test_training.py",  # 170
+    "processes/execution/deploy/test_deploy_refusals.py",  # 165
+    "processes/planning/scoping/test_scoping.py",  # 105
+    "processes/validation/integration_test/test_integration_test.py",  # 100
+    "processes/lifecycle/lifecycle/test_lifecycle.py",  # 95
+    "processes/planning/features/test_features.py",  # 90
+    "ml/serving/test_servers.py",  # 90
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first, the rest in their usual order (the sort is stable, so every worker collects alike)."""
+    here = Path(__file__).parent
+    missing = [name for name in LONGEST_FILES if not (here / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py LONGEST_FILES names files that are gone: {', '.join(missing)}")
+    rank = {str(here / name): i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(str(item.path), len(rank)))
