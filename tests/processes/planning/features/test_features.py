@@ -18,8 +18,10 @@ BANK = "bank_marketing/bank-additional-full.csv"
 
 
 def test_bank_duration_is_flagged_and_kept_out_and_serving_matches():
+    # a fixed run seed, so a fixed 2,000-row sample: on 8 seeds duration alone scored 0.807-0.846 against 0.716-0.795
+    # for all other features together, so a random seed could draw a sample where it no longer dominates
     run = mlsitter.run("features", approve="auto", data=str(realdata.path(BANK)), target="y", sample_rows=2000,
-                       max_iterations=2, skew_rows=50)
+                       max_iterations=2, skew_rows=50, seed=0)
     assert run.status == "completed", run.error
     result = run.result
     assert "duration" in result.leakage_suspects
