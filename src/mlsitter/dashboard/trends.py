@@ -55,18 +55,16 @@ def gate_series(store: Store, process: str, runs: int) -> tuple[list[RunRecord],
     marks = ",".join("?" * len(records))
     rows = store.conn.execute(f"SELECT run_id, data FROM events WHERE run_id IN ({marks}) AND type='gate.evaluated' "
                               "ORDER BY run_id, seq", [r.run_id for r in records]).fetchall()
-    last: dict[tuple[str, str], dict[str, Any]] = {}
+    last: dict[str, dict[str, dict[str, Any]]] = {}  # run -> gate name -> its last evaluation
     for run_id, data in rows:
         d = json.loads(data)
         if _number(d.get("value")) is not None:
-            last[(run_id, d["name"])] = d
+            last.setdefault(run_id, {})[d["name"]] = d
     for record in records:
-        for (run_id, name), d in last.items():
-            if run_id != record.run_id:
-                continue
+        for name, d in last.get(record.run_id, {}).items():
             s = series.setdefault(name, GateSeries(name, d.get("operator", "")))
-            s.points.append(GatePoint(run_id, record.created_at, float(d["value"]), _number(d.get("threshold")),
-                                      bool(d.get("passed"))))
+            s.points.append(GatePoint(record.run_id, record.created_at, float(d["value"]),
+                                      _number(d.get("threshold")), bool(d.get("passed"))))
     return records, sorted(series.values(), key=lambda s: s.name)
 
 
